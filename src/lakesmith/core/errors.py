@@ -1,0 +1,46 @@
+"""The lakesmith exception tree.
+
+Every error a user can cause or fix is a ``LakesmithError``; the CLI prints its
+message (and ``hint``) and exits non-zero, never with a traceback::
+
+    LakesmithError
+    ├── ConfigError            invalid lakesmith.toml / LAKESMITH__… value
+    └── LocalStackError        the no-Docker local stack
+        ├── MissingBinaryError     a service binary is not installed
+        ├── PortInUseError         the configured port is taken by another process
+        └── ServiceStartError      a service exited or never became healthy
+"""
+
+from __future__ import annotations
+
+
+class LakesmithError(Exception):
+    """Base class: an error with a message meant for the user and an optional fix."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message}\n  fix: {self.hint}"
+
+
+class ConfigError(LakesmithError):
+    """The configuration is invalid; the message names the key and the expected form."""
+
+
+class LocalStackError(LakesmithError):
+    """Something about the local (no-Docker) services."""
+
+
+class MissingBinaryError(LocalStackError):
+    """A service binary cannot be found."""
+
+
+class PortInUseError(LocalStackError):
+    """A port the local stack needs is used by a process it did not start."""
+
+
+class ServiceStartError(LocalStackError):
+    """A service exited during start-up or did not become healthy in time."""

@@ -1,0 +1,1 @@
+"""Clients for the storage engines the flow writes to and reads from."""
