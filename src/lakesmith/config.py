@@ -108,6 +108,19 @@ class LakeSettings(_Section):
     catalog_name: str = "lakesmith"
 
 
+class WorkerSettings(_Section):
+    """The streaming worker (``lakesmith run``)."""
+
+    batch_size: int = Field(100_000, ge=1, description="max records per micro-batch")
+    max_wait_s: float = Field(2.0, gt=0, description="max time to gather a batch (commit interval)")
+    idle_timeout_s: float = Field(
+        5.0, gt=0, description="--until-idle: stop after this long with no lag"
+    )
+    dedupe_window: str = Field(
+        "2d", description="event-time window of natural keys primed from silver"
+    )
+
+
 class Settings(BaseSettings):
     """All of lakesmith's configuration."""
 
@@ -126,6 +139,7 @@ class Settings(BaseSettings):
     typesense: TypesenseSettings = TypesenseSettings()
     s3: S3Settings = S3Settings()
     lake: LakeSettings = LakeSettings()
+    worker: WorkerSettings = WorkerSettings()
 
     @classmethod
     def settings_customise_sources(

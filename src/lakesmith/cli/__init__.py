@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lakesmith import __version__
-from lakesmith.cli import local
+from lakesmith.cli import dq, local, run
 from lakesmith.cli.common import state
 from lakesmith.core.errors import LakesmithError
 
@@ -24,6 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(local.app, name="local")
+app.command("run")(run.run)
+app.add_typer(dq.app, name="dq")
 
 
 def _version(value: bool) -> None:

@@ -5,6 +5,8 @@ message (and ``hint``) and exits non-zero, never with a traceback::
 
     LakesmithError
     ├── ConfigError            invalid lakesmith.toml / LAKESMITH__… value
+    ├── ContractError          a dataset contract is unknown or invalid
+    ├── SinkError              a store rejected a write (after retries)
     └── LocalStackError        the no-Docker local stack
         ├── MissingBinaryError     a service binary is not installed
         ├── PortInUseError         the configured port is taken by another process
@@ -28,6 +30,14 @@ class LakesmithError(Exception):
 
 class ConfigError(LakesmithError):
     """The configuration is invalid; the message names the key and the expected form."""
+
+
+class ContractError(LakesmithError):
+    """A dataset contract cannot be found or is invalid."""
+
+
+class SinkError(LakesmithError):
+    """A store rejected a write after retries."""
 
 
 class LocalStackError(LakesmithError):

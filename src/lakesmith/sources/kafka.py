@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
+from lakesmith.bronze.envelope import RawBatch
 from lakesmith.config import Settings
+from lakesmith.core.logging import get_logger
+
+log = get_logger(__name__)
 
 
 def _base(settings: Settings) -> dict[str, Any]:
@@ -38,3 +44,132 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
         "heartbeat.interval.ms": max(500, settings.kafka.session_timeout_ms // 3),
         **overrides,
     }
+
+
+class KafkaBatchSource:
+    """Consume one topic in micro-batches, positioned from the sinks (not the group).
+
+    On every partition assignment the worker's ``start_positions`` callback returns the
+    next offset per partition as committed *with the data* in the sinks; the consumer
+    seeks there. Group offset commits are written after each batch as a hint for
+    monitoring tools only. Messages of partitions revoked while a batch is being
+    gathered are dropped from it: the new owner re-reads them from the sinks' positions.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        group_id: str,
+        start_positions: Callable[[list[int]], dict[int, int]],
+        on_revoke: Callable[[list[int]], None] | None = None,
+        **overrides: Any,
+    ) -> None:
+        from confluent_kafka import Consumer
+
+        self.topic = topic
+        self._start_positions = start_positions
+        self._on_revoke = on_revoke
+        self.assigned: set[int] = set()
+        self._revoked_during_poll: set[int] = set()
+        self.consumer = Consumer(
+            consumer_config(
+                settings,
+                group_id,
+                **{
+                    "fetch.max.bytes": 64 * 1024 * 1024,
+                    "max.partition.fetch.bytes": 8 * 1024 * 1024,
+                },
+                **overrides,
+            )
+        )
+        self.consumer.subscribe(
+            [topic], on_assign=self._assign, on_revoke=self._revoke, on_lost=self._revoke
+        )
+
+    def _assign(self, consumer: Any, partitions: list[Any]) -> None:
+        parts = [tp.partition for tp in partitions]
+        starts = self._start_positions(parts)
+        for tp in partitions:
+            tp.offset = starts.get(tp.partition, 0)
+        consumer.assign(partitions)
+        self.assigned |= set(parts)
+        log.info("partitions_assigned", topic=self.topic, positions=starts)
+
+    def _revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        parts = [tp.partition for tp in partitions]
+        self.assigned -= set(parts)
+        self._revoked_during_poll |= set(parts)
+        if self._on_revoke:
+            self._on_revoke(parts)
+        log.info("partitions_revoked", topic=self.topic, partitions=parts)
+
+    def poll(self, max_records: int, max_wait_s: float) -> RawBatch:
+        """Gather up to ``max_records`` messages, waiting at most ``max_wait_s``."""
+        batch = RawBatch(self.topic)
+        self._revoked_during_poll.clear()
+        deadline = time.monotonic() + max_wait_s
+        while len(batch) < max_records:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            msgs = self.consumer.consume(
+                num_messages=min(max_records - len(batch), 100_000), timeout=min(remaining, 0.5)
+            )
+            if not msgs:
+                continue
+            errors = [m for m in msgs if m.error() is not None]
+            if errors:
+                for m in errors:
+                    log.warning("kafka_consume_error", topic=self.topic, error=str(m.error()))
+                msgs = [m for m in msgs if m.error() is None]
+            # One C call per field per message: confluent-kafka exposes no columnar API.
+            batch.partitions.extend([m.partition() or 0 for m in msgs])
+            batch.offsets.extend([m.offset() or 0 for m in msgs])
+            batch.keys.extend([m.key() for m in msgs])
+            batch.payloads.extend([m.value() for m in msgs])
+            batch.timestamps_ms.extend([m.timestamp()[1] for m in msgs])
+        if self._revoked_during_poll and len(batch):
+            keep = [i for i, p in enumerate(batch.partitions) if p not in self._revoked_during_poll]
+            batch = RawBatch(
+                self.topic,
+                [batch.partitions[i] for i in keep],
+                [batch.offsets[i] for i in keep],
+                [batch.keys[i] for i in keep],
+                [batch.payloads[i] for i in keep],
+                [batch.timestamps_ms[i] for i in keep],
+            )
+        return batch
+
+    def lag(self) -> dict[int, int]:
+        """Messages not yet read per assigned partition (high watermark - position)."""
+        from confluent_kafka import TopicPartition
+
+        out: dict[int, int] = {}
+        for tp in self.consumer.position(
+            [TopicPartition(self.topic, p) for p in sorted(self.assigned)]
+        ):
+            try:
+                _, high = self.consumer.get_watermark_offsets(tp, timeout=1.0, cached=True)
+            except Exception:
+                continue
+            if tp.offset >= 0:
+                out[tp.partition] = max(0, high - tp.offset)
+        return out
+
+    def commit_hint(self, positions: dict[int, int]) -> None:
+        from confluent_kafka import KafkaException, TopicPartition
+
+        owned = {p: o for p, o in positions.items() if p in self.assigned}
+        if not owned:
+            return
+        try:
+            self.consumer.commit(
+                offsets=[TopicPartition(self.topic, p, o) for p, o in owned.items()],
+                asynchronous=True,
+            )
+        except KafkaException as exc:  # only a hint: the sinks hold the real positions
+            log.debug("commit_hint_failed", error=str(exc))
+
+    def close(self) -> None:
+        self.consumer.close()

@@ -1,0 +1,186 @@
+"""The contract models (what a dataset's YAML may say)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+FieldType = Literal["string", "long", "double", "boolean", "timestamp"]
+TimestampFormat = Literal["iso8601", "epoch_seconds", "epoch_millis"]
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"90s"``, ``"5m"``, ``"1h"``, ``"3650d"`` → ``timedelta``."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise ValueError(f"duration {text!r} must look like 30s, 5m, 2h or 7d")
+    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Model):
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    type: FieldType
+    path: str | None = Field(None, description="dotted path in the payload; defaults to name")
+    required: bool = False
+    since: int = Field(1, ge=1, description="schema version that introduced the field")
+    format: TimestampFormat | None = None
+    description: str = ""
+
+    @property
+    def source_path(self) -> tuple[str, ...]:
+        return tuple((self.path or self.name).split("."))
+
+    @model_validator(mode="after")
+    def _format_only_for_timestamps(self) -> FieldSpec:
+        if self.format is not None and self.type != "timestamp":
+            raise ValueError(f"field {self.name}: 'format' applies to timestamp fields only")
+        return self
+
+
+class RangeRule(_Model):
+    kind: Literal["range"]
+    id: str
+    field: str
+    min: float | None = None
+    max: float | None = None
+    message: str | None = None
+
+
+class PatternRule(_Model):
+    kind: Literal["pattern"]
+    id: str
+    field: str
+    pattern: str
+    message: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        re.compile(v)
+        return v
+
+
+class EnumRule(_Model):
+    kind: Literal["enum"]
+    id: str
+    field: str
+    values: list[str]
+    message: str | None = None
+
+
+class TimeWindowRule(_Model):
+    kind: Literal["time_window"]
+    id: str
+    field: str
+    max_future: str = "5m"
+    max_age: str = "3650d"
+    message: str | None = None
+
+    @field_validator("max_future", "max_age")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
+RuleSpec = Annotated[
+    RangeRule | PatternRule | EnumRule | TimeWindowRule, Field(discriminator="kind")
+]
+
+
+class SourceSpec(_Model):
+    kind: Literal["kafka"] = "kafka"
+    topic: str
+    partitions: int = Field(6, ge=1)
+    retention_hours: int = Field(168, ge=1)
+    key_field: str | None = None
+
+
+class PayloadSpec(_Model):
+    format: Literal["json"] = "json"
+    max_bytes: int = Field(65536, ge=64)
+
+
+class PartitionField(_Model):
+    field: str
+    transform: Literal["identity", "day", "hour", "month"] = "identity"
+
+
+class LakeSpec(_Model):
+    partition_by: list[PartitionField] = []
+    sort_by: list[str] = []
+
+
+class TimeseriesSpec(_Model):
+    table: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    time_column: str = "ts"
+    partition_days_ahead: int = Field(3, ge=0)
+
+
+class Contract(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+    description: str = ""
+    source: SourceSpec
+    payload: PayloadSpec = PayloadSpec()
+    fields: list[FieldSpec]
+    keys: list[str]
+    event_time: str
+    evolution: Literal["evolve", "freeze", "discard_row"] = "evolve"
+    lake: LakeSpec = LakeSpec()
+    timeseries: TimeseriesSpec | None = None
+    rules: list[RuleSpec] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Contract:
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError("field names must be unique")
+        known = set(names)
+        for ref in [*self.keys, self.event_time, *self.lake.sort_by]:
+            if ref not in known:
+                raise ValueError(f"{ref!r} is not a field of the contract")
+        for p in self.lake.partition_by:
+            if p.field not in known:
+                raise ValueError(f"partition field {p.field!r} is not a field of the contract")
+        for r in self.rules:
+            if r.field not in known:
+                raise ValueError(f"rule {r.id}: {r.field!r} is not a field of the contract")
+        ids = [r.id for r in self.rules]
+        if len(set(ids)) != len(ids):
+            raise ValueError("rule ids must be unique")
+        if self.field(self.event_time).type != "timestamp":
+            raise ValueError("event_time must be a timestamp field")
+        for k in self.keys:
+            if not self.field(k).required:
+                raise ValueError(f"key field {k!r} must be required")
+        return self
+
+    # -- derived ----------------------------------------------------------------------
+
+    @property
+    def table_name(self) -> str:
+        """``iot.telemetry`` → ``iot_telemetry`` (table names in every store)."""
+        return self.name.replace(".", "_")
+
+    @property
+    def latest_version(self) -> int:
+        return max(f.since for f in self.fields)
+
+    def field(self, name: str) -> FieldSpec:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def fields_at(self, version: int) -> list[FieldSpec]:
+        return [f for f in self.fields if f.since <= version]

@@ -1,0 +1,1 @@
+"""The built-in workloads: a contract (YAML) plus generators/transforms per domain."""

@@ -1,0 +1,1 @@
+"""The runner: micro-batch loop, idempotent sinks, backfill and compaction jobs."""

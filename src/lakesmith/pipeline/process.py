@@ -1,0 +1,121 @@
+"""One micro-batch through the flow, in memory: envelope → decode → validate → dedupe.
+
+Pure (no I/O), so it is unit-tested without services. The worker then hands the
+frames to the sinks. Every input record ends in exactly one disposition:
+``valid`` (silver), ``quarantined`` (with its rule ids), or ``duplicate`` (its natural
+key was already claimed by another record); bronze gets every record regardless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from lakesmith.bronze.envelope import RawBatch, envelope
+from lakesmith.contracts.model import Contract
+from lakesmith.quality.decode import decode_json
+from lakesmith.quality.validate import MESSAGES, RULE_IDS, SCHEMA_VERSION, validate
+from lakesmith.silver.dedupe import DedupeIndex
+
+DISPOSITION = "_disposition"
+EVENT_TIME = "_event_time"
+
+
+@dataclass(frozen=True)
+class ProcessedBatch:
+    topic: str
+    batch_id: str
+    processed_at: datetime
+    positions: dict[int, int]  # partition → next offset after this batch
+    bronze: pl.DataFrame  # every record: envelope + _schema_version
+    silver: pl.DataFrame  # valid first occurrences: typed fields + lineage (+ _partition/_offset)
+    quarantine: pl.DataFrame  # invalid records: envelope + _rule_ids/_messages
+    outcomes: pl.DataFrame  # one row per record: _partition/_offset/_disposition/_rule_ids/…
+
+    @property
+    def max_version(self) -> int:
+        v = self.silver[SCHEMA_VERSION].max() if self.silver.height else None
+        return int(v) if isinstance(v, int) else 0
+
+
+def reject_versions(
+    valid: pl.DataFrame, above: int, rule_id: str, reason: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Move rows whose schema version is above ``above`` to quarantine (freeze policies)."""
+    mask = pl.col(SCHEMA_VERSION) > above
+    rejected = valid.filter(mask).with_columns(
+        pl.concat_list(pl.lit(rule_id)).alias(RULE_IDS),
+        pl.concat_list(
+            pl.format(f"schema v{{}} is not accepted: {reason}", pl.col(SCHEMA_VERSION))
+        ).alias(MESSAGES),
+    )
+    return valid.filter(~mask), rejected
+
+
+def process_batch(
+    raw: RawBatch,
+    contract: Contract,
+    now: datetime,
+    dedupe: DedupeIndex,
+    accepted_version: int | None = None,
+) -> ProcessedBatch:
+    """Run ``raw`` through decode, validation and dedupe.
+
+    ``accepted_version``: with the ``freeze``/``discard_row`` policies, records of a newer
+    schema version go to quarantine (rule ``schema_frozen``/``schema_discarded``).
+    """
+    batch_id = raw.batch_id()
+    env = envelope(raw, batch_id, now)
+    decoded = decode_json(raw.payloads, contract).frame
+    checked = validate(pl.concat([env, decoded], how="horizontal"), contract, now)
+    valid, invalid = checked.valid, checked.invalid
+    if accepted_version is not None and valid.height:
+        rule = "schema_frozen" if contract.evolution == "freeze" else "schema_discarded"
+        valid, rejected = reject_versions(
+            valid, accepted_version, rule, f"evolution policy is {contract.evolution}"
+        )
+        if rejected.height:
+            invalid = pl.concat([invalid, rejected], how="diagonal_relaxed")
+    firsts, dups = dedupe.split(valid)
+
+    field_names = [f.name for f in contract.fields]
+    silver = firsts.select(
+        *field_names,
+        "_record_id",
+        "_source",
+        "_ingested_at",
+        "_batch_id",
+        SCHEMA_VERSION,
+        "_partition",
+        "_offset",
+    )
+    quarantine = invalid.select(
+        "_record_id", "_source", "_topic", "_partition", "_offset", "_key", "_payload",
+        RULE_IDS, MESSAGES, SCHEMA_VERSION, "_batch_id", pl.lit(now).alias("_quarantined_at"),
+    )  # fmt: skip
+    bronze = pl.concat(
+        [firsts.select(*env.columns, SCHEMA_VERSION), dups.select(*env.columns, SCHEMA_VERSION),
+         invalid.select(*env.columns, SCHEMA_VERSION)]
+    )  # fmt: skip
+    empty_rules = pl.lit([], dtype=pl.List(pl.String))
+    outcome_cols = ["_partition", "_offset", SCHEMA_VERSION]
+    event = contract.event_time
+    outcomes = pl.concat(
+        [
+            firsts.select(*outcome_cols, pl.col(event).alias(EVENT_TIME), pl.lit("valid").alias(DISPOSITION), empty_rules.alias(RULE_IDS)),
+            dups.select(*outcome_cols, pl.col(event).alias(EVENT_TIME), pl.lit("duplicate").alias(DISPOSITION), empty_rules.alias(RULE_IDS)),
+            invalid.select(*outcome_cols, pl.col(event).alias(EVENT_TIME), pl.lit("quarantined").alias(DISPOSITION), RULE_IDS),
+        ]
+    )  # fmt: skip
+    return ProcessedBatch(
+        topic=raw.topic,
+        batch_id=batch_id,
+        processed_at=now,
+        positions=raw.next_positions(),
+        bronze=bronze,
+        silver=silver,
+        quarantine=quarantine,
+        outcomes=outcomes,
+    )

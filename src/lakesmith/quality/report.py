@@ -1,0 +1,386 @@
+"""DQ reports (DQ-3): what the per-batch statistics in ``lakesmith.dq_batches`` say.
+
+``load_dq_summary`` aggregates in SQL (totals, per-rule and per-schema-version sums, a
+time series bucketed to at most ``max_points`` points) so the cost does not depend on
+how many batches there are; per-entity freshness comes from one ``GROUP BY`` over the
+time-series table when it exists. ``render_table`` shows the summary in the console and
+``write_html`` writes one self-contained HTML file (plots embedded as PNG).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from lakesmith.contracts.model import Contract
+
+TIMESERIES_SCHEMA = "timeseries"
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One point of the per-batch time series (one batch, or a bucket of batches)."""
+
+    processed_at: datetime  # the last batch's processed_at in the bucket
+    batches: int
+    records_in: int
+    quarantined: int
+    duplicates: int
+    lag_seconds: float | None  # the largest lag in the bucket
+
+    @property
+    def quarantine_rate(self) -> float:
+        return self.quarantined / self.records_in if self.records_in else 0.0
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One recent batch, as the worker recorded it."""
+
+    batch_id: str
+    processed_at: datetime
+    records_in: int
+    valid: int
+    quarantined: int
+    duplicates: int
+    max_event_time: datetime | None
+    lag_seconds: float | None
+
+
+@dataclass(frozen=True)
+class EntityFreshness:
+    """The newest event of one device/entity in the time-series store."""
+
+    entity: str
+    last_event: datetime
+    rows: int
+    behind_seconds: float  # newest event overall - this entity's newest event
+
+
+@dataclass(frozen=True)
+class DQSummary:
+    dataset: str
+    generated_at: datetime
+    since: datetime | None = None
+    last: int | None = None
+    batches: int = 0
+    records_in: int = 0
+    valid: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    first_processed_at: datetime | None = None
+    last_processed_at: datetime | None = None
+    oldest_event_time: datetime | None = None
+    newest_event_time: datetime | None = None
+    last_lag_seconds: float | None = None
+    rule_counts: dict[str, int] = field(default_factory=dict)  # most failures first
+    schema_versions: dict[str, int] = field(default_factory=dict)  # by version
+    series: list[SeriesPoint] = field(default_factory=list)  # oldest first
+    recent_batches: list[BatchRow] = field(default_factory=list)  # newest first
+    # Per-entity freshness: stalest first, at most ``max_entities`` of ``entity_count``.
+    entities: list[EntityFreshness] = field(default_factory=list)
+    entity_count: int | None = None  # None: not available (see ``entity_note``)
+    entities_newest: datetime | None = None  # the newest event in the time-series table
+    entity_column: str | None = None
+    timeseries_table: str | None = None
+    entity_note: str | None = None
+
+    @property
+    def quarantine_rate(self) -> float:
+        return self.quarantined / self.records_in if self.records_in else 0.0
+
+    @property
+    def duplicate_rate(self) -> float:
+        return self.duplicates / self.records_in if self.records_in else 0.0
+
+
+# The selected batches; every query below starts with this CTE.
+_SELECTED = """
+WITH sel AS (
+    SELECT * FROM lakesmith.dq_batches
+    WHERE dataset = %(dataset)s
+      AND (%(since)s::timestamptz IS NULL OR processed_at >= %(since)s::timestamptz)
+    ORDER BY processed_at DESC, batch_id DESC
+    LIMIT %(last)s
+)
+"""
+
+_TOTALS = f"""{_SELECTED}
+SELECT count(*) AS batches, coalesce(sum(records_in), 0) AS records_in,
+       coalesce(sum(valid), 0) AS valid, coalesce(sum(quarantined), 0) AS quarantined,
+       coalesce(sum(duplicates), 0) AS duplicates,
+       min(processed_at) AS first_processed_at, max(processed_at) AS last_processed_at,
+       min(min_event_time) AS oldest_event_time, max(max_event_time) AS newest_event_time
+FROM sel
+"""
+
+_JSON_SUMS = """
+SELECT j.key, sum(j.value::numeric)::bigint AS n
+FROM sel CROSS JOIN LATERAL jsonb_each_text(
+    CASE WHEN jsonb_typeof(sel.{col}) = 'object' THEN sel.{col} ELSE '{{}}'::jsonb END) AS j
+WHERE j.value ~ '^-?[0-9]+(\\.[0-9]+)?$'
+GROUP BY j.key
+"""
+_RULES = _SELECTED + _JSON_SUMS.format(col="rule_counts") + "ORDER BY n DESC, j.key"
+_VERSIONS = (
+    _SELECTED
+    + _JSON_SUMS.format(col="schema_versions")
+    + "ORDER BY CASE WHEN j.key ~ '^[0-9]{1,9}$' THEN j.key::integer END NULLS LAST, j.key"
+)
+
+_SERIES = f"""{_SELECTED}
+, b AS (SELECT *, ntile(%(points)s) OVER (ORDER BY processed_at, batch_id) AS bucket FROM sel)
+SELECT max(processed_at), count(*), sum(records_in), sum(quarantined), sum(duplicates),
+       max(lag_seconds)
+FROM b GROUP BY bucket ORDER BY bucket
+"""
+
+_RECENT = f"""{_SELECTED}
+SELECT batch_id, processed_at, records_in, valid, quarantined, duplicates, max_event_time,
+       lag_seconds
+FROM sel ORDER BY processed_at DESC, batch_id DESC LIMIT %(recent)s
+"""
+
+_ENTITIES = """
+WITH e AS (
+    SELECT {entity}::text AS entity, max({ts}) AS last_event, count(*) AS n
+    FROM {table} WHERE {ts} IS NOT NULL GROUP BY 1
+)
+SELECT entity, last_event, n,
+       extract(epoch FROM (max(last_event) OVER () - last_event))::double precision,
+       count(*) OVER (), max(last_event) OVER ()
+FROM e ORDER BY last_event, entity LIMIT %(limit)s
+"""
+
+
+def entity_column(contract: Contract) -> str | None:
+    """The first key field that is not the event time (``device_id``), if any."""
+    return next((k for k in contract.keys if k != contract.event_time), None)
+
+
+def load_dq_summary(
+    conn: psycopg.Connection[Any],
+    contract: Contract,
+    since: datetime | None = None,
+    last: int | None = None,
+    *,
+    max_points: int = 500,
+    recent: int = 20,
+    max_entities: int = 50,
+) -> DQSummary:
+    """Summarise the batches of ``contract``'s dataset processed at/after ``since`` (the
+    ``last`` N of them when given), plus per-entity freshness from the time-series table."""
+    params: dict[str, Any] = {
+        "dataset": contract.name,
+        "since": since,
+        "last": last,
+        "points": max_points,
+        "recent": recent,
+    }
+    with conn.cursor(row_factory=dict_row) as cur:
+        totals = cur.execute(_TOTALS, params).fetchone()
+    assert totals is not None  # an aggregate always returns one row
+    # Column types match the dataclasses' (bigint → int, double precision → float).
+    recent_rows = [BatchRow(*r) for r in conn.execute(_RECENT, params).fetchall()]
+    summary = DQSummary(
+        dataset=contract.name,
+        generated_at=datetime.now(UTC),
+        since=since,
+        last=last,
+        **totals,
+        last_lag_seconds=recent_rows[0].lag_seconds if recent_rows else None,
+        rule_counts=dict(conn.execute(_RULES, params).fetchall()),
+        schema_versions=dict(conn.execute(_VERSIONS, params).fetchall()),
+        series=[SeriesPoint(*r) for r in conn.execute(_SERIES, params).fetchall()],
+        recent_batches=recent_rows,
+    )
+    return _with_entities(conn, contract, summary, max_entities)
+
+
+def _with_entities(
+    conn: psycopg.Connection[Any], contract: Contract, summary: DQSummary, limit: int
+) -> DQSummary:
+    ent = entity_column(contract)
+    if contract.timeseries is None:
+        return replace(summary, entity_note="the contract has no time-series store")
+    table, ts = contract.timeseries.table, contract.timeseries.time_column
+    qualified = f"{TIMESERIES_SCHEMA}.{table}"
+    summary = replace(summary, timeseries_table=qualified, entity_column=ent)
+    if ent is None:
+        return replace(summary, entity_note="the contract has no entity key")
+    cols = {
+        str(r[0])
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = %s",
+            (TIMESERIES_SCHEMA, table),
+        ).fetchall()
+    }
+    if not cols:
+        return replace(summary, entity_note=f"{qualified} does not exist yet")
+    if not {ent, ts} <= cols:
+        return replace(summary, entity_note=f"{qualified} has no {ent!r}/{ts!r} columns")
+    query = sql.SQL(_ENTITIES).format(
+        entity=sql.Identifier(ent),
+        ts=sql.Identifier(ts),
+        table=sql.Identifier(TIMESERIES_SCHEMA, table),
+    )
+    rows = conn.execute(query, {"limit": limit}).fetchall()
+    entities = [EntityFreshness(*r[:4]) for r in rows]
+    return replace(
+        summary,
+        entities=entities,
+        entity_count=int(rows[0][4]) if rows else 0,
+        entities_newest=rows[0][5] if rows else None,
+    )
+
+
+# -- formatting -----------------------------------------------------------------------
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """``75.2`` → ``1m 15s``; ``None`` → ``-``."""
+    if seconds is None:
+        return "-"
+    sign, s = ("-" if seconds < 0 else ""), abs(seconds)
+    if s < 60:
+        return f"{sign}{s:.1f}s"
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if s >= size or parts:
+            parts.append(f"{int(s // size)}{unit}")
+            s %= size
+    shown = parts[:2] if len(parts) > 1 and not parts[1].startswith("0") else parts[:1]
+    return sign + " ".join(shown)
+
+
+def fmt_time(t: datetime | None) -> str:
+    if t is None:
+        return "-"
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") + "Z"
+
+
+def fmt_pct(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def overview(summary: DQSummary) -> list[tuple[str, str]]:
+    """The headline numbers, as (label, value) pairs; shared by the console and HTML."""
+    s = summary
+    out = [
+        ("batches", f"{s.batches:,}"),
+        ("processed", f"{fmt_time(s.first_processed_at)} → {fmt_time(s.last_processed_at)}"),
+        ("records in", f"{s.records_in:,}"),
+        ("valid", f"{s.valid:,}"),
+        ("quarantined", f"{s.quarantined:,} ({fmt_pct(s.quarantine_rate)})"),
+        ("duplicates", f"{s.duplicates:,} ({fmt_pct(s.duplicate_rate)})"),
+        ("newest event", fmt_time(s.newest_event_time)),
+        ("lag of last batch", fmt_duration(s.last_lag_seconds)),
+        ("schema versions", ", ".join(f"v{v}" for v in s.schema_versions) or "-"),
+    ]
+    if s.entity_count is not None:
+        out.append(("entities", f"{s.entity_count:,}"))
+    return out
+
+
+def filters_text(summary: DQSummary) -> str:
+    parts: list[str] = []
+    if summary.since is not None:
+        parts.append(f"since {fmt_time(summary.since)}")
+    if summary.last is not None:
+        parts.append(f"last {summary.last} batches")
+    return ", ".join(parts) or "all batches"
+
+
+# Table contents shared by the console and HTML: (headers, rows, left-aligned columns).
+TableData = tuple[list[str], list[list[str]], int]
+
+
+def rule_rows(s: DQSummary) -> TableData:
+    rows = [[r, f"{n:,}", fmt_pct(n / (s.records_in or 1))] for r, n in s.rule_counts.items()]
+    return ["rule", "failures", "% of records in"], rows, 1
+
+
+def version_rows(s: DQSummary) -> TableData:
+    total = sum(s.schema_versions.values()) or 1
+    rows = [[f"v{v}", f"{n:,}", fmt_pct(n / total)] for v, n in s.schema_versions.items()]
+    return ["version", "records", "share"], rows, 1
+
+
+def entity_rows(s: DQSummary, limit: int | None = None) -> TableData:
+    rows = [
+        [e.entity, fmt_time(e.last_event), fmt_duration(e.behind_seconds), f"{e.rows:,}"]
+        for e in s.entities[:limit]
+    ]
+    return [s.entity_column or "entity", "last event", "behind newest", "rows"], rows, 1
+
+
+def batch_rows(s: DQSummary, limit: int | None = None) -> TableData:
+    rows = [
+        [
+            b.batch_id,
+            fmt_time(b.processed_at),
+            *(f"{n:,}" for n in (b.records_in, b.valid, b.quarantined, b.duplicates)),
+            fmt_duration(b.lag_seconds),
+        ]
+        for b in s.recent_batches[:limit]
+    ]
+    headers = ["batch", "processed at", "records in", "valid", "quarantined", "duplicates", "lag"]
+    return headers, rows, 2
+
+
+def _rich(title: str, data: TableData) -> Table:
+    headers, rows, left = data
+    table = Table(title=Text(title))
+    for i, h in enumerate(headers):
+        table.add_column(Text(h), justify="left" if i < left else "right")
+    for row in rows:
+        table.add_row(*(Text(c) for c in row))  # Text: no Rich markup in data
+    return table
+
+
+def render_table(summary: DQSummary, *, rows: int = 10) -> Group:
+    """Rich tables for the console: overview, rules, schema versions, freshness, batches."""
+    s = summary
+    head = Table(show_header=False)
+    head.add_column("metric", style="bold")
+    head.add_column("value")
+    for label, value in overview(s):
+        head.add_row(label, Text(value))
+    parts: list[RenderableType] = [
+        Text(f"DQ report: {s.dataset} ({filters_text(s)})", style="bold"),
+        head,
+        _rich("rule failures (a record failing two rules counts under both)", rule_rows(s))
+        if s.rule_counts
+        else Text("no rule failures", style="green"),
+        _rich("schema versions", version_rows(s))
+        if s.schema_versions
+        else Text("no schema versions recorded"),
+    ]
+    if s.entity_count is None:
+        parts.append(Text(f"per-entity freshness: skipped ({s.entity_note})", style="dim"))
+    else:
+        shown = f"stalest {min(rows, len(s.entities))} of {s.entity_count:,}"
+        parts.append(_rich(f"freshness per {s.entity_column} ({shown})", entity_rows(s, rows)))
+    n = min(rows, len(s.recent_batches))
+    parts.append(_rich(f"last {n} batches", batch_rows(s, rows)))
+    return Group(*parts)
+
+
+def write_html(summary: DQSummary, path: Path | str) -> Path:
+    """Write the report as one self-contained HTML file; return its path."""
+    from lakesmith.quality.report_html import render_html  # matplotlib only when needed
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_html(summary), encoding="utf-8")
+    return out

@@ -1,0 +1,47 @@
+"""Turn decoded field texts into typed columns, with a per-field type-error flag.
+
+Each field yields two expressions: the typed value, and a boolean "the text was
+present but is not a valid <type>" that becomes the ``<field>_type`` rule.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from lakesmith.contracts.model import FieldSpec
+
+ISO8601_WITH_ZONE = "%Y-%m-%dT%H:%M:%S%.f%#z"
+TIMESTAMP = pl.Datetime("us", "UTC")
+
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "long": pl.Int64(),
+    "double": pl.Float64(),
+    "boolean": pl.Boolean(),
+    "timestamp": TIMESTAMP,
+}
+
+
+def typed(f: FieldSpec) -> tuple[pl.Expr, pl.Expr]:
+    """``(typed value, type error)`` for field ``f`` read from its text column."""
+    raw = pl.col(f.name)
+    value: pl.Expr
+    if f.type == "string":
+        value = raw
+    elif f.type == "double":
+        value = raw.cast(pl.Float64, strict=False)
+    elif f.type == "long":
+        value = raw.cast(pl.Int64, strict=False)
+    elif f.type == "boolean":
+        value = pl.when(raw == "true").then(True).when(raw == "false").then(False)
+    elif f.format in (None, "iso8601"):
+        value = raw.str.to_datetime(
+            ISO8601_WITH_ZONE, time_zone="UTC", time_unit="us", strict=False
+        )
+    else:
+        scale = 1_000_000 if f.format == "epoch_seconds" else 1_000
+        micros = raw.cast(pl.Float64, strict=False) * scale
+        in_range = micros.abs() < 2**62
+        value = pl.when(in_range).then(micros.cast(pl.Int64, strict=False)).cast(TIMESTAMP)
+    error = raw.is_not_null() & value.is_null()
+    return value.alias(f.name), error

@@ -1,0 +1,1 @@
+"""Stage 4 of the flow: typed, cleaned, deduplicated, conformed tables (TRN-2)."""

@@ -1,0 +1,284 @@
+"""The time-series store: PostgreSQL (TimescaleDB hypertable when the extension exists).
+
+One table per dataset in schema ``timeseries``, columns from the contract (the event
+time renamed to ``timeseries.time_column``) plus ``_record_id`` for lineage, primary key
+= the natural key. Without TimescaleDB it is natively range-partitioned by day, with the
+partitions a batch needs (and ``partition_days_ahead`` future days) created on the fly.
+
+Loads are ``COPY`` (CSV written by Polars, no per-row Python) into a temporary staging
+table, then ``INSERT … ON CONFLICT (key) DO UPDATE`` — all in one transaction that also
+advances the source positions in ``lakesmith.positions``, after re-reading them under a
+row lock and dropping rows already committed. A replayed batch is therefore harmless.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from lakesmith.config import Settings
+from lakesmith.contracts.model import Contract, FieldSpec
+from lakesmith.core.logging import get_logger
+from lakesmith.stores import meta
+from lakesmith.stores.postgres import connect
+
+log = get_logger(__name__)
+
+SCHEMA = "timeseries"
+PG_TYPES = {
+    "string": "text",
+    "long": "bigint",
+    "double": "double precision",
+    "boolean": "boolean",
+    "timestamp": "timestamptz",
+}
+CSV_OPTIONS: dict[str, Any] = {
+    "include_header": False,
+    "null_value": "\\N",
+    "quote_style": "non_numeric",
+    "datetime_format": "%Y-%m-%dT%H:%M:%S%.6f%:z",
+}
+
+
+def timescale_available(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+    ).fetchone()
+    return row is not None
+
+
+class TimeseriesTable:
+    """The time-series table of one dataset."""
+
+    def __init__(self, settings: Settings, contract: Contract) -> None:
+        if contract.timeseries is None:
+            raise ValueError(f"{contract.name} has no timeseries section")
+        self.settings = settings
+        self.contract = contract
+        self.spec = contract.timeseries
+        self.table = self.spec.table
+        self.sink = f"timeseries:{self.table}"
+        self._conn: psycopg.Connection[Any] | None = None
+        self._columns: list[str] = []
+        self._partitions: set[date] = set()
+        self.hypertable = False
+
+    # -- naming ------------------------------------------------------------------------
+
+    def column_of(self, field: str) -> str:
+        return self.spec.time_column if field == self.contract.event_time else field
+
+    @property
+    def key_columns(self) -> list[str]:
+        return [self.column_of(k) for k in self.contract.keys]
+
+    def _ident(self, name: str | None = None) -> sql.Identifier:
+        return sql.Identifier(SCHEMA, name or self.table)
+
+    # -- connection & DDL --------------------------------------------------------------
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.settings)
+            meta.ensure_meta_schema(self._conn)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def ensure(self, fields: Sequence[FieldSpec]) -> None:
+        """Create the table (hypertable or partitioned) with ``fields`` if it is missing."""
+        conn = self.conn
+        with conn.transaction():
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"lakesmith.ddl.{self.table}",)
+            )
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
+            cols: list[sql.Composable] = [
+                sql.SQL("{} {}{}").format(
+                    sql.Identifier(self.column_of(f.name)),
+                    sql.SQL(PG_TYPES[f.type]),
+                    sql.SQL(" NOT NULL" if f.name in self.contract.keys else ""),
+                )
+                for f in fields
+            ]
+            cols.append(sql.SQL("_record_id text NOT NULL"))
+            pk = sql.SQL(", ").join(sql.Identifier(c) for c in self.key_columns)
+            time_col = sql.Identifier(self.spec.time_column)
+            self.hypertable = timescale_available(conn)
+            body = sql.SQL(", ").join([*cols, sql.SQL("PRIMARY KEY ({})").format(pk)])
+            if self.hypertable:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+                conn.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(self._ident(), body)
+                )
+                conn.execute(
+                    "SELECT create_hypertable(%s, %s, if_not_exists => TRUE, "
+                    "chunk_time_interval => INTERVAL '1 day')",
+                    (f"{SCHEMA}.{self.table}", self.spec.time_column),
+                )
+            else:
+                conn.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}) PARTITION BY RANGE ({})").format(
+                        self._ident(), body, time_col
+                    )
+                )
+        self._columns = self._existing_columns()
+
+    def _existing_columns(self) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            (SCHEMA, self.table),
+        ).fetchall()
+        self.conn.commit()
+        return [r[0] for r in rows]
+
+    @property
+    def columns(self) -> list[str]:
+        if not self._columns:
+            self._columns = self._existing_columns()
+        return self._columns
+
+    def add_columns(self, fields: Sequence[FieldSpec]) -> list[str]:
+        """``ALTER TABLE … ADD COLUMN`` for fields the table lacks (at runtime, no restart)."""
+        missing = [f for f in fields if self.column_of(f.name) not in self.columns]
+        if not missing:
+            return []
+        with self.conn.transaction():
+            for f in missing:
+                self.conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                        self._ident(),
+                        sql.Identifier(self.column_of(f.name)),
+                        sql.SQL(PG_TYPES[f.type]),
+                    )
+                )
+        self._columns = self._existing_columns()
+        log.info("timeseries_schema_evolved", table=self.table, added=[f.name for f in missing])
+        return [f.name for f in missing]
+
+    def ensure_partitions(self, days: Sequence[date]) -> None:
+        if self.hypertable:
+            return
+        today = date.today()
+        wanted = set(days) | {
+            today + timedelta(d) for d in range(self.spec.partition_days_ahead + 1)
+        }
+        missing = sorted(wanted - self._partitions)
+        if not missing:
+            return
+        with self.conn.transaction():
+            self.conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"lakesmith.ddl.{self.table}",)
+            )
+            for day in missing:
+                self.conn.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})"
+                    ).format(
+                        self._ident(f"{self.table}_p{day:%Y%m%d}"),
+                        self._ident(),
+                        sql.Literal(f"{day.isoformat()} 00:00:00+00"),
+                        sql.Literal(f"{(day + timedelta(1)).isoformat()} 00:00:00+00"),
+                    )
+                )
+        self._partitions.update(missing)
+
+    # -- loading -----------------------------------------------------------------------
+
+    def to_rows(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The silver frame in this table's column names and order."""
+        renamed = frame.rename({self.contract.event_time: self.spec.time_column})
+        return renamed.select([c for c in self.columns if c in renamed.columns])
+
+    def upsert(
+        self, frame: pl.DataFrame, topic: str | None = None, positions: dict[int, int] | None = None
+    ) -> int:
+        """Upsert ``frame`` (silver columns + ``_partition``/``_offset`` when positioned).
+
+        With ``topic``/``positions`` the rows at or below the committed positions are
+        dropped under a lock, and the positions advance in the same transaction.
+        Returns the number of rows loaded.
+        """
+        conn = self.conn
+        with conn.transaction():
+            if topic is not None and positions:
+                committed = dict(
+                    conn.execute(
+                        "SELECT partition, next_offset FROM lakesmith.positions "
+                        "WHERE sink = %s AND topic = %s FOR UPDATE",
+                        (self.sink, topic),
+                    ).fetchall()
+                )
+                if committed:
+                    floor = pl.col("_partition").replace_strict(
+                        committed, default=0, return_dtype=pl.Int64
+                    )
+                    frame = frame.filter(pl.col("_offset") >= floor)
+            rows = self.to_rows(frame)
+            if rows.height:
+                self._copy_upsert(conn, rows)
+            if topic is not None and positions:
+                meta.write_positions(conn, self.sink, topic, positions)
+        return rows.height
+
+    def _copy_upsert(self, conn: psycopg.Connection[Any], rows: pl.DataFrame) -> None:
+        cols = rows.columns
+        col_list = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
+        conn.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE IF NOT EXISTS _stage (LIKE {}) ON COMMIT DELETE ROWS"
+            ).format(self._ident())
+        )
+        # The staging table may predate an ADD COLUMN: recreate it when the columns differ.
+        stage_cols = {
+            r[0]
+            for r in conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = '_stage'::regclass AND attnum > 0 AND NOT attisdropped"
+            ).fetchall()
+        }
+        if not set(cols) <= stage_cols:
+            conn.execute("DROP TABLE _stage")
+            conn.execute(
+                sql.SQL("CREATE TEMP TABLE _stage (LIKE {}) ON COMMIT DELETE ROWS").format(
+                    self._ident()
+                )
+            )
+        buf = io.BytesIO()
+        rows.write_csv(buf, **CSV_OPTIONS)
+        with conn.cursor().copy(
+            sql.SQL("COPY _stage ({}) FROM STDIN (FORMAT csv, NULL '\\N')").format(col_list)
+        ) as copy:
+            copy.write(buf.getbuffer())
+        keys = set(self.key_columns)
+        updates = sql.SQL(", ").join(
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+            for c in cols
+            if c not in keys
+        )
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} ({}) SELECT {} FROM _stage ON CONFLICT ({}) DO UPDATE SET {}"
+            ).format(
+                self._ident(),
+                col_list,
+                col_list,
+                sql.SQL(", ").join(sql.Identifier(c) for c in self.key_columns),
+                updates,
+            )
+        )
+
+    def positions(self, topic: str) -> dict[int, int]:
+        pos = meta.read_positions(self.conn, self.sink, topic)
+        self.conn.commit()
+        return pos
