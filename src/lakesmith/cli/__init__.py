@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lakesmith import __version__
-from lakesmith.cli import dq, local, run
+from lakesmith.cli import datasets, dq, local, run, simulate
 from lakesmith.cli.common import state
 from lakesmith.core.errors import LakesmithError
 
@@ -25,7 +25,11 @@ app = typer.Typer(
 )
 app.add_typer(local.app, name="local")
 app.command("run")(run.run)
+app.add_typer(simulate.app, name="simulate")
+app.command("produce")(simulate.produce)
 app.add_typer(dq.app, name="dq")
+app.add_typer(datasets.quarantine_app, name="quarantine")
+app.add_typer(datasets.schema_app, name="schema")
 
 
 def _version(value: bool) -> None:

@@ -303,3 +303,9 @@ def _conform(data: pa.Table, table: Table) -> pa.Table:
         if field.name not in data.column_names:
             data = data.append_column(field, pa.nulls(data.num_rows, field.type))
     return data
+
+
+def carry_positions(table: Table) -> dict[str, str]:
+    """Snapshot properties that keep the current positions (for non-stream commits)."""
+    current = read_positions(table)
+    return {POSITIONS_KEY: _dump_positions(current)} if current else {}

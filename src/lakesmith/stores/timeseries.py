@@ -227,12 +227,32 @@ class TimeseriesTable:
                     frame = frame.filter(pl.col("_offset") >= floor)
             rows = self.to_rows(frame)
             if rows.height:
-                self._copy_upsert(conn, rows)
+                self._load(conn, rows)
             if topic is not None and positions:
                 meta.write_positions(conn, self.sink, topic, positions)
         return rows.height
 
-    def _copy_upsert(self, conn: psycopg.Connection[Any], rows: pl.DataFrame) -> None:
+    def _load(self, conn: psycopg.Connection[Any], rows: pl.DataFrame) -> None:
+        """Optimistic ``COPY`` straight into the table; on a key conflict, upsert instead.
+
+        The stream is deduplicated before it gets here, so conflicts only happen when a
+        batch is replayed (after a crash) or corrects earlier rows: the common case pays
+        for one ``COPY`` (~2x the staging+upsert rate), the rare case for both.
+        """
+        buf = io.BytesIO()
+        rows.write_csv(buf, **CSV_OPTIONS)
+        col_list = sql.SQL(", ").join(sql.Identifier(c) for c in rows.columns)
+        try:
+            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, NULL '\\N')").format(self._ident(), col_list)
+            # a savepoint inside the caller's transaction, rolled back on a key conflict
+            with conn.transaction(), conn.cursor().copy(copy_sql) as copy:
+                copy.write(buf.getbuffer())
+            return
+        except psycopg.errors.UniqueViolation:
+            log.info("timeseries_copy_conflict", table=self.table, rows=rows.height)
+        self._copy_upsert(conn, rows, buf)
+
+    def _copy_upsert(self, conn: psycopg.Connection[Any], rows: pl.DataFrame, buf: io.BytesIO) -> None:
         cols = rows.columns
         col_list = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
         conn.execute(
@@ -254,8 +274,6 @@ class TimeseriesTable:
                     self._ident()
                 )
             )
-        buf = io.BytesIO()
-        rows.write_csv(buf, **CSV_OPTIONS)
         with conn.cursor().copy(
             sql.SQL("COPY _stage ({}) FROM STDIN (FORMAT csv, NULL '\\N')").format(col_list)
         ) as copy:

@@ -129,21 +129,23 @@ class Batch:
 
 def event_time(config: SimConfig, index: int) -> str:
     """The timestamp text of message ``index`` (``config`` must be resolved)."""
-    ms = _message_ms(config)
-    sec, milli = divmod(ms[0] + index * ms[1] // ms[2], 1000)
+    c0, a, b = _message_ms(config)
+    sec, milli = divmod((c0 + index * a) // b, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{milli:03d}Z"
 
 
 def _message_ms(config: SimConfig) -> tuple[int, int, int]:
-    """``(start_ms, a, b)``: message ``i`` is at ``start_ms + i·a // b`` ms, exactly.
+    """``(c0, a, b)``: message ``i`` is at ``(c0 + i·a) // b`` ms since the epoch.
 
-    Integer arithmetic on the rate as a fraction, so two messages of one device never
-    round to the same millisecond by floating-point accident.
+    That is ``start + i / rate`` in exact integer arithmetic (the start in microseconds,
+    the rate as a fraction), truncated to the millisecond, so two messages of one device
+    (at least 1 ms apart) never share a millisecond by floating-point accident.
     """
     assert config.start is not None, "resolve the config first"
-    start_ms = (config.start - _EPOCH) // timedelta(milliseconds=1)
-    step = Fraction(1000) / Fraction(config.rate).limit_denominator(1_000_000)
-    return start_ms, step.numerator, step.denominator
+    start_us = (config.start - _EPOCH) // timedelta(microseconds=1)
+    step_us = Fraction(1_000_000) / Fraction(config.rate).limit_denominator(1_000_000)
+    q = step_us.denominator
+    return start_us * q, step_us.numerator, 1000 * q
 
 
 def plan_bad(config: SimConfig) -> list[tuple[int, str]]:
@@ -178,7 +180,7 @@ def batches(config: SimConfig, batch_size: int = 10_000) -> Iterator[Batch]:
     """The whole stream of ``config`` (resolved) in batches of ``batch_size`` messages."""
     cfg = config if config.start is not None else config.resolved()
     n_dev, total, evolve_i = cfg.devices, cfg.total, cfg.evolve_index
-    start_ms, ms_a, ms_b = _message_ms(cfg)
+    ms_c0, ms_a, ms_b = _message_ms(cfg)
     rng = random.Random(cfg.seed)
     rnd = rng.random
     ids = [f"sensor-{d:04d}" for d in range(n_dev)]
@@ -202,7 +204,7 @@ def batches(config: SimConfig, batch_size: int = 10_000) -> Iterator[Batch]:
         add_key, add_value = batch.keys.append, batch.values.append
         for i in range(first, min(first + batch_size, total)):
             d = i % n_dev
-            sec, milli = divmod(start_ms + i * ms_a // ms_b, 1000)
+            sec, milli = divmod((ms_c0 + i * ms_a) // ms_b, 1000)
             if sec != last_sec:
                 last_sec = sec
                 prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
@@ -308,7 +310,8 @@ def produce_simulation(
     traffic); otherwise it runs as fast as the producer accepts messages.
     """
     cfg = config.resolved()
-    if cfg.total and _message_ms(cfg)[0] > time.time() * 1000 + 600_000:
+    assert cfg.start is not None
+    if cfg.start > datetime.now(UTC) + timedelta(minutes=10):
         log.warning("simulated_events_in_future", start=event_time(cfg, 0))
     ensure_topic(settings, load_contract("iot.telemetry"), topic=cfg.topic)
     batch_size = min(10_000, max(1, int(cfg.rate / 10))) if cfg.realtime else 10_000
