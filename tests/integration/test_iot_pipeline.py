@@ -25,14 +25,26 @@ pytestmark = pytest.mark.integration
 
 def _fast(settings: Settings) -> Settings:
     return settings.model_copy(
-        update={"worker": settings.worker.model_copy(update={"idle_timeout_s": 1.0, "batch_size": 2000})}
+        update={
+            "worker": settings.worker.model_copy(update={"idle_timeout_s": 1.0, "batch_size": 2000})
+        }
     )
 
 
-def test_stream_with_schema_change_and_every_bad_kind(stack_settings: Settings, tmp_path: Path) -> None:
+def test_stream_with_schema_change_and_every_bad_kind(
+    stack_settings: Settings, tmp_path: Path
+) -> None:
     settings = _fast(stack_settings)
     contract, contract_path = unique_contract(tmp_path)
-    config = SimConfig(devices=20, rate=100, duration=60, evolve_after=30, bad_ratio=0.1, seed=11, topic=contract.source.topic)
+    config = SimConfig(
+        devices=20,
+        rate=100,
+        duration=60,
+        evolve_after=30,
+        bad_ratio=0.1,
+        seed=11,
+        topic=contract.source.topic,
+    )
     config = config.resolved()
     messages = list(generate(config))
     report = produce_simulation(settings, config, progress=False)
@@ -61,15 +73,25 @@ def test_stream_with_schema_change_and_every_bad_kind(stack_settings: Settings, 
     expected = Counter(m.expected for m in messages)
     assert len(duplicate_ids) == expected["duplicate"] > 0
     assert sinks.silver.height == expected["valid"]
-    assert sinks.quarantine.height == sum(v for k, v in expected.items() if k not in ("valid", "duplicate"))
+    assert sinks.quarantine.height == sum(
+        v for k, v in expected.items() if k not in ("valid", "duplicate")
+    )
     assert sinks.silver.height + sinks.quarantine.height + len(duplicate_ids) == report.total
     # a duplicate is a record whose natural key a silver row already has
     dups = sinks.bronze.filter(pl.col("_record_id").is_in(list(duplicate_ids)))
-    silver_payloads = set(sinks.bronze.filter(pl.col("_record_id").is_in(list(silver_ids)))["_payload"].to_list())
+    silver_payloads = set(
+        sinks.bronze.filter(pl.col("_record_id").is_in(list(silver_ids)))["_payload"].to_list()
+    )
     assert set(dups["_payload"].to_list()) <= silver_payloads
 
     # every bad kind is quarantined with the rule the simulator expects
-    by_payload = dict(zip(sinks.quarantine["_payload"].to_list(), sinks.quarantine["_rule_ids"].to_list(), strict=True))
+    by_payload = dict(
+        zip(
+            sinks.quarantine["_payload"].to_list(),
+            sinks.quarantine["_rule_ids"].to_list(),
+            strict=True,
+        )
+    )
     kinds_seen = set()
     for m in messages:
         if m.expected in ("valid", "duplicate"):
@@ -97,7 +119,9 @@ def test_stream_with_schema_change_and_every_bad_kind(stack_settings: Settings, 
     assert set(sinks.timeseries["_record_id"].to_list()) == silver_ids
 
     # lineage: every silver row points at its bronze record
-    joined = sinks.silver.join(sinks.bronze.select("_record_id", "_source", "_offset"), on="_record_id")
+    joined = sinks.silver.join(
+        sinks.bronze.select("_record_id", "_source", "_offset"), on="_record_id"
+    )
     assert joined.height == sinks.silver.height
     assert (joined["_source"] == joined["_source_right"]).all()
 
@@ -105,12 +129,19 @@ def test_stream_with_schema_change_and_every_bad_kind(stack_settings: Settings, 
     with connect(settings) as conn:
         versions = SchemaRegistry(conn, contract).versions()
         assert [v.version for v in versions] == [1, 2]
-        assert versions[1].first_source is not None and versions[1].first_source.startswith("kafka://")
+        assert versions[1].first_source is not None and versions[1].first_source.startswith(
+            "kafka://"
+        )
         totals = conn.execute(
             "SELECT sum(records_in), sum(valid), sum(quarantined), sum(duplicates) FROM lakesmith.dq_batches WHERE dataset = %s",
             (contract.name,),
         ).fetchone()
-    assert totals == (report.total, sinks.silver.height, sinks.quarantine.height, len(duplicate_ids))
+    assert totals == (
+        report.total,
+        sinks.silver.height,
+        sinks.quarantine.height,
+        len(duplicate_ids),
+    )
 
     # replay after a rule fix: out-of-range temperatures become valid, the rest stay
     data = yaml.safe_load(contract_path.read_text())
@@ -151,6 +182,10 @@ def test_second_device_family_is_configuration_only(
     duplicates = 9995 - sinks.silver.height - sinks.quarantine.height
     assert duplicates >= 0
     assert sinks.timeseries.height == sinks.silver.height > 9000
-    assert set(sinks.silver["device"].unique().to_list()) == {"iot-device-01", "iot-device-02", "iot-device-03"}
+    assert set(sinks.silver["device"].unique().to_list()) == {
+        "iot-device-01",
+        "iot-device-02",
+        "iot-device-03",
+    }
     assert sinks.silver["ts"].dt.year().unique().to_list() == [2020]
     assert sinks.silver["light"].dtype == pl.Boolean and sinks.silver["temp"].null_count() == 0

@@ -49,5 +49,10 @@ def history(dataset: str = typer.Argument(..., help="dataset name or contract YA
         names = [f["name"] for f in v.fields]
         added = [n for n in names if n not in previous] if previous else names
         previous = set(names)
-        table.add_row(str(v.version), ", ".join(added), v.first_seen_at.isoformat(timespec="seconds"), v.first_source or "")
+        table.add_row(
+            str(v.version),
+            ", ".join(added),
+            v.first_seen_at.isoformat(timespec="seconds"),
+            v.first_source or "",
+        )
     console.print(table)

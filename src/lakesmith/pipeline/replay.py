@@ -37,7 +37,9 @@ class ReplayReport:
     duplicates: int
 
 
-def replay_quarantine(settings: Settings, contract: Contract, rule: str | None = None) -> ReplayReport:
+def replay_quarantine(
+    settings: Settings, contract: Contract, rule: str | None = None
+) -> ReplayReport:
     worker = Worker(settings, contract)
     try:
         quarantine = worker.lake["quarantine"]
@@ -56,7 +58,9 @@ def replay_quarantine(settings: Settings, contract: Contract, rule: str | None =
             timestamps_ms=[0] * rows.height,
         )
         worker.start_positions([])  # primes the dedupe index from silver
-        batch = process_batch(raw, contract, datetime.now(UTC), worker.dedupe, worker._accepted_version())
+        batch = process_batch(
+            raw, contract, datetime.now(UTC), worker.dedupe, worker._accepted_version()
+        )
         worker._evolve(batch)
         recovered = batch.silver
         ids = recovered["_record_id"].to_list()
@@ -64,15 +68,24 @@ def replay_quarantine(settings: Settings, contract: Contract, rule: str | None =
         by_id: BooleanExpression = In("_record_id", ids)  # type: ignore[call-arg,misc]
         if recovered.height:
             silver = worker.lake["silver"]
-            present = silver.refresh().scan(row_filter=by_id, selected_fields=("_record_id",)).to_arrow()
-            fresh = recovered.filter(~pl.col("_record_id").is_in(present.column("_record_id").to_pylist()))
+            present = (
+                silver.refresh().scan(row_filter=by_id, selected_fields=("_record_id",)).to_arrow()
+            )
+            fresh = recovered.filter(
+                ~pl.col("_record_id").is_in(present.column("_record_id").to_pylist())
+            )
             if fresh.height:
                 table = silver.refresh()
                 conformed = fresh.to_arrow()
                 names = [f.name for f in table.schema().fields]
-                table.append(conformed.select([n for n in names if n in conformed.column_names]), carry_positions(table))
+                table.append(
+                    conformed.select([n for n in names if n in conformed.column_names]),
+                    carry_positions(table),
+                )
             if worker.timeseries is not None:
-                days = recovered.select(pl.col(contract.event_time).dt.date().unique())[contract.event_time].to_list()
+                days = recovered.select(pl.col(contract.event_time).dt.date().unique())[
+                    contract.event_time
+                ].to_list()
                 worker.timeseries.ensure_partitions(days)
                 worker.timeseries.upsert(recovered)
             qt = quarantine.refresh()

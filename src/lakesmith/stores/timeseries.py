@@ -243,7 +243,9 @@ class TimeseriesTable:
         rows.write_csv(buf, **CSV_OPTIONS)
         col_list = sql.SQL(", ").join(sql.Identifier(c) for c in rows.columns)
         try:
-            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, NULL '\\N')").format(self._ident(), col_list)
+            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, NULL '\\N')").format(
+                self._ident(), col_list
+            )
             # a savepoint inside the caller's transaction, rolled back on a key conflict
             with conn.transaction(), conn.cursor().copy(copy_sql) as copy:
                 copy.write(buf.getbuffer())
@@ -252,7 +254,9 @@ class TimeseriesTable:
             log.info("timeseries_copy_conflict", table=self.table, rows=rows.height)
         self._copy_upsert(conn, rows, buf)
 
-    def _copy_upsert(self, conn: psycopg.Connection[Any], rows: pl.DataFrame, buf: io.BytesIO) -> None:
+    def _copy_upsert(
+        self, conn: psycopg.Connection[Any], rows: pl.DataFrame, buf: io.BytesIO
+    ) -> None:
         cols = rows.columns
         col_list = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
         conn.execute(

@@ -16,7 +16,9 @@ from lakesmith.pipeline.worker import lake_tables
 from lakesmith.stores.postgres import connect
 
 
-def unique_contract(tmp_path: Path, base: str = "telemetry", **changes: object) -> tuple[Contract, Path]:
+def unique_contract(
+    tmp_path: Path, base: str = "telemetry", **changes: object
+) -> tuple[Contract, Path]:
     """A copy of a built-in contract with its own dataset name, topic and tables."""
     data = yaml.safe_load((DOMAINS_DIR / "iot" / f"{base}.yaml").read_text())
     tag = uuid.uuid4().hex[:8]

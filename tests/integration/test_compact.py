@@ -1,0 +1,294 @@
+"""STO-2: compaction of real Iceberg tables on disk (SQLite catalog, file warehouse)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from lakesmith.bronze.envelope import BRONZE_COLUMNS
+from lakesmith.config import Settings, load_settings
+from lakesmith.contracts import load_contract
+from lakesmith.contracts.loader import DOMAINS_DIR
+from lakesmith.contracts.model import Contract
+from lakesmith.pipeline import compact as compact_mod
+from lakesmith.pipeline.compact import CompactionError, CompactOptions, Compactor, PartitionPlan
+from lakesmith.pipeline.worker import lake_tables
+from lakesmith.silver.tables import QUARANTINE_COLUMNS, partitioning, silver_columns
+from lakesmith.stores.iceberg import POSITIONS_KEY, SCHEMA_VERSION_PROP, LakeTable
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "iot.telemetry"
+DAY0 = datetime(2024, 5, 1, tzinfo=UTC)
+TS = pa.timestamp("us", tz="UTC")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(state_dir=tmp_path / "state")
+
+
+@pytest.fixture
+def contract(tmp_path: Path) -> Contract:
+    data = yaml.safe_load((DOMAINS_DIR / "iot" / "telemetry.yaml").read_text())
+    data["name"] = f"iot.compact_{uuid.uuid4().hex[:10]}"
+    path = tmp_path / "contract.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_contract(str(path))
+
+
+def make_tables(settings: Settings, contract: Contract) -> dict[str, LakeTable]:
+    lake = lake_tables(settings, contract)
+    lake["bronze"].ensure(BRONZE_COLUMNS, [("_ingested_at", "day")])
+    lake["quarantine"].ensure(QUARANTINE_COLUMNS, [("_quarantined_at", "day")])
+    lake["silver"].ensure(
+        silver_columns(contract, 1),
+        partitioning(contract),
+        contract.lake.sort_by,
+        {SCHEMA_VERSION_PROP: "1"},
+    )
+    return lake
+
+
+def silver_batch(
+    offsets: range, day: int, ingested: datetime, devices: int = 7, key_offset: int = 0
+) -> pa.Table:
+    """Silver rows (plus ``_partition``/``_offset``) for Kafka partition 0, one event day."""
+    n = len(offsets)
+    ts = [DAY0 + timedelta(days=day, seconds=(o + key_offset) * 7 % 86_000) for o in offsets]
+    return pa.table(
+        {
+            "device_id": [f"dev-{(o * 31) % devices:03d}" for o in offsets],
+            "timestamp": pa.array(ts, TS),
+            "temperature": pa.array([20.0 + o % 10 for o in offsets], pa.float64()),
+            "humidity": pa.array([50.0] * n, pa.float64()),
+            "firmware_version": ["v1.2.0"] * n,
+            "_record_id": [f"k:abc:0:{o}" for o in offsets],
+            "_source": [f"kafka://{TOPIC}/0/{o}" for o in offsets],
+            "_ingested_at": pa.array([ingested] * n, TS),
+            "_batch_id": [f"b{offsets.start}"] * n,
+            "_schema_version": pa.array([1] * n, pa.int32()),
+            "_partition": pa.array([0] * n, pa.int32()),
+            "_offset": pa.array(list(offsets), pa.int64()),
+        }
+    )
+
+
+def bronze_batch(offsets: range, ingested: datetime) -> pa.Table:
+    n = len(offsets)
+    return pa.table(
+        {
+            "_record_id": [f"k:abc:0:{o}" for o in offsets],
+            "_source": [f"kafka://{TOPIC}/0/{o}" for o in offsets],
+            "_topic": [TOPIC] * n,
+            "_partition": pa.array([0] * n, pa.int32()),
+            "_offset": pa.array(list(offsets), pa.int64()),
+            "_key": [f"dev-{o % 7}" for o in offsets],
+            "_payload": pa.array([b'{"x": %d}' % o for o in offsets], pa.binary()),
+            "_source_ts": pa.array([ingested] * n, TS),
+            "_ingested_at": pa.array([ingested] * n, TS),
+            "_batch_id": [f"b{offsets.start}"] * n,
+            "_schema_version": pa.array([1] * n, pa.int32()),
+        }
+    )
+
+
+def load(lake: dict[str, LakeTable], batches: int = 20, rows: int = 50, days: int = 3) -> int:
+    """``batches`` appends spread over ``days`` event days; returns the next offset."""
+    offset = 0
+    for i in range(batches):
+        day = i % days
+        ingested = DAY0 + timedelta(days=day, hours=1, seconds=i)
+        offs = range(offset, offset + rows)
+        lake["silver"].append(silver_batch(offs, day, ingested), TOPIC, {0: offset + rows})
+        lake["bronze"].append(bronze_batch(offs, ingested), TOPIC, {0: offset + rows})
+        offset += rows
+    return offset
+
+
+def frame(lt: LakeTable, snapshot_id: int | None = None) -> pa.Table:
+    t = lt.refresh()
+    data = t.scan(snapshot_id=snapshot_id).to_arrow()
+    return data.sort_by([("_record_id", "ascending")])
+
+
+def files_per_partition(lt: LakeTable) -> dict[str, int]:
+    t = lt.refresh()
+    files = t.inspect.files()
+    counts: dict[str, int] = {}
+    for part in files.column("partition").to_pylist():
+        k = repr(sorted(part.items()))
+        counts[k] = counts.get(k, 0) + 1
+    return counts
+
+
+def run(settings: Settings, contract: Contract, **kw: object) -> dict[str, compact_mod.TableReport]:
+    opts = CompactOptions(**kw)  # type: ignore[arg-type]
+    return {r.table: r for r in compact_mod.compact(settings, contract, opts)}
+
+
+def test_compaction_keeps_rows_positions_and_history(
+    settings: Settings, contract: Contract
+) -> None:
+    lake = make_tables(settings, contract)
+    end = load(lake)
+    before = {t: frame(lake[t]) for t in ("silver", "bronze")}
+    snap_before = {t: lake[t].refresh().current_snapshot() for t in ("silver", "bronze")}
+    assert all(n == 7 or n == 6 for n in files_per_partition(lake["silver"]).values())
+
+    reports = run(settings, contract)
+
+    for t in ("silver", "bronze"):
+        r = reports[t]
+        assert (r.partitions_rewritten, r.files_before, r.files_after) == (3, 20, 3)
+        assert r.rows_before == r.rows_after == 1000
+        assert r.duplicates_removed == 0 and r.snapshots_expired == 0
+        assert set(files_per_partition(lake[t]).values()) == {1}
+        assert frame(lake[t]).equals(before[t])
+        assert lake[t].positions(TOPIC) == {0: end}
+        snap = lake[t].refresh().current_snapshot()
+        assert snap is not None and snap.summary is not None
+        assert snap.summary[POSITIONS_KEY] == snap_before[t].summary[POSITIONS_KEY]  # type: ignore[union-attr]
+        # time travel to the snapshot before compaction still works
+        assert frame(lake[t], snap_before[t].snapshot_id).equals(before[t])  # type: ignore[union-attr]
+    assert reports["quarantine"].files_before == reports["quarantine"].files_after == 0
+
+    # the compacted silver files are sorted by the contract's sort order
+    for f in lake["silver"].refresh().inspect.files().column("file_path").to_pylist():
+        got = pq.read_table(f.removeprefix("file://"), columns=["device_id", "timestamp"])
+        assert got.equals(got.sort_by([("device_id", "ascending"), ("timestamp", "ascending")]))
+
+    # a second compaction is a no-op: no rewrite, no new snapshot
+    current = lake["silver"].refresh().current_snapshot()
+    again = run(settings, contract)
+    assert all(r.partitions_rewritten == 0 for r in again.values())
+    assert lake["silver"].refresh().current_snapshot() == current
+
+    # expire everything but the current snapshot; old files are deleted, data intact
+    n_snaps = len(lake["silver"].refresh().snapshots())
+    warehouse = settings.state_dir / "warehouse"
+    parquet_before = len(list(warehouse.rglob("*.parquet")))
+    expired = run(settings, contract, expire_older_than=timedelta(0), retain_last=1)
+    assert expired["silver"].snapshots_expired == n_snaps - 1 == 22
+    assert len(lake["silver"].refresh().snapshots()) == 1
+    assert expired["silver"].files_deleted > 0
+    assert len(list(warehouse.rglob("*.parquet"))) == parquet_before - 40
+    with pytest.raises(ValueError):
+        lake["silver"].table.scan(snapshot_id=snap_before["silver"].snapshot_id).to_arrow()  # type: ignore[union-attr]
+    for t in ("silver", "bronze"):
+        assert frame(lake[t]).equals(before[t])
+        assert lake[t].positions(TOPIC) == {0: end}
+
+
+def test_retain_last_keeps_history(settings: Settings, contract: Contract) -> None:
+    lake = make_tables(settings, contract)
+    load(lake, batches=8)
+    reports = run(settings, contract, tables=["silver"], expire_older_than=timedelta(0),
+                  retain_last=3)  # fmt: skip
+    # 8 appends + 3 rewrites = 11 snapshots; the 3 latest are kept
+    assert set(reports) == {"silver"}
+    assert reports["silver"].snapshots_expired == 8
+    assert len(lake["silver"].refresh().snapshots()) == 3
+
+
+@pytest.mark.parametrize("hook_rows", [40, 0])
+def test_concurrent_append_loses_no_rows(
+    settings: Settings, contract: Contract, hook_rows: int
+) -> None:
+    """A worker commit between read and commit (rows, or a positions-only snapshot)."""
+    lake = make_tables(settings, contract)
+    end = load(lake, batches=12, days=2)
+    worker = LakeTable(settings, "silver", contract.table_name)  # a second process's handle
+    appended: list[int] = []
+
+    def hook(plan: PartitionPlan) -> None:
+        if not appended and plan.table == "silver":
+            offs = range(end, end + hook_rows)
+            ingested = DAY0 + timedelta(hours=5)
+            batch = silver_batch(offs, 0, ingested, key_offset=10_000)
+            appended.append(worker.append(batch, TOPIC, {0: end + 100}))
+
+    compactor = Compactor(settings, contract, CompactOptions(tables=["silver"]))
+    compactor.before_commit = hook
+    plan = compactor.plan("silver")
+    report = compactor.execute(plan)
+
+    assert appended == [hook_rows]
+    assert report.conflicts >= 1 and report.partitions_rewritten == 2
+    silver = frame(lake["silver"])
+    assert silver.num_rows == 600 + hook_rows == report.rows_after
+    assert len(set(silver.column("_record_id").to_pylist())) == silver.num_rows
+    # the worker's positions survive the compaction commit
+    assert lake["silver"].positions(TOPIC) == {0: end + 100}
+    assert sorted(files_per_partition(lake["silver"]).values()) == ([1, 2] if hook_rows else [1, 1])
+
+
+def test_dedupe_keeps_first_by_ingested_at(settings: Settings, contract: Contract) -> None:
+    lake = make_tables(settings, contract)
+    first = silver_batch(range(0, 10), 0, DAY0 + timedelta(hours=2))
+    later = silver_batch(range(10, 20), 0, DAY0 + timedelta(hours=3))
+    # row 15 (ingested later, committed first) duplicates row 5's natural key
+    dup = later.slice(5, 1)
+    dup = dup.set_column(0, "device_id", first.slice(5, 1).column("device_id"))
+    dup = dup.set_column(1, "timestamp", first.slice(5, 1).column("timestamp"))
+    lake["silver"].append(dup, TOPIC, {0: 16})
+    lake["silver"].append(first, TOPIC, {0: 16})
+    lake["silver"].append(later.filter(pa.array([i != 5 for i in range(10)])), TOPIC, {0: 20})
+
+    reports = run(settings, contract, tables=["silver"], min_files=2)
+
+    assert reports["silver"].duplicates_removed == 1
+    silver = frame(lake["silver"])
+    assert silver.num_rows == 19
+    ids = set(silver.column("_record_id").to_pylist())
+    assert "k:abc:0:5" in ids and "k:abc:0:15" not in ids
+
+
+def test_dry_run_changes_nothing(settings: Settings, contract: Contract) -> None:
+    lake = make_tables(settings, contract)
+    load(lake, batches=10)
+    current = lake["bronze"].refresh().current_snapshot()
+    reports = run(settings, contract, dry_run=True, expire_older_than=timedelta(0))
+    assert reports["bronze"].partitions_rewritten == 3
+    assert reports["bronze"].files_after == 3 and reports["bronze"].snapshots_expired == 9
+    assert lake["bronze"].refresh().current_snapshot() == current
+
+
+def test_clear_errors(settings: Settings, contract: Contract) -> None:
+    with pytest.raises(CompactionError, match="run `lakesmith run"):
+        Compactor(settings, contract, CompactOptions())
+    make_tables(settings, contract)
+    with pytest.raises(CompactionError, match="unknown table"):
+        Compactor(settings, contract, CompactOptions(tables=["gold"]))
+
+
+def test_cli(settings: Settings, contract: Contract, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from lakesmith.cli.compact import compact
+
+    lake = make_tables(settings, contract)
+    load(lake, batches=8)
+    monkeypatch.setenv("LAKESMITH__STATE_DIR", str(settings.state_dir))
+    app = typer.Typer()
+    app.command()(compact)
+    app.command("noop")(lambda: None)  # a group, so the command name is an argument
+    path = str(tmp_path / "contract.yaml")
+    runner = CliRunner()
+    dry = runner.invoke(app, ["compact", path, "--dry-run", "--tables", "silver"])
+    assert dry.exit_code == 0, dry.output
+    assert "dry run" in dry.output and "silver" in dry.output
+    res = runner.invoke(app, ["compact", path, "--min-files", "2", "--retain-last", "1",
+                              "--expire-older-than", "0s"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "bronze" in res.output and "quarantine" in res.output
+    assert set(files_per_partition(lake["silver"]).values()) == {1}
+    bad = runner.invoke(app, ["compact", path, "--tables", "gold"])
+    assert bad.exit_code == 2 and "choose from" in bad.output

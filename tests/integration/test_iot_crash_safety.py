@@ -1,0 +1,157 @@
+"""Exactly-once under SIGKILL and with two workers sharing the partitions."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from lakesmith.config import Settings
+from lakesmith.contracts import Contract
+from lakesmith.domains.iot.simulator import SimConfig, generate, produce_simulation
+from lakesmith.stores.postgres import connect
+from lakesmith.testing.pipeline import read_sinks, unique_contract
+
+pytestmark = pytest.mark.integration
+
+
+def _env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKESMITH")}
+    env.update(
+        LAKESMITH_CONFIG="/nonexistent/lakesmith.toml",
+        LAKESMITH__STATE_DIR=str(settings.state_dir),
+        LAKESMITH__LOCAL__POSTGRES_PORT=str(settings.local.postgres_port),
+        LAKESMITH__LOCAL__KAFKA_PORT=str(settings.local.kafka_port),
+        LAKESMITH__LOCAL__S3_PORT=str(settings.local.s3_port),
+        LAKESMITH__LOCAL__TYPESENSE_PORT=str(settings.local.typesense_port),
+        LAKESMITH__WORKER__BATCH_SIZE="1000",
+        LAKESMITH__WORKER__MAX_WAIT_S="0.5",
+        LAKESMITH__WORKER__IDLE_TIMEOUT_S="1",
+        **extra,
+    )
+    return env
+
+
+class WorkerProcess:
+    """``lakesmith run CONTRACT --until-idle`` as a subprocess, its log lines collected."""
+
+    def __init__(self, contract_path: Path, env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lakesmith", "run", str(contract_path), "--until-idle"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def committed_batches(self) -> int:
+        return sum('"batch_committed"' in ln for ln in self.lines)
+
+    def wait_for_batches(self, n: int, timeout: float = 90) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if self.committed_batches() >= n:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+
+def _check_exactly_once(
+    settings: Settings, contract: Contract, expected: Counter[str], total: int
+) -> None:
+    sinks = read_sinks(settings, contract)
+    assert sinks.bronze.height == total
+    assert sinks.bronze["_record_id"].n_unique() == total
+    assert sinks.silver["_record_id"].n_unique() == sinks.silver.height == expected["valid"]
+    quarantined = sum(v for k, v in expected.items() if k not in ("valid", "duplicate"))
+    assert sinks.quarantine["_record_id"].n_unique() == sinks.quarantine.height == quarantined
+    assert sinks.timeseries.height == sinks.silver.height
+    assert set(sinks.timeseries["_record_id"].to_list()) == set(
+        sinks.silver["_record_id"].to_list()
+    )
+    assert sinks.silver.select(contract.keys).is_duplicated().sum() == 0
+    with connect(settings) as conn:
+        totals = conn.execute(
+            "SELECT sum(records_in), sum(valid), sum(quarantined), sum(duplicates) "
+            "FROM lakesmith.dq_batches WHERE dataset = %s",
+            (contract.name,),
+        ).fetchone()
+    assert totals == (total, expected["valid"], quarantined, expected["duplicate"])
+
+
+def _simulate(settings: Settings, contract: Contract, total: int, seed: int) -> Counter[str]:
+    config = SimConfig(
+        devices=50,
+        rate=200,
+        duration=total / 200,
+        bad_ratio=0.05,
+        seed=seed,
+        topic=contract.source.topic,
+    ).resolved()
+    expected = Counter(m.expected for m in generate(config))
+    produce_simulation(settings, config, progress=False)
+    return expected
+
+
+def test_sigkill_at_random_moments_then_drain(stack_settings: Settings, tmp_path: Path) -> None:
+    contract, path = unique_contract(tmp_path)
+    total = 40_000
+    expected = _simulate(stack_settings, contract, total, seed=5)
+    rng = random.Random(42)
+    # Fault points between the sinks' commits (the lake committed, Postgres not yet), then random kills.
+    plans: list[dict[str, str]] = [
+        {"LAKESMITH_FAULT_KILL_AFTER": "silver:2"},
+        {"LAKESMITH_FAULT_KILL_AFTER": "bronze:1"},
+        {"LAKESMITH_FAULT_KILL_AFTER": "timeseries:3"},
+        {"LAKESMITH_FAULT_KILL_AFTER": "quarantine:2"},
+        {},
+        {},
+        {},
+    ]
+    kills = 0
+    for extra in plans:
+        worker = WorkerProcess(path, _env(stack_settings, **extra))
+        if extra:
+            worker.proc.wait(120)
+            assert worker.proc.returncode == -signal.SIGKILL, "".join(worker.lines[-20:])
+        else:
+            assert worker.wait_for_batches(1), "".join(worker.lines[-20:])
+            time.sleep(rng.uniform(0.0, 0.6))
+            worker.kill()
+        kills += 1
+    assert kills >= 5
+    final = WorkerProcess(path, _env(stack_settings))
+    assert final.proc.wait(300) == 0, "".join(final.lines[-30:])
+    _check_exactly_once(stack_settings, contract, expected, total)
+
+
+def test_two_workers_share_six_partitions(stack_settings: Settings, tmp_path: Path) -> None:
+    contract, path = unique_contract(tmp_path)
+    total = 30_000
+    expected = _simulate(stack_settings, contract, total, seed=9)
+    workers = [WorkerProcess(path, _env(stack_settings)) for _ in range(2)]
+    for w in workers:
+        assert w.proc.wait(300) == 0, "".join(w.lines[-30:])
+    assert all(w.committed_batches() > 0 for w in workers), (
+        "both workers should have processed batches"
+    )
+    _check_exactly_once(stack_settings, contract, expected, total)
