@@ -59,24 +59,26 @@ def make_tables(settings: Settings, contract: Contract) -> dict[str, LakeTable]:
 
 
 def silver_batch(
-    offsets: range, day: int, ingested: datetime, devices: int = 7, key_offset: int = 0
+    offsets: range, day: int, ingested: datetime, key_offset: int = 0, part: int = 0
 ) -> pa.Table:
-    """Silver rows (plus ``_partition``/``_offset``) for Kafka partition 0, one event day."""
+    """Silver rows (plus ``_partition``/``_offset``) of one Kafka partition and event day."""
+    devices = 7
     n = len(offsets)
     ts = [DAY0 + timedelta(days=day, seconds=(o + key_offset) * 7 % 86_000) for o in offsets]
+    str_ = pa.string()
     return pa.table(
         {
-            "device_id": [f"dev-{(o * 31) % devices:03d}" for o in offsets],
+            "device_id": pa.array([f"dev-{(o * 31) % devices:03d}" for o in offsets], str_),
             "timestamp": pa.array(ts, TS),
             "temperature": pa.array([20.0 + o % 10 for o in offsets], pa.float64()),
             "humidity": pa.array([50.0] * n, pa.float64()),
-            "firmware_version": ["v1.2.0"] * n,
-            "_record_id": [f"k:abc:0:{o}" for o in offsets],
-            "_source": [f"kafka://{TOPIC}/0/{o}" for o in offsets],
+            "firmware_version": pa.array(["v1.2.0"] * n, str_),
+            "_record_id": pa.array([f"k:abc:{part}:{o}" for o in offsets], str_),
+            "_source": pa.array([f"kafka://{TOPIC}/{part}/{o}" for o in offsets], str_),
             "_ingested_at": pa.array([ingested] * n, TS),
-            "_batch_id": [f"b{offsets.start}"] * n,
+            "_batch_id": pa.array([f"b{offsets.start}"] * n, str_),
             "_schema_version": pa.array([1] * n, pa.int32()),
-            "_partition": pa.array([0] * n, pa.int32()),
+            "_partition": pa.array([part] * n, pa.int32()),
             "_offset": pa.array(list(offsets), pa.int64()),
         }
     )
@@ -191,8 +193,8 @@ def test_compaction_keeps_rows_positions_and_history(
 def test_retain_last_keeps_history(settings: Settings, contract: Contract) -> None:
     lake = make_tables(settings, contract)
     load(lake, batches=8)
-    reports = run(settings, contract, tables=["silver"], expire_older_than=timedelta(0),
-                  retain_last=3)  # fmt: skip
+    opts = {"min_files": 2, "expire_older_than": timedelta(0), "retain_last": 3}
+    reports = run(settings, contract, tables=["silver"], **opts)
     # 8 appends + 3 rewrites = 11 snapshots; the 3 latest are kept
     assert set(reports) == {"silver"}
     assert reports["silver"].snapshots_expired == 8
@@ -222,7 +224,9 @@ def test_concurrent_append_loses_no_rows(
     report = compactor.execute(plan)
 
     assert appended == [hook_rows]
-    assert report.conflicts >= 1 and report.partitions_rewritten == 2
+    assert report.partitions_rewritten == 2
+    # rows: our retry loop re-commits; positions-only: pyiceberg's internal retry does
+    assert report.conflicts == (1 if hook_rows else 0)
     silver = frame(lake["silver"])
     assert silver.num_rows == 600 + hook_rows == report.rows_after
     assert len(set(silver.column("_record_id").to_pylist())) == silver.num_rows
@@ -234,31 +238,30 @@ def test_concurrent_append_loses_no_rows(
 def test_dedupe_keeps_first_by_ingested_at(settings: Settings, contract: Contract) -> None:
     lake = make_tables(settings, contract)
     first = silver_batch(range(0, 10), 0, DAY0 + timedelta(hours=2))
-    later = silver_batch(range(10, 20), 0, DAY0 + timedelta(hours=3))
-    # row 15 (ingested later, committed first) duplicates row 5's natural key
-    dup = later.slice(5, 1)
+    # Kafka partition 1 offset 0, ingested later but committed first, repeats row 5's key
+    dup = silver_batch(range(0, 1), 0, DAY0 + timedelta(hours=3), part=1)
     dup = dup.set_column(0, "device_id", first.slice(5, 1).column("device_id"))
     dup = dup.set_column(1, "timestamp", first.slice(5, 1).column("timestamp"))
-    lake["silver"].append(dup, TOPIC, {0: 16})
-    lake["silver"].append(first, TOPIC, {0: 16})
-    lake["silver"].append(later.filter(pa.array([i != 5 for i in range(10)])), TOPIC, {0: 20})
+    lake["silver"].append(dup, TOPIC, {1: 1})
+    lake["silver"].append(first, TOPIC, {0: 10})
 
     reports = run(settings, contract, tables=["silver"], min_files=2)
 
     assert reports["silver"].duplicates_removed == 1
     silver = frame(lake["silver"])
-    assert silver.num_rows == 19
+    assert silver.num_rows == 10
     ids = set(silver.column("_record_id").to_pylist())
-    assert "k:abc:0:5" in ids and "k:abc:0:15" not in ids
+    assert "k:abc:0:5" in ids and "k:abc:1:0" not in ids
+    assert lake["silver"].positions(TOPIC) == {0: 10, 1: 1}
 
 
 def test_dry_run_changes_nothing(settings: Settings, contract: Contract) -> None:
     lake = make_tables(settings, contract)
-    load(lake, batches=10)
+    load(lake, batches=12)
     current = lake["bronze"].refresh().current_snapshot()
     reports = run(settings, contract, dry_run=True, expire_older_than=timedelta(0))
     assert reports["bronze"].partitions_rewritten == 3
-    assert reports["bronze"].files_after == 3 and reports["bronze"].snapshots_expired == 9
+    assert reports["bronze"].files_after == 3 and reports["bronze"].snapshots_expired == 7
     assert lake["bronze"].refresh().current_snapshot() == current
 
 
@@ -272,6 +275,7 @@ def test_clear_errors(settings: Settings, contract: Contract) -> None:
 
 def test_cli(settings: Settings, contract: Contract, tmp_path: Path,
              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from lakesmith.cli import common
     from lakesmith.cli.compact import compact
 
     lake = make_tables(settings, contract)
@@ -280,6 +284,7 @@ def test_cli(settings: Settings, contract: Contract, tmp_path: Path,
     app = typer.Typer()
     app.command()(compact)
     app.command("noop")(lambda: None)  # a group, so the command name is an argument
+    monkeypatch.setattr(common.console, "width", 160)
     path = str(tmp_path / "contract.yaml")
     runner = CliRunner()
     dry = runner.invoke(app, ["compact", path, "--dry-run", "--tables", "silver"])

@@ -17,7 +17,6 @@ from lakesmith.pipeline.replay import replay_quarantine
 from lakesmith.pipeline.worker import Worker
 from lakesmith.sources.produce import produce_file
 from lakesmith.stores.postgres import connect
-
 from lakesmith.testing.pipeline import read_sinks, unique_contract
 
 pytestmark = pytest.mark.integration

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+from pathlib import Path
+
 import typer
 
 from lakesmith.cli.common import console, settings
@@ -26,6 +30,9 @@ def run(
     max_batches: int | None = typer.Option(
         None, "--max-batches", help="stop after this many batches"
     ),
+    stats_json: Path | None = typer.Option(
+        None, "--stats-json", help="write the run's figures as JSON to this file"
+    ),
 ) -> None:
     """Consume the dataset's topic into bronze, quarantine, silver, the time-series table and DQ stats.
 
@@ -44,8 +51,11 @@ def run(
         stats = worker.run(until_idle=until_idle, max_batches=max_batches)
     finally:
         worker.close()
+    if stats_json is not None:
+        stats_json.write_text(json.dumps({**asdict(stats), "records_per_second": stats.records_per_second}))
     counts = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.by_disposition.items()))
     console.print(
         f"{contract.name}: {stats.records:,} records in {stats.batches} batches, "
-        f"{stats.seconds:.1f}s ({stats.records_per_second:,.0f}/s) — {counts or 'nothing to do'}"
+        f"{stats.active_seconds:.1f}s of processing ({stats.records_per_second:,.0f}/s), "
+        f"{stats.seconds:.1f}s wall — {counts or 'nothing to do'}"
     )

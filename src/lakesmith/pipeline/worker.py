@@ -50,11 +50,13 @@ class RunStats:
     batches: int = 0
     records: int = 0
     by_disposition: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of run(), group join and idle wait included
+    active_seconds: float = 0.0  # first record received → last batch committed
 
     @property
     def records_per_second(self) -> float:
-        return self.records / self.seconds if self.seconds else 0.0
+        """Throughput while there was data (excludes the group join and the idle wait)."""
+        return self.records / self.active_seconds if self.active_seconds else 0.0
 
 
 def lake_tables(settings: Settings, contract: Contract) -> dict[str, LakeTable]:
@@ -214,8 +216,10 @@ class Worker:
         stats = RunStats()
         started = time.monotonic()
         idle_since: float | None = None
+        first_data: float | None = None
         try:
             while max_batches is None or stats.batches < max_batches:
+                poll_started = time.monotonic()
                 raw = self.source.poll(cfg.batch_size, cfg.max_wait_s)
                 if len(raw) == 0:
                     if until_idle and self._drained(started, assign_timeout_s):
@@ -224,6 +228,7 @@ class Worker:
                             break
                     continue
                 idle_since = None
+                first_data = first_data or poll_started
                 t0 = time.perf_counter()
                 batch = self.process(raw)
                 elapsed = time.perf_counter() - t0
@@ -238,6 +243,7 @@ class Worker:
                 self.metrics.observe_lag(self.source.lag())
                 stats.batches += 1
                 stats.records += len(raw)
+                stats.active_seconds = time.monotonic() - first_data
                 for k, v in counts.items():
                     stats.by_disposition[k] = stats.by_disposition.get(k, 0) + int(v)
                 log.info(
