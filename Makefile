@@ -24,8 +24,7 @@ uv:
 	@command -v uv >/dev/null || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q uv
 
 demo:
-	$(UV) run --frozen lakesmith local up
-	$(UV) run --frozen lakesmith local status
+	$(UV) run --frozen lakesmith demo iot
 
 lint:
 	$(UV) run --frozen ruff check src tests $(wildcard benchmarks)

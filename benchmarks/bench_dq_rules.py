@@ -24,15 +24,21 @@ from lakesmith.quality.validate import validate
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=100_000)
     ap.add_argument("--bad-ratio", type=float, default=0.01)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     contract = load_contract("iot.telemetry")
-    config = SimConfig(devices=1000, rate=1000, duration=args.rows / 1000, bad_ratio=args.bad_ratio, seed=1)
-    payloads: list[bytes | None] = [v for b in batches(config.resolved(), args.batch) for v in b.values]
+    config = SimConfig(
+        devices=1000, rate=1000, duration=args.rows / 1000, bad_ratio=args.bad_ratio, seed=1
+    )
+    payloads: list[bytes | None] = [
+        v for b in batches(config.resolved(), args.batch) for v in b.values
+    ]
     chunks = [payloads[i : i + args.batch] for i in range(0, len(payloads), args.batch)]
     now = datetime.now(UTC)
 
@@ -50,8 +56,12 @@ def main() -> None:
     threads = pl.thread_pool_size()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"rows                  {len(payloads):,} ({valid:,} valid, {invalid:,} quarantined)")
-    print(f"polars threads        {threads} (POLARS_MAX_THREADS={os.environ.get('POLARS_MAX_THREADS', 'unset')})")
-    print(f"DQ rules (validate)   {len(payloads) / best:,.0f} rows/s  ({len(payloads) / best / threads:,.0f} rows/s per thread)")
+    print(
+        f"polars threads        {threads} (POLARS_MAX_THREADS={os.environ.get('POLARS_MAX_THREADS', 'unset')})"
+    )
+    print(
+        f"DQ rules (validate)   {len(payloads) / best:,.0f} rows/s  ({len(payloads) / best / threads:,.0f} rows/s per thread)"
+    )
     print(f"decode (reference)    {len(payloads) / decode_s:,.0f} rows/s")
     print(f"peak RSS              {rss:,.0f} MiB")
 

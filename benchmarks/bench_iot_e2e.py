@@ -36,7 +36,9 @@ def run_dlt(dsn: str, payloads: list[bytes], disposition: str) -> float:
 
     rows = [orjson.loads(p) for p in payloads]
 
-    @dlt.resource(name="iot_telemetry", write_disposition=disposition, primary_key=("device_id", "timestamp"))
+    @dlt.resource(
+        name="iot_telemetry", write_disposition=disposition, primary_key=("device_id", "timestamp")
+    )
     def events():  # type: ignore[no-untyped-def]
         yield rows
 
@@ -53,11 +55,15 @@ def run_dlt(dsn: str, payloads: list[bytes], disposition: str) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--events", type=int, default=2_000_000)
     ap.add_argument("--bad-ratio", type=float, default=0.01)
     ap.add_argument("--devices", type=int, default=1000)
-    ap.add_argument("--peer-rows", type=int, default=200_000, help="events given to dlt (0: skip the peer)")
+    ap.add_argument(
+        "--peer-rows", type=int, default=200_000, help="events given to dlt (0: skip the peer)"
+    )
     ap.add_argument("--batch-size", type=int, default=200_000)
     args = ap.parse_args()
 
@@ -73,7 +79,9 @@ def main() -> None:
             seed=2025, topic=contract.source.topic,
         ).resolved()  # fmt: skip
         report = produce_simulation(settings, config, progress=False)
-        print(f"produced              {report.total:,} events in {report.seconds:.1f}s ({report.rate:,.0f}/s)")
+        print(
+            f"produced              {report.total:,} events in {report.seconds:.1f}s ({report.rate:,.0f}/s)"
+        )
 
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("LAKESMITH")},
@@ -94,8 +102,10 @@ def main() -> None:
         wall = time.perf_counter() - t0
         stats = json.loads(stats_path.read_text())
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"worker                {stats['records']:,} events in {stats['active_seconds']:.1f}s "
-              f"→ {stats['records_per_second']:,.0f} events/s (wall {wall:.1f}s incl. start-up, group join, idle wait)")
+        print(
+            f"worker                {stats['records']:,} events in {stats['active_seconds']:.1f}s "
+            f"→ {stats['records_per_second']:,.0f} events/s (wall {wall:.1f}s incl. start-up, group join, idle wait)"
+        )
         print(f"worker dispositions   {stats['by_disposition']}")
         print(f"worker peak RSS       {peak:,.0f} MiB")
 
@@ -114,7 +124,9 @@ def main() -> None:
             dsn = settings.effective_postgres_dsn()
             merge = run_dlt(dsn, payloads, "merge")
             append = run_dlt(dsn, payloads, "append")
-            print(f"dlt merge (peer)      {merge:,.0f} rows/s on the first {len(payloads):,} events")
+            print(
+                f"dlt merge (peer)      {merge:,.0f} rows/s on the first {len(payloads):,} events"
+            )
             print(f"dlt append (peer)     {append:,.0f} rows/s")
             print(f"lakesmith / dlt merge {stats['records_per_second'] / merge:,.1f}x")
     finally:

@@ -52,7 +52,9 @@ def run(
     finally:
         worker.close()
     if stats_json is not None:
-        stats_json.write_text(json.dumps({**asdict(stats), "records_per_second": stats.records_per_second}))
+        stats_json.write_text(
+            json.dumps({**asdict(stats), "records_per_second": stats.records_per_second})
+        )
     counts = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.by_disposition.items()))
     console.print(
         f"{contract.name}: {stats.records:,} records in {stats.batches} batches, "

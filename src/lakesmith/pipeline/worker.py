@@ -51,7 +51,7 @@ class RunStats:
     records: int = 0
     by_disposition: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0  # wall time of run(), group join and idle wait included
-    active_seconds: float = 0.0  # first record received → last batch committed
+    active_seconds: float = 0.0  # receiving + processing + committing; idle waits excluded
 
     @property
     def records_per_second(self) -> float:
@@ -216,10 +216,8 @@ class Worker:
         stats = RunStats()
         started = time.monotonic()
         idle_since: float | None = None
-        first_data: float | None = None
         try:
             while max_batches is None or stats.batches < max_batches:
-                poll_started = time.monotonic()
                 raw = self.source.poll(cfg.batch_size, cfg.max_wait_s)
                 if len(raw) == 0:
                     if until_idle and self._drained(started, assign_timeout_s):
@@ -228,7 +226,6 @@ class Worker:
                             break
                     continue
                 idle_since = None
-                first_data = first_data or poll_started
                 t0 = time.perf_counter()
                 batch = self.process(raw)
                 elapsed = time.perf_counter() - t0
@@ -243,7 +240,7 @@ class Worker:
                 self.metrics.observe_lag(self.source.lag())
                 stats.batches += 1
                 stats.records += len(raw)
-                stats.active_seconds = time.monotonic() - first_data
+                stats.active_seconds += self.source.busy_s + (time.perf_counter() - t0)
                 for k, v in counts.items():
                     stats.by_disposition[k] = stats.by_disposition.get(k, 0) + int(v)
                 log.info(

@@ -72,6 +72,7 @@ class KafkaBatchSource:
         self._on_revoke = on_revoke
         self.assigned: set[int] = set()
         self._revoked_during_poll: set[int] = set()
+        self.busy_s = 0.0
         self.consumer = Consumer(
             consumer_config(
                 settings,
@@ -107,17 +108,20 @@ class KafkaBatchSource:
     def poll(self, max_records: int, max_wait_s: float) -> RawBatch:
         """Gather up to ``max_records`` messages, waiting at most ``max_wait_s``."""
         batch = RawBatch(self.topic)
+        self.busy_s = 0.0  # time in consume calls that returned messages (not idle waits)
         self._revoked_during_poll.clear()
         deadline = time.monotonic() + max_wait_s
         while len(batch) < max_records:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
+            t_call = time.monotonic()
             msgs = self.consumer.consume(
-                num_messages=min(max_records - len(batch), 100_000), timeout=min(remaining, 0.5)
+                num_messages=min(max_records - len(batch), 10_000), timeout=min(remaining, 0.1)
             )
             if not msgs:
                 continue
+            self.busy_s += time.monotonic() - t_call
             errors = [m for m in msgs if m.error() is not None]
             if errors:
                 for m in errors:
