@@ -42,6 +42,6 @@ def typed(f: FieldSpec) -> tuple[pl.Expr, pl.Expr]:
         scale = 1_000_000 if f.format == "epoch_seconds" else 1_000
         micros = raw.cast(pl.Float64, strict=False) * scale
         in_range = micros.abs() < 2**62
-        value = pl.when(in_range).then(micros.cast(pl.Int64, strict=False)).cast(TIMESTAMP)
+        value = pl.when(in_range).then(micros.round(0).cast(pl.Int64, strict=False)).cast(TIMESTAMP)
     error = raw.is_not_null() & value.is_null()
     return value.alias(f.name), error
