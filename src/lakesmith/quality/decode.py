@@ -219,9 +219,7 @@ def decode_json(payloads: Sequence[bytes | None], contract: Contract) -> Decoded
     if screened.fixed:
         idx = list(screened.fixed)
         extra, extra_bad = _read_lines([screened.fixed[k] for k in idx], schema)
-        top = top.with_columns(
-            [top[c].scatter(idx, extra[c]) for c in schema]  # type: ignore[arg-type]
-        )
+        top = top.with_columns([top[c].scatter(idx, extra[c]) for c in schema])
         unreadable.update({idx[i]: e for i, e in extra_bad.items()})
     for i, msg in unreadable.items():
         errors[i] = ("invalid_json", f"not valid JSON: {msg}")
