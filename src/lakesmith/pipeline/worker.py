@@ -122,13 +122,13 @@ class Worker:
 
     def _evolve(self, batch: ProcessedBatch) -> None:
         """Record new schema versions; widen silver and the time-series table while running."""
-        versions = batch.bronze.select(pl.col(SCHEMA_VERSION).drop_nulls().unique())[
-            SCHEMA_VERSION
-        ].to_list()
-        for v in sorted(versions):
+        # Under freeze/discard_row only accepted rows may introduce a version.
+        seen = batch.bronze if self.contract.evolution == "evolve" else batch.silver
+        versions = seen.select(pl.col(SCHEMA_VERSION).drop_nulls().unique())[SCHEMA_VERSION]
+        for v in sorted(versions.to_list()):
             if v not in self.registry.known():
                 first = (
-                    batch.bronze.filter(pl.col(SCHEMA_VERSION) == v)
+                    seen.filter(pl.col(SCHEMA_VERSION) == v)
                     .sort("_offset")
                     .row(0, named=True)
                 )
