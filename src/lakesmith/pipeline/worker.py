@@ -13,6 +13,7 @@ workers) resumes exactly where the data says it stopped.
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 import signal
 import time
 from dataclasses import dataclass, field
@@ -43,6 +44,13 @@ log = get_logger(__name__)
 FAULT_ENV = (
     "LAKESMITH_FAULT_KILL_AFTER"  # "<sink>:<n>": SIGKILL self after the n-th write of <sink>
 )
+
+
+@dataclass
+class _InFlight:
+    batch: ProcessedBatch
+    futures: list[Future[None]]
+    started: float
 
 
 @dataclass
@@ -98,6 +106,7 @@ class Worker:
             self.sinks.append(TimeseriesSink(self.timeseries))
         self.sinks.append(DqSink(settings, contract.name))
         self._writes: dict[str, int] = {}
+        self._pool = ThreadPoolExecutor(max_workers=len(self.sinks), thread_name_prefix="sink")
         self._fault = self._parse_fault()
         self.source: KafkaBatchSource | None = None
 
@@ -195,13 +204,49 @@ class Worker:
             os.kill(os.getpid(), signal.SIGKILL)
 
     def process(self, raw: RawBatch) -> ProcessedBatch:
-        now = datetime.now(UTC)
-        batch = process_batch(raw, self.contract, now, self.dedupe, self._accepted_version())
-        self._evolve(batch)
-        for sink in self.sinks:
-            sink.write(batch)
-            self._after_write(sink.name)
+        """Process and write one batch synchronously (replay tools, tests)."""
+        batch = self._prepare(raw)
+        for future in self._submit(batch):
+            future.result()
         return batch
+
+    def _prepare(self, raw: RawBatch) -> ProcessedBatch:
+        batch = process_batch(raw, self.contract, datetime.now(UTC), self.dedupe, self._accepted_version())
+        self._evolve(batch)
+        return batch
+
+    def _write(self, sink: Sink, batch: ProcessedBatch) -> None:
+        sink.write(batch)
+        self._after_write(sink.name)
+
+    def _submit(self, batch: ProcessedBatch) -> list[Future[None]]:
+        """Write ``batch`` to every sink concurrently (each sink is idempotent on its own)."""
+        return [self._pool.submit(self._write, sink, batch) for sink in self.sinks]
+
+    def _finish(self, flight: _InFlight, stats: RunStats) -> None:
+        """Wait for a batch's sinks (re-raising any failure), then account for it."""
+        for future in flight.futures:
+            future.result()
+        batch = flight.batch
+        assert self.source is not None
+        self.source.commit_hint(batch.positions)
+        elapsed = time.perf_counter() - flight.started
+        counts = dict(batch.outcomes[DISPOSITION].value_counts().iter_rows())
+        rules = dict(
+            batch.outcomes.select(pl.col(RULE_IDS).explode().drop_nulls().value_counts())
+            .unnest(RULE_IDS)
+            .iter_rows()
+        )
+        self.metrics.observe_batch(counts, rules, elapsed)
+        self.metrics.observe_lag(self.source.lag())
+        stats.batches += 1
+        stats.records += batch.bronze.height
+        for k, v in counts.items():
+            stats.by_disposition[k] = stats.by_disposition.get(k, 0) + int(v)
+        log.info(
+            "batch_committed", dataset=self.contract.name, batch_id=batch.batch_id,
+            records=batch.bronze.height, seconds=round(elapsed, 3), **{k: int(v) for k, v in counts.items()},
+        )  # fmt: skip
 
     def run(
         self,
@@ -209,6 +254,9 @@ class Worker:
         max_batches: int | None = None,
         assign_timeout_s: float = 60.0,
     ) -> RunStats:
+        """The loop. Batch N+1 is gathered and processed while batch N is being written
+        (the sinks run in threads: Parquet encoding and the PostgreSQL server work in
+        parallel with Python), so two batches are in memory at most."""
         cfg = self.settings.worker
         self.source = KafkaBatchSource(
             self.settings, self.contract.source.topic, self.group_id, self.start_positions
@@ -216,39 +264,39 @@ class Worker:
         stats = RunStats()
         started = time.monotonic()
         idle_since: float | None = None
+        flight: _InFlight | None = None
         try:
-            while max_batches is None or stats.batches < max_batches:
+            while max_batches is None or stats.batches + (flight is not None) < max_batches:
+                t_iter = time.perf_counter()
                 raw = self.source.poll(cfg.batch_size, cfg.max_wait_s)
                 if len(raw) == 0:
-                    if until_idle and self._drained(started, assign_timeout_s):
+                    if flight is not None:
+                        self._finish(flight, stats)
+                        flight = None
+                        stats.active_seconds += time.perf_counter() - t_iter
+                    elif until_idle and self._drained(started, assign_timeout_s):
                         idle_since = idle_since or time.monotonic()
                         if time.monotonic() - idle_since >= cfg.idle_timeout_s:
                             break
                     continue
                 idle_since = None
-                t0 = time.perf_counter()
-                batch = self.process(raw)
-                elapsed = time.perf_counter() - t0
-                self.source.commit_hint(batch.positions)
-                counts = dict(batch.outcomes[DISPOSITION].value_counts().iter_rows())
-                rules = dict(
-                    batch.outcomes.select(pl.col(RULE_IDS).explode().drop_nulls().value_counts())
-                    .unnest(RULE_IDS)
-                    .iter_rows()
-                )
-                self.metrics.observe_batch(counts, rules, elapsed)
-                self.metrics.observe_lag(self.source.lag())
-                stats.batches += 1
-                stats.records += len(raw)
-                stats.active_seconds += self.source.busy_s + (time.perf_counter() - t0)
-                for k, v in counts.items():
-                    stats.by_disposition[k] = stats.by_disposition.get(k, 0) + int(v)
-                log.info(
-                    "batch_committed", dataset=self.contract.name, batch_id=batch.batch_id, records=len(raw),
-                    seconds=round(elapsed, 3), **{k: int(v) for k, v in counts.items()},
-                )  # fmt: skip
+                t_batch = time.perf_counter()
+                batch = process_batch(raw, self.contract, datetime.now(UTC), self.dedupe, self._accepted_version())
+                if flight is not None:
+                    self._finish(flight, stats)
+                self._evolve(batch)
+                flight = _InFlight(batch, self._submit(batch), t_batch)
+                stats.active_seconds += self.source.busy_s + (time.perf_counter() - t_batch)
+            if flight is not None:
+                t_last = time.perf_counter()
+                self._finish(flight, stats)
+                stats.active_seconds += time.perf_counter() - t_last
+                flight = None
         finally:
             stats.seconds = time.monotonic() - started
+            if flight is not None:  # an error: let the in-flight writes end before closing
+                for future in flight.futures:
+                    future.exception()
             self.source.close()
         return stats
 
@@ -259,6 +307,7 @@ class Worker:
         return all(v == 0 for v in self.source.lag().values())
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True)
         for sink in self.sinks:
             close = getattr(sink, "close", None)
             if close:
