@@ -40,6 +40,12 @@ integration:
 test: lint
 	$(UV) run --frozen pytest
 
+bench:
+	$(UV) run --frozen python benchmarks/bench_iot_e2e.py --events 2000000 --peer-rows 200000
+	$(UV) run --frozen python benchmarks/bench_dq_rules.py --rows 1000000
+	POLARS_MAX_THREADS=1 $(UV) run --frozen python benchmarks/bench_dq_rules.py --rows 1000000
+	$(UV) run --frozen python benchmarks/bench_backfill.py --rows 2000000
+
 clean:
 	-$(UV) run --frozen lakesmith local down
 	rm -rf .lakesmith
