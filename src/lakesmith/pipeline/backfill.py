@@ -1,0 +1,575 @@
+"""Backfill: silver history (Iceberg) → the dataset's time-series table, one UTC day at a time.
+
+A day is read from ``silver.<table>`` one data file at a time in Arrow record batches
+(bounded memory), reshaped with Polars into the operational layout (event time renamed,
+the table's columns and types), sent as binary ``COPY`` and loaded in ONE transaction that
+also verifies the day and writes its checkpoint to ``lakesmith.backfill_days``:
+
+- *attach* (native partitioning, the day's partition missing or empty): ``COPY … FREEZE``
+  into a new standalone table, add its primary key and a CHECK matching the bounds, verify,
+  then ``ATTACH PARTITION`` — PostgreSQL adopts the index and skips the validation scan.
+  The parent is touched last, after the DDL advisory lock the streaming worker also takes.
+- *upsert* (the day has rows, or a TimescaleDB hypertable): ``COPY`` into a temporary
+  table, then ``INSERT … ON CONFLICT (key) DO UPDATE … WHERE … IS DISTINCT FROM`` (rows
+  that are already equal are not rewritten).
+
+A verified day is skipped by later runs (unless ``force``, or the lake's row count for the
+day changed), so a run can be interrupted and resumed, and repeating it changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+import polars as pl
+import psycopg
+import pyarrow as pa
+from psycopg import sql
+from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, LessThan
+from pyiceberg.io.pyarrow import ArrowScan
+from pyiceberg.transforms import DayTransform
+
+from lakesmith.config import Settings
+from lakesmith.contracts.model import Contract
+from lakesmith.core.errors import LakesmithError
+from lakesmith.core.logging import get_logger
+from lakesmith.pipeline import checksum as ck
+from lakesmith.pipeline.checksum import Checksum
+from lakesmith.stores.iceberg import LakeTable
+from lakesmith.stores.postgres import connect
+from lakesmith.stores.timeseries import SCHEMA, TimeseriesTable
+
+log = get_logger(__name__)
+
+Conn = psycopg.Connection[Any]
+OnRows = Callable[[int], None] | None
+Phases = dict[str, float]
+
+
+class BackfillInterruptedError(LakesmithError):
+    """The run was stopped; finished days keep their checkpoints, the others rolled back."""
+
+
+class _UpsertInsteadError(Exception):
+    """The attach path cannot take this day (its partition has rows, maybe just written by
+    the stream; a hypertable; duplicate keys in the lake): redo it as an upsert."""
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    day: date
+    lake_rows: int | None  # from the lake's partition metadata (None without day partitions)
+    skip: bool  # a verified checkpoint for the same row count exists
+
+
+@dataclass
+class DayResult:
+    day: date
+    path: Literal["attach", "upsert", "verify"]
+    lake: Checksum
+    target: Checksum
+    written: int = 0  # rows loaded (attach) or inserted/changed (upsert)
+    seconds: float = 0.0
+    phases: Phases = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return self.lake.rows
+
+    @property
+    def ok(self) -> bool:
+        return self.lake.matches(self.target)
+
+
+@dataclass
+class BackfillReport:
+    dataset: str
+    target: str
+    days: list[DayResult]
+    skipped: list[date]
+    seconds: float
+
+    @property
+    def rows(self) -> int:
+        return sum(d.rows for d in self.days)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+    @property
+    def mismatched(self) -> list[DayResult]:
+        return [d for d in self.days if not d.ok]
+
+
+@dataclass
+class _Work:
+    """One day in progress: what the lake held, phase timings, the progress callback."""
+
+    day: date
+    on_rows: OnRows
+    lake: Checksum = field(default_factory=Checksum)
+    phases: Phases = field(default_factory=dict)
+
+
+def _ids(names: Sequence[str], template: str = "{}") -> sql.Composed:
+    return sql.SQL(", ").join(sql.SQL(template).format(sql.Identifier(n)) for n in names)
+
+
+def _run(conn: Conn, template: str, *parts: sql.Composable) -> psycopg.Cursor[Any]:
+    return conn.execute(sql.SQL(template).format(*parts))
+
+
+class Backfill:
+    """Lake (silver) → time-series backfill of one dataset: ``plan()``, then ``run()``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        contract: Contract,
+        *,
+        since: date | None = None,
+        until: date | None = None,
+        force: bool = False,
+        verify_only: bool = False,
+        jobs: int = 2,
+    ) -> None:
+        if contract.timeseries is None:
+            raise LakesmithError(f"{contract.name} has no timeseries section to backfill into")
+        self.settings, self.contract, self.jobs = settings, contract, max(1, jobs)
+        self.since, self.until, self.force, self.verify_only = since, until, force, verify_only
+        lake = LakeTable(settings, "silver", contract.table_name)
+        if not lake.exists():
+            hint = f"ingest it first: lakesmith run {contract.name}"
+            raise LakesmithError(f"no silver table silver.{contract.table_name}", hint=hint)
+        self.table = lake.refresh()
+        self.ts = TimeseriesTable(settings, contract)
+        self.target, self.name = self.ts.sink, self.ts.table
+        self.time_column = contract.timeseries.time_column
+        self._stop = threading.Event()
+        self._pool: queue.SimpleQueue[Conn] = queue.SimpleQueue()
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Create/widen the table (unless verify-only); fix the columns to move and check."""
+        silver = {f.name for f in self.table.schema().fields}
+        fields = [f for f in self.contract.fields if f.name in silver]
+        conn = self.ts.conn  # also creates lakesmith's bookkeeping tables
+        ck.check_server_hashes(conn)
+        if not self.verify_only:
+            self.ts.ensure(fields)
+            self.ts.add_columns(fields)
+        table = conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod), attnotnull, "
+            "(SELECT relkind FROM pg_class WHERE oid = attrelid) FROM pg_attribute "
+            "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            (f'{SCHEMA}."{self.name}"',),
+        ).fetchall()
+        self.ts.close()
+        kinds: dict[str, ck.Kind] = {self.ts.column_of(f.name): f.type for f in fields}
+        kinds["_record_id"] = "string"
+        self.present = [str(r[0]) for r in table]  # what PostgreSQL has (nothing: no table)
+        order = [c for c in self.present if c in kinds] + [
+            c for c in kinds if c not in self.present
+        ]
+        self.spec = [ck.ChecksumColumn(c, kinds[c]) for c in order]  # absent in PG: null there
+        self.partitioned = bool(table) and table[0][3] == "p"
+        self.ddl = sql.SQL(", ").join(
+            sql.SQL("{} {}{}").format(sql.Identifier(n), sql.SQL(t), sql.SQL(" NOT NULL" * nn))
+            for n, t, nn, _ in table
+        )
+        lake_names = [self.contract.event_time if c == self.time_column else c for c in order]
+        self.lake_columns = [c for c in lake_names if c in silver]
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def lake_days(self) -> dict[date, int | None]:
+        """Days (UTC) with silver rows: from partition metadata, else a scan of the event time."""
+        event = self.contract.event_time
+        event_id = self.table.schema().find_field(event).field_id
+        day_fields = [
+            f.name
+            for f in self.table.spec().fields
+            if f.source_id == event_id and isinstance(f.transform, DayTransform)
+        ]
+        counts: dict[date, int | None] = {}
+        if self.table.current_snapshot() is None:
+            return counts
+        parts = self.table.inspect.partitions().to_pylist() if day_fields else []
+        if parts and all(isinstance(p["partition"].get(day_fields[0]), date) for p in parts):
+            for p in parts:
+                d = p["partition"][day_fields[0]]
+                counts[d] = (counts.get(d) or 0) + int(p["record_count"])
+        else:
+            for batch in self._batches(AlwaysTrue(), [event]):
+                per_day = pl.DataFrame(pl.from_arrow(batch)).group_by(pl.col(event).dt.date())
+                for d, n in per_day.len().iter_rows():
+                    counts[d] = (counts.get(d) or 0) + n
+        return dict(sorted(counts.items()))
+
+    def checkpoints(self) -> dict[date, tuple[int, bool]]:
+        """``day → (rows, verified)`` of earlier backfills of this dataset into this table."""
+        with self._connection() as conn, conn.transaction():
+            rows = conn.execute(
+                "SELECT day, rows, verified FROM lakesmith.backfill_days "
+                "WHERE dataset = %s AND target = %s",
+                (self.contract.name, self.target),
+            ).fetchall()
+        return {d: (int(n), bool(v)) for d, n, v in rows}
+
+    def plan(self) -> list[DayPlan]:
+        done = {} if self.force or self.verify_only else self.checkpoints()
+        plan = []
+        for day, rows in self.lake_days().items():
+            if (self.since and day < self.since) or (self.until and day > self.until):
+                continue
+            cp = done.get(day)
+            plan.append(DayPlan(day, rows, cp is not None and cp[1] and rows in (None, cp[0])))
+        return plan
+
+    # -- reading the lake --------------------------------------------------------------------
+
+    def _batches(
+        self, where: BooleanExpression, columns: Sequence[str]
+    ) -> Iterator[pa.RecordBatch]:
+        """Matching rows, one data file at a time (pyiceberg's own batch reader reads every
+        file of a scan eagerly on its thread pool; this keeps memory to about one file)."""
+        scan = self.table.scan(row_filter=where, selected_fields=tuple(columns))
+        for task in scan.plan_files():
+            reader = ArrowScan(self.table.metadata, self.table.io, scan.projection(), where)
+            yield from reader.to_record_batches([task])
+
+    def to_rows(self, batch: pa.RecordBatch) -> pl.DataFrame:
+        """A silver batch in the time-series layout: event time renamed, columns cast."""
+        frame = pl.DataFrame(pl.from_arrow(batch))
+        frame = frame.rename({self.contract.event_time: self.time_column}, strict=False)
+        return frame.select(
+            (pl.col(c.name) if c.name in frame.columns else pl.lit(None))
+            .cast(ck.POLARS_TYPES[c.kind])
+            .alias(c.name)
+            for c in self.spec
+        )
+
+    def _chunks(self, w: _Work, encode: bool) -> Iterator[tuple[pa.Buffer | None, int]]:
+        start = datetime(w.day.year, w.day.month, w.day.day, tzinfo=UTC)
+        event = self.contract.event_time
+        first, after = start.isoformat(), (start + timedelta(1)).isoformat()
+        where = And(GreaterThanOrEqual(term=event, value=first), LessThan(term=event, value=after))
+        for batch in self._batches(where, self.lake_columns):
+            t0 = time.perf_counter()
+            rows = self.to_rows(batch)
+            w.lake += ck.frame_checksum(rows, self.spec)
+            data = ck.encode_copy(rows, self.spec) if encode else None
+            w.phases["lake"] = w.phases.get("lake", 0.0) + time.perf_counter() - t0
+            yield data, rows.height
+
+    def _prefetched(self, items: Iterator[Any], depth: int = 3) -> Iterator[Any]:
+        """Produce ``items`` in a thread, up to ``depth`` ahead: reading overlaps loading."""
+        q: queue.Queue[Any] = queue.Queue(depth)
+        end, quit_ = object(), threading.Event()
+
+        def put(item: Any) -> bool:
+            while not quit_.is_set():
+                with contextlib.suppress(queue.Full):
+                    q.put(item, timeout=0.1)
+                    return True
+            return False
+
+        def work() -> None:
+            try:
+                if all(put(item) for item in items):
+                    put(end)
+            except BaseException as exc:
+                put(exc)
+
+        thread = threading.Thread(target=work, name="backfill-reader", daemon=True)
+        thread.start()
+        try:
+            while (item := q.get()) is not end:
+                if isinstance(item, BaseException):
+                    raise item
+                if self._stop.is_set():
+                    raise BackfillInterruptedError("backfill interrupted")
+                yield item
+        finally:
+            quit_.set()
+            thread.join()
+
+    # -- one day -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Conn]:
+        """A pooled connection (one per concurrent day)."""
+        try:
+            conn = self._pool.get_nowait()
+        except queue.Empty:
+            conn = connect(self.settings)
+        try:
+            yield conn
+        finally:
+            if conn.closed or conn.broken:
+                conn.close()
+            else:
+                self._pool.put(conn)
+
+    def process_day(self, day: date, on_rows: OnRows = None) -> DayResult:
+        """Load (verify-only: compare) one day in one transaction; returns its verification."""
+        t0 = time.perf_counter()
+        with self._connection() as conn:
+            if self.verify_only:
+                result = self._day(conn, day, "verify", on_rows)
+            else:
+                try:
+                    result = self._day(conn, day, "attach", on_rows)
+                except _UpsertInsteadError:
+                    result = self._day(conn, day, "upsert", on_rows)
+            if not result.ok and self.present:  # name the columns that differ
+                with conn.transaction():
+                    parent, where = sql.Identifier(SCHEMA, self.name), self._where(day)
+                    cols = ck.pg_checksum(
+                        conn, self.spec, parent, where, self.present, columns=True
+                    )
+                result.target = Checksum(result.target.rows, result.target.hash_sum, cols.columns)
+        result.seconds = time.perf_counter() - t0
+        facts = {"dataset": self.contract.name, "day": day.isoformat(), "rows": result.rows}
+        if not result.ok:
+            log.warning(
+                "backfill_day_mismatch", **facts, differences=result.lake.differences(result.target)
+            )
+        log.info("backfill_day", **facts, path=result.path, written=result.written,
+                 verified=result.ok, seconds=round(result.seconds, 3))  # fmt: skip
+        return result
+
+    def _bounds(self, day: date) -> tuple[sql.Literal, sql.Literal]:
+        """The day's partition bounds, spelled as ``TimeseriesTable.ensure_partitions`` does."""
+        lo, hi = (sql.Literal(f"{d.isoformat()} 00:00:00+00") for d in (day, day + timedelta(1)))
+        return lo, hi
+
+    def _where(self, day: date) -> sql.Composed:
+        return sql.SQL("{0} >= {1} AND {0} < {2}").format(
+            sql.Identifier(self.time_column), *self._bounds(day)
+        )
+
+    def _day(
+        self, conn: Conn, day: date, path: Literal["attach", "upsert", "verify"], on_rows: OnRows
+    ) -> DayResult:
+        part = f"{self.name}_p{day:%Y%m%d}"
+        parent, final = sql.Identifier(SCHEMA, self.name), sql.Identifier(SCHEMA, part)
+        bounds = self._bounds(day)
+        if path == "attach" and not self.partitioned:
+            raise _UpsertInsteadError  # a hypertable (or a plain table): upsert
+        if path != "verify" and self.partitioned:
+            with conn.transaction():  # the partition: create it (upsert) / has it rows (attach)?
+                self._ddl_lock(conn)
+                if path == "upsert":
+                    _run(
+                        conn,
+                        "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})",
+                        final,
+                        parent,
+                        *bounds,
+                    )
+                elif self._has_rows(conn, part):
+                    raise _UpsertInsteadError
+        w = _Work(day, on_rows)
+        with conn.transaction():
+            conn.execute("SET LOCAL maintenance_work_mem = '256MB'")  # for the index build
+            if path == "verify":
+                written, target = self._stream(w, None), self._pg_day(conn, w)
+            elif path == "upsert":
+                written, target = self._upsert(conn, w)
+            else:
+                written, target = self._attach(conn, w)
+            result = DayResult(day, path, w.lake, target, written, phases=w.phases)
+            conn.execute(
+                "INSERT INTO lakesmith.backfill_days (dataset, target, day, rows, checksum, verified) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (dataset, target, day) DO UPDATE SET "
+                "rows = EXCLUDED.rows, checksum = EXCLUDED.checksum, verified = EXCLUDED.verified, "
+                "finished_at = now()",
+                (self.contract.name, self.target, day, result.rows, result.lake.text(), result.ok),
+            )
+        return result
+
+    def _attach(self, conn: Conn, w: _Work) -> tuple[int, Checksum]:
+        """Load into a new table, index and verify it, then swap it in as the day's partition."""
+        part = f"{self.name}_p{w.day:%Y%m%d}"
+        final, new = sql.Identifier(SCHEMA, part), sql.Identifier(SCHEMA, f"{part}_bf")
+        pkey, time_column = f"{part}_bf_pkey", sql.Identifier(self.time_column)
+        _run(conn, "CREATE TABLE {} ({})", new, self.ddl)
+        written = self._copy(conn, w, new, ", FREEZE")
+        t0 = time.perf_counter()
+        keys = _ids(self.ts.key_columns)
+        try:
+            _run(
+                conn,
+                "ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})",
+                new,
+                sql.Identifier(pkey),
+                keys,
+            )
+        except psycopg.errors.UniqueViolation as exc:
+            log.warning(
+                "backfill_duplicate_keys",
+                dataset=self.contract.name,
+                day=w.day.isoformat(),
+                error=str(exc).splitlines()[0],
+            )
+            raise _UpsertInsteadError from exc
+        _run(
+            conn,
+            "ALTER TABLE {} ADD CONSTRAINT bounds CHECK ({} IS NOT NULL AND {})",
+            new,
+            time_column,
+            self._where(w.day),
+        )
+        t1 = time.perf_counter()
+        target = ck.pg_checksum(conn, self.spec, new, sql.SQL("true"), self.present)
+        t2 = time.perf_counter()
+        self._ddl_lock(conn)
+        if self._has_rows(conn, part, lock=True):
+            raise _UpsertInsteadError  # the stream wrote into it meanwhile
+        _run(conn, "DROP TABLE IF EXISTS {}", final)  # an empty partition is replaced
+        _run(conn, "ALTER TABLE {} RENAME TO {}", new, sql.Identifier(part))
+        _run(
+            conn,
+            "ALTER INDEX {} RENAME TO {}",
+            sql.Identifier(SCHEMA, pkey),
+            sql.Identifier(f"{part}_pkey"),
+        )
+        _run(
+            conn,
+            "ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})",
+            sql.Identifier(SCHEMA, self.name),
+            final,
+            *self._bounds(w.day),
+        )
+        _run(conn, "ALTER TABLE {} DROP CONSTRAINT bounds", final)
+        w.phases.update(index=t1 - t0, verify=t2 - t1, attach=time.perf_counter() - t2)
+        return written, target
+
+    def _upsert(self, conn: Conn, w: _Work) -> tuple[int, Checksum]:
+        """Stage the day, merge it into the table (equal rows left alone), verify."""
+        stage = sql.Identifier("_backfill_stage")
+        _run(conn, "CREATE TEMP TABLE {} ({}) ON COMMIT DROP", stage, self.ddl)
+        self._copy(conn, w, stage, "")
+        t0 = time.perf_counter()
+        cols, keys = [c.name for c in self.spec], self.ts.key_columns
+        rest = [c for c in cols if c not in keys]
+        order = _ids([*keys, "_record_id"] if "_record_id" in rest else keys)
+        action: sql.Composable = sql.SQL("DO NOTHING")
+        if rest:
+            action = sql.SQL("DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})").format(
+                _ids(rest, "{0} = EXCLUDED.{0}"), _ids(rest, "t.{}"), _ids(rest, "EXCLUDED.{}")
+            )
+        cur = _run(
+            conn,
+            "INSERT INTO {} AS t ({}) SELECT DISTINCT ON ({}) {} FROM {} ORDER BY {} DESC "
+            "ON CONFLICT ({}) {}",
+            sql.Identifier(SCHEMA, self.name), _ids(cols), _ids(keys), _ids(cols), stage, order,
+            _ids(keys), action,
+        )  # fmt: skip
+        w.phases["merge"] = time.perf_counter() - t0
+        return max(cur.rowcount, 0), self._pg_day(conn, w)
+
+    def _ddl_lock(self, conn: Conn) -> None:
+        """The advisory lock ``TimeseriesTable`` takes for its DDL (same order: no deadlock)."""
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"lakesmith.ddl.{self.name}",))
+
+    def _has_rows(self, conn: Conn, part: str, lock: bool = False) -> bool:
+        """Whether partition ``part`` exists and has rows (``lock``: and keep writers out)."""
+        found = conn.execute("SELECT to_regclass(%s)", (f'{SCHEMA}."{part}"',)).fetchone()
+        if found is None or found[0] is None:
+            return False
+        table = sql.Identifier(SCHEMA, part)
+        if lock:
+            _run(conn, "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", table)
+        return _run(conn, "SELECT EXISTS (SELECT 1 FROM {})", table).fetchone() == (True,)
+
+    def _stream(self, w: _Work, copy: Any) -> int:
+        """Read the day from the lake, checksumming it; with ``copy``, send it on."""
+        rows = 0
+        for data, n in self._prefetched(self._chunks(w, copy is not None)):
+            if copy is not None:
+                copy.write(data)
+            rows += n
+            if w.on_rows:
+                w.on_rows(n)
+        return rows
+
+    def _copy(self, conn: Conn, w: _Work, into: sql.Identifier, options: str) -> int:
+        columns = _ids([c.name for c in self.spec])
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary{})")
+        t0 = time.perf_counter()
+        with conn.cursor().copy(stmt.format(into, columns, sql.SQL(options))) as copy:
+            copy.write(ck.COPY_HEADER)
+            rows = self._stream(w, copy)
+            copy.write(ck.COPY_TRAILER)
+        w.phases["copy"] = time.perf_counter() - t0
+        return rows
+
+    def _pg_day(self, conn: Conn, w: _Work) -> Checksum:
+        t0 = time.perf_counter()
+        target = Checksum()
+        if self.present:  # else there is no table yet
+            parent = sql.Identifier(SCHEMA, self.name)
+            target = ck.pg_checksum(conn, self.spec, parent, self._where(w.day), self.present)
+        w.phases["verify"] = time.perf_counter() - t0
+        return target
+
+    # -- all days ----------------------------------------------------------------------------
+
+    def run(
+        self,
+        plan: Sequence[DayPlan] | None = None,
+        on_rows: OnRows = None,
+        on_day: Callable[[DayResult], None] | None = None,
+    ) -> BackfillReport:
+        """Process the planned days, ``jobs`` at a time, in day order.
+
+        ``on_day`` runs in the calling thread after each day commits; an exception from it
+        (or Ctrl-C) stops the run — days in flight roll back — and propagates.
+        """
+        plan = self.plan() if plan is None else plan
+        todo = iter([p.day for p in plan if not p.skip])
+        results: list[DayResult] = []
+        running: set[Future[DayResult]] = set()
+        started = time.perf_counter()
+        self._stop.clear()
+        with ThreadPoolExecutor(self.jobs, thread_name_prefix="backfill") as pool:
+            try:
+                while True:
+                    while len(running) < self.jobs and (day := next(todo, None)) is not None:
+                        running.add(pool.submit(self.process_day, day, on_rows))
+                    if not running:
+                        break
+                    finished, running = wait(running, return_when=FIRST_COMPLETED)
+                    for result in sorted((f.result() for f in finished), key=lambda r: r.day):
+                        results.append(result)
+                        if on_day:
+                            on_day(result)
+            except BaseException:
+                self._stop.set()
+                wait(running)
+                raise
+        results.sort(key=lambda r: r.day)
+        skipped = [p.day for p in plan if p.skip]
+        report = BackfillReport(
+            self.contract.name, self.target, results, skipped, time.perf_counter() - started
+        )
+        log.info("backfill_finished", dataset=self.contract.name, days=len(results),
+                 skipped=len(skipped), rows=report.rows, seconds=round(report.seconds, 3),
+                 rows_per_second=round(report.rows_per_second),
+                 mismatched=[d.day.isoformat() for d in report.mismatched])  # fmt: skip
+        return report
+
+    def close(self) -> None:
+        while not self._pool.empty():
+            self._pool.get_nowait().close()
