@@ -23,9 +23,9 @@ from lakesmith.cli.backfill import backfill as backfill_command
 from lakesmith.config import Settings
 from lakesmith.contracts import Contract, load_contract
 from lakesmith.contracts.loader import DOMAINS_DIR
-from lakesmith.pipeline import checksum
 from lakesmith.pipeline.backfill import Backfill, BackfillReport, DayResult
 from lakesmith.silver.tables import partitioning, silver_columns
+from lakesmith.stores import pgcopy
 from lakesmith.stores.iceberg import SCHEMA_VERSION_PROP, LakeTable
 from lakesmith.stores.postgres import connect
 from lakesmith.stores.timeseries import TimeseriesTable
@@ -190,7 +190,7 @@ def test_an_interrupted_backfill_resumes_at_the_first_unfinished_day(
     assert [m[0] for m in checkpoints(stack_settings, dataset)] == DAYS[:1]
     assert pg_rows(stack_settings, dataset)["ts"].dt.date().unique().to_list() == DAYS[:1]
 
-    encode = checksum.encode_copy
+    encode = pgcopy.encode_copy
     calls = itertools.count()
 
     def fail_mid_day(*args: Any) -> Any:  # dies inside day 2's COPY: the day rolls back
@@ -198,7 +198,7 @@ def test_an_interrupted_backfill_resumes_at_the_first_unfinished_day(
             raise RuntimeError("disk on fire")
         return encode(*args)
 
-    monkeypatch.setattr(checksum, "encode_copy", fail_mid_day)
+    monkeypatch.setattr(pgcopy, "encode_copy", fail_mid_day)
     with pytest.raises(RuntimeError, match="disk on fire"):
         backfill(stack_settings, dataset, jobs=1)
     monkeypatch.undo()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import typer
 import yaml
+from pyiceberg.table.snapshots import Snapshot
 from typer.testing import CliRunner
 
 from lakesmith.bronze.envelope import BRONZE_COLUMNS
@@ -18,8 +22,15 @@ from lakesmith.config import Settings, load_settings
 from lakesmith.contracts import load_contract
 from lakesmith.contracts.loader import DOMAINS_DIR
 from lakesmith.contracts.model import Contract
-from lakesmith.pipeline import compact as compact_mod
-from lakesmith.pipeline.compact import CompactionError, CompactOptions, Compactor, PartitionPlan
+from lakesmith.pipeline.compact import (
+    TABLES,
+    CompactionError,
+    CompactOptions,
+    Compactor,
+    PartitionPlan,
+    TableReport,
+    compact,
+)
 from lakesmith.pipeline.worker import lake_tables
 from lakesmith.silver.tables import QUARANTINE_COLUMNS, partitioning, silver_columns
 from lakesmith.stores.iceberg import POSITIONS_KEY, SCHEMA_VERSION_PROP, LakeTable
@@ -103,8 +114,26 @@ def bronze_batch(offsets: range, ingested: datetime) -> pa.Table:
     )
 
 
+def quarantine_batch(offsets: range, at: datetime) -> pa.Table:
+    n, str_, strs = len(offsets), pa.string(), pa.list_(pa.string())
+    return pa.table(
+        {
+            "_record_id": pa.array([f"k:abc:0:{o}" for o in offsets], str_),
+            "_partition": pa.array([0] * n, pa.int32()),
+            "_offset": pa.array(list(offsets), pa.int64()),
+            "_payload": pa.array([b"{bad" for _ in offsets], pa.binary()),
+            "_rule_ids": pa.array([["temperature_range"] for _ in offsets], strs),
+            "_messages": pa.array([["too hot", "really"] for _ in offsets], strs),
+            "_quarantined_at": pa.array([at] * n, TS),
+        }
+    )
+
+
 def load(lake: dict[str, LakeTable], batches: int = 20, rows: int = 50, days: int = 3) -> int:
-    """``batches`` appends spread over ``days`` event days; returns the next offset."""
+    """``batches`` appends spread over ``days`` event days; returns the next offset.
+
+    Quarantine gets 3 rows from every other batch and a positions-only snapshot otherwise.
+    """
     offset = 0
     for i in range(batches):
         day = i % days
@@ -112,6 +141,8 @@ def load(lake: dict[str, LakeTable], batches: int = 20, rows: int = 50, days: in
         offs = range(offset, offset + rows)
         lake["silver"].append(silver_batch(offs, day, ingested), TOPIC, {0: offset + rows})
         lake["bronze"].append(bronze_batch(offs, ingested), TOPIC, {0: offset + rows})
+        bad = quarantine_batch(range(offset, offset + (3 if i % 2 == 0 else 0)), ingested)
+        lake["quarantine"].append(bad, TOPIC, {0: offset + rows})
         offset += rows
     return offset
 
@@ -132,9 +163,18 @@ def files_per_partition(lt: LakeTable) -> dict[str, int]:
     return counts
 
 
-def run(settings: Settings, contract: Contract, **kw: object) -> dict[str, compact_mod.TableReport]:
-    opts = CompactOptions(**kw)  # type: ignore[arg-type]
-    return {r.table: r for r in compact_mod.compact(settings, contract, opts)}
+def current(lt: LakeTable) -> Snapshot:
+    snap = lt.refresh().current_snapshot()
+    assert snap is not None
+    return snap
+
+
+def positions_raw(snap: Snapshot) -> str | None:
+    return snap.summary[POSITIONS_KEY] if snap.summary is not None else None
+
+
+def run(settings: Settings, contract: Contract, **kw: Any) -> dict[str, TableReport]:
+    return {r.table: r for r in compact(settings, contract, CompactOptions(**kw))}
 
 
 def test_compaction_keeps_rows_positions_and_history(
@@ -142,8 +182,8 @@ def test_compaction_keeps_rows_positions_and_history(
 ) -> None:
     lake = make_tables(settings, contract)
     end = load(lake)
-    before = {t: frame(lake[t]) for t in ("silver", "bronze")}
-    snap_before = {t: lake[t].refresh().current_snapshot() for t in ("silver", "bronze")}
+    before = {t: frame(lake[t]) for t in TABLES}
+    snap_before = {t: current(lake[t]) for t in TABLES}
     assert all(n == 7 or n == 6 for n in files_per_partition(lake["silver"]).values())
 
     reports = run(settings, contract)
@@ -156,12 +196,14 @@ def test_compaction_keeps_rows_positions_and_history(
         assert set(files_per_partition(lake[t]).values()) == {1}
         assert frame(lake[t]).equals(before[t])
         assert lake[t].positions(TOPIC) == {0: end}
-        snap = lake[t].refresh().current_snapshot()
-        assert snap is not None and snap.summary is not None
-        assert snap.summary[POSITIONS_KEY] == snap_before[t].summary[POSITIONS_KEY]  # type: ignore[union-attr]
+        assert positions_raw(current(lake[t])) == positions_raw(snap_before[t]) is not None
         # time travel to the snapshot before compaction still works
-        assert frame(lake[t], snap_before[t].snapshot_id).equals(before[t])  # type: ignore[union-attr]
-    assert reports["quarantine"].files_before == reports["quarantine"].files_after == 0
+        assert frame(lake[t], snap_before[t].snapshot_id).equals(before[t])
+    # quarantine: 10 files over 3 days (4/3/3), so only the day with 4 files is rewritten
+    q = reports["quarantine"]
+    assert (q.partitions_rewritten, q.files_before, q.files_after, q.rows_after) == (1, 10, 7, 30)
+    assert frame(lake["quarantine"]).equals(before["quarantine"])
+    assert lake["quarantine"].positions(TOPIC) == {0: end}
 
     # the compacted silver files are sorted by the contract's sort order
     for f in lake["silver"].refresh().inspect.files().column("file_path").to_pylist():
@@ -169,10 +211,10 @@ def test_compaction_keeps_rows_positions_and_history(
         assert got.equals(got.sort_by([("device_id", "ascending"), ("timestamp", "ascending")]))
 
     # a second compaction is a no-op: no rewrite, no new snapshot
-    current = lake["silver"].refresh().current_snapshot()
+    head = current(lake["silver"])
     again = run(settings, contract)
     assert all(r.partitions_rewritten == 0 for r in again.values())
-    assert lake["silver"].refresh().current_snapshot() == current
+    assert current(lake["silver"]) == head
 
     # expire everything but the current snapshot; old files are deleted, data intact
     n_snaps = len(lake["silver"].refresh().snapshots())
@@ -182,10 +224,10 @@ def test_compaction_keeps_rows_positions_and_history(
     assert expired["silver"].snapshots_expired == n_snaps - 1 == 22
     assert len(lake["silver"].refresh().snapshots()) == 1
     assert expired["silver"].files_deleted > 0
-    assert len(list(warehouse.rglob("*.parquet"))) == parquet_before - 40
+    assert len(list(warehouse.rglob("*.parquet"))) == parquet_before - 20 - 20 - 4
     with pytest.raises(ValueError):
-        lake["silver"].table.scan(snapshot_id=snap_before["silver"].snapshot_id).to_arrow()  # type: ignore[union-attr]
-    for t in ("silver", "bronze"):
+        lake["silver"].table.scan(snapshot_id=snap_before["silver"].snapshot_id).to_arrow()
+    for t in TABLES:
         assert frame(lake[t]).equals(before[t])
         assert lake[t].positions(TOPIC) == {0: end}
 
@@ -235,6 +277,41 @@ def test_concurrent_append_loses_no_rows(
     assert sorted(files_per_partition(lake["silver"]).values()) == ([1, 2] if hook_rows else [1, 1])
 
 
+def test_compaction_while_a_worker_thread_appends(settings: Settings, contract: Contract) -> None:
+    """Real concurrency: a thread commits to silver every ~0.25 s while compaction runs."""
+    lake = make_tables(settings, contract)
+    end = load(lake, batches=12, rows=500)
+    stop = threading.Event()
+    state = {"rows": 0, "next": end, "commits": 0}
+
+    def worker() -> None:
+        lt = LakeTable(settings, "silver", contract.table_name)
+        i = 0
+        while not stop.is_set():
+            n = 100 if i % 3 else 0  # every third commit is positions-only
+            offs = range(state["next"], state["next"] + n)
+            batch = silver_batch(offs, i % 3, DAY0 + timedelta(hours=6), key_offset=10_000)
+            state["rows"] += lt.append(batch, TOPIC, {0: state["next"] + n + 1})
+            state["next"] += n + 1
+            state["commits"] += 1
+            i += 1
+            time.sleep(0.25)  # a busy worker: ~3 commits per second to this table
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        report = run(settings, contract, tables=["silver"])["silver"]
+    finally:
+        stop.set()
+        thread.join()
+    assert report.partitions_rewritten == 3 and state["commits"] > 3
+    silver = frame(lake["silver"])
+    assert silver.num_rows == 6000 + state["rows"]
+    assert len(set(silver.column("_record_id").to_pylist())) == silver.num_rows
+    assert lake["silver"].positions(TOPIC) == {0: state["next"]}
+
+
 def test_dedupe_keeps_first_by_ingested_at(settings: Settings, contract: Contract) -> None:
     lake = make_tables(settings, contract)
     first = silver_batch(range(0, 10), 0, DAY0 + timedelta(hours=2))
@@ -273,16 +350,17 @@ def test_clear_errors(settings: Settings, contract: Contract) -> None:
         Compactor(settings, contract, CompactOptions(tables=["gold"]))
 
 
-def test_cli(settings: Settings, contract: Contract, tmp_path: Path,
-             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_cli(
+    settings: Settings, contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lakesmith.cli import common
-    from lakesmith.cli.compact import compact
+    from lakesmith.cli.compact import compact as compact_command
 
     lake = make_tables(settings, contract)
     load(lake, batches=8)
     monkeypatch.setenv("LAKESMITH__STATE_DIR", str(settings.state_dir))
     app = typer.Typer()
-    app.command()(compact)
+    app.command("compact")(compact_command)
     app.command("noop")(lambda: None)  # a group, so the command name is an argument
     monkeypatch.setattr(common.console, "width", 160)
     path = str(tmp_path / "contract.yaml")
@@ -290,8 +368,8 @@ def test_cli(settings: Settings, contract: Contract, tmp_path: Path,
     dry = runner.invoke(app, ["compact", path, "--dry-run", "--tables", "silver"])
     assert dry.exit_code == 0, dry.output
     assert "dry run" in dry.output and "silver" in dry.output
-    res = runner.invoke(app, ["compact", path, "--min-files", "2", "--retain-last", "1",
-                              "--expire-older-than", "0s"])  # fmt: skip
+    args = ["--min-files", "2", "--retain-last", "1", "--expire-older-than", "0s"]
+    res = runner.invoke(app, ["compact", path, *args])
     assert res.exit_code == 0, res.output
     assert "bronze" in res.output and "quarantine" in res.output
     assert set(files_per_partition(lake["silver"]).values()) == {1}

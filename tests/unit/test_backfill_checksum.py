@@ -16,10 +16,10 @@ import pytest
 from lakesmith.pipeline.checksum import (
     Checksum,
     ChecksumColumn,
-    encode_copy,
     frame_checksum,
     value_hashes,
 )
+from lakesmith.stores.pgcopy import encode_copy
 
 SPEC = [
     ChecksumColumn("device_id", "string"),

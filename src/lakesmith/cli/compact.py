@@ -42,14 +42,14 @@ def _tables(value: str | None) -> tuple[str, ...] | None:
     return names
 
 
-def _mb(n: int) -> str:
-    return f"{n / MB:,.1f}"
+def _size(n: int) -> str:
+    return f"{n / MB:,.1f} MB" if n >= MB else f"{n / 1024:,.0f} KB"
 
 
 def render(reports: list[TableReport], dry_run: bool) -> Table:
     arrow = "→ ~" if dry_run else "→ "
     out = Table(title="compaction (dry run: nothing written)" if dry_run else "compaction")
-    for col in ("table", "partitions", "files", "MB", "rows", "duplicates", "snapshots expired"):
+    for col in ("table", "partitions", "files", "size", "rows", "duplicates", "snapshots expired"):
         out.add_column(col, justify="left" if col == "table" else "right")
     out.add_column("files deleted", justify="right")
     out.add_column("conflicts", justify="right")
@@ -59,7 +59,9 @@ def render(reports: list[TableReport], dry_run: bool) -> Table:
             r.table,
             f"{r.partitions_rewritten:,}",
             f"{r.files_before:,} {arrow}{r.files_after:,}",
-            _mb(r.bytes_before) if dry_run else f"{_mb(r.bytes_before)} → {_mb(r.bytes_after)}",
+            _size(r.bytes_before)
+            if dry_run
+            else f"{_size(r.bytes_before)} → {_size(r.bytes_after)}",
             f"{r.rows_before:,}" if dry_run else f"{r.rows_before:,} → {r.rows_after:,}",
             "-" if dry_run else f"{r.duplicates_removed:,}",
             f"{r.snapshots_expired:,}",

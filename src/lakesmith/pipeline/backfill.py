@@ -43,6 +43,7 @@ from lakesmith.core.errors import LakesmithError
 from lakesmith.core.logging import get_logger
 from lakesmith.pipeline import checksum as ck
 from lakesmith.pipeline.checksum import Checksum
+from lakesmith.stores import pgcopy
 from lakesmith.stores.iceberg import LakeTable
 from lakesmith.stores.postgres import connect
 from lakesmith.stores.timeseries import SCHEMA, TimeseriesTable
@@ -267,7 +268,7 @@ class Backfill:
             t0 = time.perf_counter()
             rows = self.to_rows(batch)
             w.lake += ck.frame_checksum(rows, self.spec)
-            data = ck.encode_copy(rows, self.spec) if encode else None
+            data = pgcopy.encode_copy(rows, self.spec) if encode else None
             w.phases["lake"] = w.phases.get("lake", 0.0) + time.perf_counter() - t0
             yield data, rows.height
 
@@ -509,9 +510,9 @@ class Backfill:
         stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary{})")
         t0 = time.perf_counter()
         with conn.cursor().copy(stmt.format(into, columns, sql.SQL(options))) as copy:
-            copy.write(ck.COPY_HEADER)
+            copy.write(pgcopy.COPY_HEADER)
             rows = self._stream(w, copy)
-            copy.write(ck.COPY_TRAILER)
+            copy.write(pgcopy.COPY_TRAILER)
         w.phases["copy"] = time.perf_counter() - t0
         return rows
 

@@ -54,6 +54,7 @@ COMPACTION_KEY = "lakesmith.compaction"
 SMALL_FILE_RATIO = 0.75  # a file below 75 % of the target size is a candidate
 DEDUPE_ORDER = ("_ingested_at", "_record_id")
 MB = 1024 * 1024
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class CompactionError(LakesmithError):
@@ -74,9 +75,7 @@ class CompactOptions:
 @dataclass(frozen=True)
 class PartitionPlan:
     table: str
-    spec_id: int
-    key: tuple[object, ...]
-    label: str
+    label: str  # e.g. timestamp_day=2024-05-01
     files: tuple[DataFile, ...]  # the small files to rewrite, in commit order
 
     @property
@@ -88,10 +87,12 @@ class PartitionPlan:
 class TablePlan:
     name: str
     partitions: tuple[PartitionPlan, ...]
-    files: int
-    bytes: int
-    rows: int
+    totals: tuple[int, int, int]  # live files, bytes, rows
     expire_ids: tuple[int, ...]
+
+
+def _totals(files: Sequence[DataFile]) -> tuple[int, int, int]:
+    return len(files), sum(f.file_size_in_bytes for f in files), sum(f.record_count for f in files)
 
 
 @dataclass
@@ -109,7 +110,6 @@ class TableReport:
     files_deleted: int = 0
     conflicts: int = 0
     seconds: float = 0.0
-    dry_run: bool = False
     details: list[str] = field(default_factory=list)
 
 
@@ -122,20 +122,21 @@ class _RewriteFiles(_OverwriteFiles):
 
     def _summary(self, snapshot_properties: dict[str, str] | None = None) -> Summary:
         props = {k: v for k, v in (snapshot_properties or {}).items() if k != POSITIONS_KEY}
-        meta = self._transaction.table_metadata
-        parent = (
-            meta.snapshot_by_id(self._parent_snapshot_id)
-            if self._parent_snapshot_id is not None
-            else None
-        )
+        parent = self._transaction.table_metadata.snapshot_by_id(self._parent_snapshot_id or -1)
         raw = parent.summary[POSITIONS_KEY] if parent is not None and parent.summary else None
         if raw:
             props[POSITIONS_KEY] = raw
         return super()._summary(props)
 
+    def _validate_concurrency(self) -> None:
+        """Appends by others never conflict with an exact-file rewrite (the default,
+        serializable check refuses *any* concurrent append, so a busy worker would
+        starve compaction). The one real conflict — a replaced file no longer live — is
+        caught on every (re)build: ``_deleted_entries`` requires each file in the parent."""
 
-def _live_files(table: Table) -> list[tuple[int, DataFile]]:
-    """``(sequence number, data file)`` of every live file of the current snapshot."""
+
+def _live_files(table: Table) -> list[DataFile]:
+    """Every live data file of the current snapshot, in commit (sequence) order."""
     snap = table.current_snapshot()
     if snap is None:
         return []
@@ -149,43 +150,40 @@ def _live_files(table: Table) -> list[tuple[int, DataFile]]:
                 )
             out.append((entry.sequence_number or 0, entry.data_file))
     out.sort(key=lambda sf: (sf[0], sf[1].file_path))
-    return out
-
-
-def _key(f: DataFile) -> tuple[int, tuple[object, ...]]:
-    return f.spec_id, tuple(f.partition[i] for i in range(len(f.partition)))
+    return [f for _, f in out]
 
 
 def _plan_partitions(name: str, table: Table, opts: CompactOptions) -> list[PartitionPlan]:
     groups: dict[tuple[int, tuple[object, ...]], list[DataFile]] = {}
-    for _, f in _live_files(table):
-        groups.setdefault(_key(f), []).append(f)
+    for f in _live_files(table):
+        key = (f.spec_id, tuple(f.partition[i] for i in range(len(f.partition))))
+        groups.setdefault(key, []).append(f)
     plans = []
-    for (spec_id, key), files in sorted(groups.items(), key=lambda kv: repr(kv[0])):
+    for (spec_id, _), files in sorted(groups.items(), key=lambda kv: repr(kv[0])):
         small = [f for f in files if f.file_size_in_bytes < SMALL_FILE_RATIO * opts.target_bytes]
         total = sum(f.file_size_in_bytes for f in small)
         if len(small) >= opts.min_files or (len(small) >= 2 and total >= opts.target_bytes):
             spec = table.specs()[spec_id]
             label = spec.partition_to_path(small[0].partition, table.schema()) or "(unpartitioned)"
-            plans.append(PartitionPlan(name, spec_id, key, label, tuple(small)))
+            plans.append(PartitionPlan(name, label, tuple(small)))
     return plans
 
 
-def _expire_ids(table: Table, opts: CompactOptions, now: datetime) -> list[int]:
+def _expire_before(table: Table, opts: CompactOptions, now: datetime) -> tuple[int, list[int]]:
+    """``(cutoff ms, ids)``: snapshots older than both the age limit and the oldest of
+    the last ``retain_last`` ancestors of the current snapshot (branch/tag heads never)."""
     meta = table.metadata
-    keep = {
-        s.snapshot_id
-        for s in itertools.islice(
-            ancestors_of(table.current_snapshot(), meta), max(opts.retain_last, 1)
-        )
-    }
-    keep |= {ref.snapshot_id for ref in meta.refs.values()}
-    cutoff_ms = int((now - opts.expire_older_than).timestamp() * 1000)
-    return [
+    kept = itertools.islice(ancestors_of(table.current_snapshot(), meta), max(opts.retain_last, 1))
+    cutoff = min(
+        [int((now - opts.expire_older_than).timestamp() * 1000), *(s.timestamp_ms for s in kept)]
+    )
+    heads = {ref.snapshot_id for ref in meta.refs.values()}
+    ids = [
         s.snapshot_id
         for s in meta.snapshots
-        if s.timestamp_ms < cutoff_ms and s.snapshot_id not in keep
+        if s.timestamp_ms < cutoff and s.snapshot_id not in heads
     ]
+    return cutoff, ids
 
 
 def _sort_keys(table: Table) -> list[tuple[str, bool, bool]]:
@@ -254,49 +252,35 @@ class Compactor:
 
     def plan(self, name: str, now: datetime | None = None) -> TablePlan:
         table = self.lake[name].refresh()
-        live = [f for _, f in _live_files(table)]
         return TablePlan(
             name=name,
             partitions=tuple(_plan_partitions(name, table, self.opts)),
-            files=len(live),
-            bytes=sum(f.file_size_in_bytes for f in live),
-            rows=sum(f.record_count for f in live),
-            expire_ids=tuple(_expire_ids(table, self.opts, now or datetime.now(UTC))),
+            totals=_totals(_live_files(table)),
+            expire_ids=tuple(_expire_before(table, self.opts, now or datetime.now(UTC))[1]),
         )
 
     def execute(
         self, plan: TablePlan, progress: Callable[[PartitionPlan], None] | None = None
     ) -> TableReport:
         started = time.perf_counter()
-        rep = TableReport(
-            plan.name,
-            plan.files,
-            plan.files,
-            plan.bytes,
-            plan.bytes,
-            plan.rows,
-            plan.rows,
-            dry_run=self.opts.dry_run,
-        )
-        if self.opts.dry_run:
-            for p in plan.partitions:
+        n, size, rows = plan.totals
+        rep = TableReport(plan.name, n, n, size, size, rows, rows)
+        for p in plan.partitions:
+            if self.opts.dry_run:
                 out = max(1, math.ceil(p.bytes / self.opts.target_bytes))
                 rep.files_after -= len(p.files) - out
+                rep.partitions_rewritten += 1
                 rep.details.append(f"{p.label}: {len(p.files)} files → ~{out}")
-                if progress:
-                    progress(p)
-            rep.partitions_rewritten = len(plan.partitions)
+            else:
+                self._rewrite(p, rep)
+            if progress:
+                progress(p)
+        if self.opts.dry_run:
             rep.snapshots_expired = len(plan.expire_ids)
         else:
-            for p in plan.partitions:
-                self._rewrite(p, rep)
-                if progress:
-                    progress(p)
             rep.snapshots_expired, rep.files_deleted = self._expire(plan.name)
-            live = [f for _, f in _live_files(self.lake[plan.name].refresh())]
-            rep.files_after = len(live)
-            rep.bytes_after = sum(f.file_size_in_bytes for f in live)
-            rep.rows_after = sum(f.record_count for f in live)
+            after = _totals(_live_files(self.lake[plan.name].refresh()))
+            rep.files_after, rep.bytes_after, rep.rows_after = after
         rep.seconds = time.perf_counter() - started
         return rep
 
@@ -322,6 +306,7 @@ class Compactor:
 
     def _rewrite(self, plan: PartitionPlan, rep: TableReport) -> None:
         lt: LakeTable = self.lake[plan.table]
+        where = f"{plan.table} {plan.label}"
         old = list(plan.files)
         new: list[DataFile] | None = None
         dupes = 0
@@ -337,17 +322,11 @@ class Compactor:
             if self.before_commit is not None:
                 self.before_commit(plan)
             try:
-                _commit_rewrite(table, old, new, plan)
+                summary = _commit_rewrite(table, old, new, plan)
             except (CommitFailedException, ValidationException) as exc:
                 rep.conflicts += 1
-                log.info(
-                    "compact_conflict",
-                    table=plan.table,
-                    partition=plan.label,
-                    attempt=attempt,
-                    error=str(exc)[:200],
-                )
-                live = {f.file_path: f for _, f in _live_files(lt.refresh())}
+                log.info("compact_conflict", partition=where, attempt=attempt, error=str(exc)[:200])
+                live = {f.file_path for f in _live_files(lt.refresh())}
                 if not all(f.file_path in live for f in old):  # replaced by someone else
                     _delete_quietly(table.io, [f.file_path for f in new])
                     new = None
@@ -356,20 +335,14 @@ class Compactor:
                         return
                 time.sleep(random.uniform(0.05, 0.2) * min(attempt + 1, 5))
                 continue
+            _check(summary, old, new, plan)
             rep.partitions_rewritten += 1
             rep.duplicates_removed += dupes
             rep.details.append(f"{plan.label}: {len(old)} files → {len(new)}")
-            log.info(
-                "compact_partition",
-                table=plan.table,
-                partition=plan.label,
-                files_in=len(old),
-                files_out=len(new),
-                duplicates=dupes,
-            )
+            log.info("compact_partition", partition=where, files=(len(old), len(new)), dupes=dupes)
             return
         raise SinkError(
-            f"could not compact {plan.table} {plan.label} after {self.opts.attempts} attempts",
+            f"could not compact {where} after {self.opts.attempts} attempts",
             hint="a writer keeps committing conflicting changes; retry later",
         )
 
@@ -381,11 +354,12 @@ class Compactor:
         for attempt in range(self.opts.attempts):
             table = lt.refresh()
             before = table.metadata
-            ids = _expire_ids(table, self.opts, datetime.now(UTC))
+            cutoff, ids = _expire_before(table, self.opts, datetime.now(UTC))
             if not ids:
                 return 0, 0
-            try:
-                table.maintenance.expire_snapshots().by_ids(ids).commit()
+            try:  # older_than, not by_ids: by_id copies the whole metadata per snapshot
+                older = EPOCH + timedelta(milliseconds=cutoff)
+                table.maintenance.expire_snapshots().older_than(older).commit()
             except CommitFailedException:
                 time.sleep(random.uniform(0.05, 0.2) * min(attempt + 1, 5))
                 continue
@@ -401,7 +375,8 @@ class Compactor:
 
 def _commit_rewrite(
     table: Table, old: Sequence[DataFile], new: Sequence[DataFile], plan: PartitionPlan
-) -> None:
+) -> Summary | None:
+    """Replace exactly ``old`` by ``new`` in one snapshot; returns its summary."""
     with table.transaction() as tx:
         props = {COMPACTION_KEY: f"{plan.label}: {len(old)} files -> {len(new)}"}
         with _RewriteFiles(
@@ -411,6 +386,23 @@ def _commit_rewrite(
                 rewrite.delete_data_file(f)
             for f in new:
                 rewrite.append_data_file(f)
+    snap = table.metadata.snapshot_by_id(rewrite.snapshot_id)  # the id is stable over retries
+    return snap.summary if snap is not None else None
+
+
+def _check(
+    summary: Summary | None, old: Sequence[DataFile], new: Sequence[DataFile], plan: PartitionPlan
+) -> None:
+    """The committed snapshot removed exactly the files read and added exactly ours."""
+    want = {
+        "deleted-data-files": len(old),
+        "deleted-records": sum(f.record_count for f in old),
+        "added-data-files": len(new),
+        "added-records": sum(f.record_count for f in new),
+    }
+    got = {k: int(summary[k] or 0) if summary is not None else -1 for k in want}
+    if got != want:
+        raise SinkError(f"compaction of {plan.table} {plan.label} committed {got}, expected {want}")
 
 
 def _reachable(io: FileIO, snapshots: Sequence[Snapshot]) -> set[str]:
@@ -431,7 +423,7 @@ def _reachable(io: FileIO, snapshots: Sequence[Snapshot]) -> set[str]:
 
 def _delete_quietly(io: FileIO, paths: Sequence[str]) -> None:
     for path in paths:
-        with contextlib.suppress(OSError, FileNotFoundError):
+        with contextlib.suppress(OSError):
             io.delete(path)
 
 

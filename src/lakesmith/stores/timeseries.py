@@ -5,7 +5,8 @@ time renamed to ``timeseries.time_column``) plus ``_record_id`` for lineage, pri
 = the natural key. Without TimescaleDB it is natively range-partitioned by day, with the
 partitions a batch needs (and ``partition_days_ahead`` future days) created on the fly.
 
-Loads are ``COPY`` (CSV written by Polars, no per-row Python) into a temporary staging
+Loads are binary ``COPY`` (encoded from Polars by ``stores.pgcopy``, no per-row Python)
+straight into the table inside a savepoint; on a key conflict, into a temporary staging
 table, then ``INSERT … ON CONFLICT (key) DO UPDATE`` — all in one transaction that also
 advances the source positions in ``lakesmith.positions``, after re-reading them under a
 row lock and dropping rows already committed. A replayed batch is therefore harmless.
@@ -13,7 +14,6 @@ row lock and dropping rows already committed. A replayed batch is therefore harm
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -25,7 +25,7 @@ from psycopg import sql
 from lakesmith.config import Settings
 from lakesmith.contracts.model import Contract, FieldSpec
 from lakesmith.core.logging import get_logger
-from lakesmith.stores import meta
+from lakesmith.stores import meta, pgcopy
 from lakesmith.stores.postgres import connect
 
 log = get_logger(__name__)
@@ -37,12 +37,6 @@ PG_TYPES = {
     "double": "double precision",
     "boolean": "boolean",
     "timestamp": "timestamptz",
-}
-CSV_OPTIONS: dict[str, Any] = {
-    "include_header": False,
-    "null_value": "\\N",
-    "quote_style": "non_numeric",
-    "datetime_format": "%Y-%m-%dT%H:%M:%S%.6f%:z",
 }
 
 
@@ -239,23 +233,33 @@ class TimeseriesTable:
         batch is replayed (after a crash) or corrects earlier rows: the common case pays
         for one ``COPY`` (~2x the staging+upsert rate), the rare case for both.
         """
-        buf = io.BytesIO()
-        rows.write_csv(buf, **CSV_OPTIONS)
+        buf = self._encode(rows)
         col_list = sql.SQL(", ").join(sql.Identifier(c) for c in rows.columns)
         try:
-            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, NULL '\\N')").format(
+            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
                 self._ident(), col_list
             )
             # a savepoint inside the caller's transaction, rolled back on a key conflict
             with conn.transaction(), conn.cursor().copy(copy_sql) as copy:
-                copy.write(buf.getbuffer())
+                for chunk in buf:
+                    copy.write(chunk)
             return
         except psycopg.errors.UniqueViolation:
             log.info("timeseries_copy_conflict", table=self.table, rows=rows.height)
         self._copy_upsert(conn, rows, buf)
 
+    def _encode(self, rows: pl.DataFrame) -> list[bytes | memoryview]:
+        """The rows as a binary ``COPY`` stream: header, tuples (no copy), trailer."""
+        spec = [pgcopy.Column(c, self._kinds.get(c, "string")) for c in rows.columns]
+        body = pgcopy.encode_copy(rows, spec)
+        return [pgcopy.COPY_HEADER, memoryview(body), pgcopy.COPY_TRAILER]
+
+    @property
+    def _kinds(self) -> dict[str, pgcopy.Kind]:
+        return {self.column_of(f.name): f.type for f in self.contract.fields}
+
     def _copy_upsert(
-        self, conn: psycopg.Connection[Any], rows: pl.DataFrame, buf: io.BytesIO
+        self, conn: psycopg.Connection[Any], rows: pl.DataFrame, buf: list[bytes | memoryview]
     ) -> None:
         cols = rows.columns
         col_list = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
@@ -279,9 +283,10 @@ class TimeseriesTable:
                 )
             )
         with conn.cursor().copy(
-            sql.SQL("COPY _stage ({}) FROM STDIN (FORMAT csv, NULL '\\N')").format(col_list)
+            sql.SQL("COPY _stage ({}) FROM STDIN (FORMAT binary)").format(col_list)
         ) as copy:
-            copy.write(buf.getbuffer())
+            for chunk in buf:
+                copy.write(chunk)
         keys = set(self.key_columns)
         updates = sql.SQL(", ").join(
             sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
