@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lakesmith import __version__
-from lakesmith.cli import backfill, datasets, demo, dq, local, run, simulate
+from lakesmith.cli import backfill, compact, datasets, demo, dq, local, run, simulate
 from lakesmith.cli.common import state
 from lakesmith.core.errors import LakesmithError
 
@@ -32,6 +32,7 @@ app.add_typer(datasets.quarantine_app, name="quarantine")
 app.add_typer(datasets.schema_app, name="schema")
 app.add_typer(demo.app, name="demo")
 app.command("backfill")(backfill.backfill)
+app.command("compact")(compact.compact)
 
 
 def _version(value: bool) -> None:

@@ -61,6 +61,10 @@ log = get_logger(__name__)
 POSITIONS_KEY = "lakesmith.positions"
 SCHEMA_VERSION_PROP = "lakesmith.schema_version"
 Positions = dict[str, dict[int, int]]  # topic → partition → next offset
+# pyiceberg retries a failed commit by itself with the snapshot properties it was given:
+# stale positions would then overwrite another worker's. Our own loop re-reads them.
+COMMIT_RETRIES = "commit.retry.num-retries"
+NO_INTERNAL_RETRY = {COMMIT_RETRIES: "0"}
 
 _TYPES: dict[str, Callable[[], IcebergType]] = {
     "string": StringType,
@@ -221,10 +225,15 @@ class LakeTable:
                     sort_order=order,
                     properties={
                         "write.target-file-size-bytes": str(128 * 1024 * 1024),
+                        **NO_INTERNAL_RETRY,
                         **(properties or {}),
                     },
                 )
         self._table = self.catalog.load_table(self.identifier)
+        if self._table.properties.get(COMMIT_RETRIES) != "0":  # tables made by older versions
+            with contextlib.suppress(CommitFailedException), self._table.transaction() as tx:
+                tx.set_properties(NO_INTERNAL_RETRY)
+            self._table = self.catalog.load_table(self.identifier)
         return self._table
 
     def refresh(self) -> Table:
