@@ -17,7 +17,7 @@ import polars as pl
 from lakesmith.contracts.model import Contract
 from lakesmith.quality.decode import PARSE_DETAIL, PARSE_ERROR
 from lakesmith.quality.rules import TYPE_ERROR_SUFFIX, compile_rules
-from lakesmith.quality.typing import with_types
+from lakesmith.quality.typing import typed
 
 RULE_IDS = "_rule_ids"
 MESSAGES = "_messages"
@@ -43,14 +43,17 @@ def schema_version_expr(contract: Contract) -> pl.Expr:
 
 def validate(frame: pl.DataFrame, contract: Contract, now: datetime) -> Validated:
     """Type ``frame`` per the contract and split it into valid and invalid rows."""
+    typed_cols = [typed(f) for f in contract.fields]
     type_error_cols = [f.name + TYPE_ERROR_SUFFIX for f in contract.fields]
     rules = compile_rules(contract, now)
     parse_failed = pl.col(PARSE_ERROR).is_not_null()
     version = (
         pl.when(parse_failed).then(pl.lit(None, pl.Int32)).otherwise(schema_version_expr(contract))
     )
-    typed_frame = with_types(
-        frame.with_columns(version.alias(SCHEMA_VERSION)), contract.fields, TYPE_ERROR_SUFFIX
+    typed_frame = frame.with_columns(
+        version.alias(SCHEMA_VERSION),
+        *[err.alias(name) for name, (_, err) in zip(type_error_cols, typed_cols, strict=True)],
+        *[value for value, _ in typed_cols],
     ).with_columns(
         pl.any_horizontal(parse_failed, *[r.violated.fill_null(False) for r in rules]).alias(_BAD)
     )
