@@ -79,6 +79,8 @@ class KafkaBatchSource:
                 group_id,
                 **{
                     "fetch.max.bytes": 64 * 1024 * 1024,
+                    # bound the prefetch queue (librdkafka default: 64 MiB per partition)
+                    "queued.max.messages.kbytes": 16 * 1024,
                     "max.partition.fetch.bytes": 8 * 1024 * 1024,
                 },
                 **overrides,
