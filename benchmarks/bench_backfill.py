@@ -6,7 +6,7 @@ chunks like a stream would), then times:
 
 1. the backfill into an empty table (attach path), with per-phase seconds;
 2. a second run (everything verified: skipped) and a ``--verify-only`` pass;
-3. the plain streaming path for comparison: ``TimeseriesTable.upsert`` of 100k-row frames.
+3. the streaming load path for comparison (time-series COPY path): ``TimeseriesTable.upsert`` of 100k-row frames.
 
 Usage::
 
@@ -118,7 +118,7 @@ def run_backfill(
 def streaming_upsert(
     settings: Settings, contract: Contract, rows: int, days: int, devices: int
 ) -> tuple[int, float]:
-    """The stream's own write path (staging COPY CSV + INSERT … ON CONFLICT) per 100k rows."""
+    """The stream's own write path (binary COPY into the keyed table; upsert on conflict) per 100k rows."""
     table = TimeseriesTable(settings, contract)
     table.ensure(contract.fields)
     table.ensure_partitions([FIRST_DAY + timedelta(d) for d in range(days)])
@@ -201,7 +201,7 @@ def main() -> None:
                 settings, other, args.upsert_rows, args.days, args.devices
             )
             print(
-                f"\nstreaming upsert (100k-row frames, CSV COPY + ON CONFLICT): {written:,} rows "
+                f"\nstreaming load (100k-row frames, binary COPY into the keyed table): {written:,} rows "
                 f"in {secs:.2f}s = {written / secs:,.0f} rows/s"
             )
     finally:
