@@ -171,4 +171,3 @@ def test_freeze_policy_quarantines_newer_versions() -> None:
     assert batch.silver["device_id"].to_list() == ["sensor-0001", "sensor-0003"]
     assert batch.quarantine["_rule_ids"].to_list() == [["schema_frozen"]]
     assert batch.bronze.height == 3
-

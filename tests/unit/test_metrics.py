@@ -8,13 +8,17 @@ from lakesmith.testing import free_ports
 
 def test_metrics_are_served_over_http() -> None:
     metrics = WorkerMetrics("iot.telemetry")
-    metrics.observe_batch({"valid": 90, "quarantined": 8, "duplicate": 2}, {"temperature_range": 8}, 0.5)
+    metrics.observe_batch(
+        {"valid": 90, "quarantined": 8, "duplicate": 2}, {"temperature_range": 8}, 0.5
+    )
     metrics.observe_lag({0: 12, 1: 0})
     (port,) = free_ports(1)
     metrics.serve(port)
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert 'lakesmith_records_total{dataset="iot.telemetry",disposition="valid"} 90.0' in body
-    assert 'lakesmith_quarantined_total{dataset="iot.telemetry",rule="temperature_range"} 8.0' in body
+    assert (
+        'lakesmith_quarantined_total{dataset="iot.telemetry",rule="temperature_range"} 8.0' in body
+    )
     assert 'lakesmith_consumer_lag{dataset="iot.telemetry",partition="0"} 12.0' in body
     assert 'lakesmith_quarantine_rate{dataset="iot.telemetry"} 0.08' in body
     assert 'lakesmith_records_per_second{dataset="iot.telemetry"} 200.0' in body

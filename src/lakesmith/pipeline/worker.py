@@ -136,11 +136,7 @@ class Worker:
         versions = seen.select(pl.col(SCHEMA_VERSION).drop_nulls().unique())[SCHEMA_VERSION]
         for v in sorted(versions.to_list()):
             if v not in self.registry.known():
-                first = (
-                    seen.filter(pl.col(SCHEMA_VERSION) == v)
-                    .sort("_offset")
-                    .row(0, named=True)
-                )
+                first = seen.filter(pl.col(SCHEMA_VERSION) == v).sort("_offset").row(0, named=True)
                 if self.registry.record(v, batch.processed_at, first["_source"]):
                     log.info(
                         "schema_version_registered",
@@ -211,7 +207,9 @@ class Worker:
         return batch
 
     def _prepare(self, raw: RawBatch) -> ProcessedBatch:
-        batch = process_batch(raw, self.contract, datetime.now(UTC), self.dedupe, self._accepted_version())
+        batch = process_batch(
+            raw, self.contract, datetime.now(UTC), self.dedupe, self._accepted_version()
+        )
         self._evolve(batch)
         return batch
 
@@ -281,7 +279,9 @@ class Worker:
                     continue
                 idle_since = None
                 t_batch = time.perf_counter()
-                batch = process_batch(raw, self.contract, datetime.now(UTC), self.dedupe, self._accepted_version())
+                batch = process_batch(
+                    raw, self.contract, datetime.now(UTC), self.dedupe, self._accepted_version()
+                )
                 if flight is not None:
                     self._finish(flight, stats)
                 self._evolve(batch)
