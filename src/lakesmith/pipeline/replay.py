@@ -65,7 +65,7 @@ def replay_quarantine(
         recovered = batch.silver
         ids = recovered["_record_id"].to_list()
         # pyiceberg's expression constructors use __new__ tricks mypy cannot follow
-        by_id: BooleanExpression = In("_record_id", ids)  # type: ignore[call-arg,misc]
+        by_id: BooleanExpression = In("_record_id", ids)  # type: ignore[call-arg,misc,unused-ignore]
         if recovered.height:
             silver = worker.lake["silver"]
             present = (

@@ -174,7 +174,7 @@ class Worker:
             return
         since = newest - parse_duration(self.settings.worker.dedupe_window)
         keys = table.scan(
-            row_filter=GreaterThanOrEqual(event, since.isoformat()),  # type: ignore[call-arg,misc]
+            row_filter=GreaterThanOrEqual(event, since.isoformat()),  # type: ignore[call-arg,misc,unused-ignore]
             selected_fields=(*self.contract.keys, "_record_id"),
         ).to_arrow()
         frame = pl.from_arrow(keys)
