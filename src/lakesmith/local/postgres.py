@@ -80,6 +80,14 @@ class PostgresService(LocalService):
             "-h", self.host,
             "-k", str(self.root / "socket"),
             "-c", "max_connections=200",
+            # A local ingest server: bigger buffers, fewer checkpoints during bulk loads, and
+            # commits that do not wait for the WAL flush. A crash may lose the last few
+            # commits, but positions are committed with their rows, so the worker replays them.
+            "-c", "shared_buffers=512MB",
+            "-c", "wal_buffers=16MB",
+            "-c", "max_wal_size=4GB",
+            "-c", "checkpoint_timeout=15min",
+            "-c", "synchronous_commit=off",
         ]  # fmt: skip
 
     def _check_reachable(self, user: str) -> None:
