@@ -85,19 +85,7 @@ class DqSink:
 
     def write(self, batch: ProcessedBatch) -> int:
         with self.conn.transaction():
-            committed: dict[int, int] = dict(
-                self.conn.execute(
-                    "SELECT partition, next_offset FROM lakesmith.positions "
-                    "WHERE sink = %s AND topic = %s FOR UPDATE",
-                    (self.sink, batch.topic),
-                ).fetchall()
-            )
-            outcomes = batch.outcomes
-            if committed:
-                floor = pl.col("_partition").replace_strict(
-                    committed, default=0, return_dtype=pl.Int64
-                )
-                outcomes = outcomes.filter(pl.col("_offset") >= floor)
+            outcomes = meta.lock_unseen(self.conn, self.sink, batch.topic, batch.outcomes)
             if outcomes.height:
                 stats: dict[str, Any] = batch_stats(outcomes, batch.processed_at)
                 self.conn.execute(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
 import psycopg
 
 META_DDL = """
@@ -76,6 +77,24 @@ def read_positions(conn: psycopg.Connection[Any], sink: str, topic: str) -> dict
         (sink, topic),
     ).fetchall()
     return {int(p): int(o) for p, o in rows}
+
+
+def lock_unseen(
+    conn: psycopg.Connection[Any], sink: str, topic: str, frame: pl.DataFrame
+) -> pl.DataFrame:
+    """Inside a transaction: lock ``sink``'s committed positions and return the rows of
+    ``frame`` (with ``_partition``/``_offset``) beyond them — a replay writes nothing twice."""
+    committed: dict[int, int] = dict(
+        conn.execute(
+            "SELECT partition, next_offset FROM lakesmith.positions "
+            "WHERE sink = %s AND topic = %s FOR UPDATE",
+            (sink, topic),
+        ).fetchall()
+    )
+    if not committed:
+        return frame
+    floor = pl.col("_partition").replace_strict(committed, default=0, return_dtype=pl.Int64)
+    return frame.filter(pl.col("_offset") >= floor)
 
 
 def write_positions(

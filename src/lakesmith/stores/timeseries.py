@@ -207,18 +207,7 @@ class TimeseriesTable:
         conn = self.conn
         with conn.transaction():
             if topic is not None and positions:
-                committed = dict(
-                    conn.execute(
-                        "SELECT partition, next_offset FROM lakesmith.positions "
-                        "WHERE sink = %s AND topic = %s FOR UPDATE",
-                        (self.sink, topic),
-                    ).fetchall()
-                )
-                if committed:
-                    floor = pl.col("_partition").replace_strict(
-                        committed, default=0, return_dtype=pl.Int64
-                    )
-                    frame = frame.filter(pl.col("_offset") >= floor)
+                frame = meta.lock_unseen(conn, self.sink, topic, frame)
             rows = self.to_rows(frame)
             if rows.height:
                 self._load(conn, rows)
