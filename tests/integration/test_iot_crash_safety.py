@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -155,3 +156,28 @@ def test_two_workers_share_six_partitions(stack_settings: Settings, tmp_path: Pa
         "both workers should have processed batches"
     )
     _check_exactly_once(stack_settings, contract, expected, total)
+
+
+def test_sigterm_stops_a_continuous_worker_cleanly(
+    stack_settings: Settings, tmp_path: Path
+) -> None:
+    contract, path = unique_contract(tmp_path)
+    expected = _simulate(stack_settings, contract, 3000, seed=2)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lakesmith", "run", str(path)],
+        env=_env(stack_settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # tables appear once the worker has started
+            if read_sinks(stack_settings, contract).bronze.height == 3000:
+                break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    _check_exactly_once(stack_settings, contract, expected, 3000)

@@ -62,6 +62,9 @@ def main() -> None:
         if exc.hint:
             Console(stderr=True).print(f"[yellow]fix:[/] {escape(exc.hint)}", highlight=False)
         sys.exit(2)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM in `lakesmith run`: in-flight writes finished
+        Console(stderr=True).print("interrupted", highlight=False)
+        sys.exit(130)
 
 
 __all__ = ["app", "main"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from dataclasses import asdict
 from pathlib import Path
 
@@ -12,6 +13,12 @@ from lakesmith.cli.common import console, settings
 from lakesmith.contracts import load_contract
 from lakesmith.pipeline.metrics import WorkerMetrics
 from lakesmith.pipeline.worker import Worker
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM stops the worker like Ctrl-C: the batch in flight is written, then it exits.
+    (Nothing is lost either way: uncommitted batches are re-read from the sinks' positions.)"""
+    raise KeyboardInterrupt
 
 
 def run(
@@ -41,6 +48,7 @@ def run(
     --group to share the partitions.
     """
     s = settings()
+    signal.signal(signal.SIGTERM, _stop)
     contract = load_contract(dataset)
     metrics = WorkerMetrics(contract.name)
     if metrics_port:
