@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lakesmith.cli.common import console, settings
 from lakesmith.contracts import load_contract
 from lakesmith.contracts.model import parse_duration
+from lakesmith.core.progress import progress_bar
 from lakesmith.pipeline.compact import (
     MB,
     TABLES,
@@ -110,14 +110,7 @@ def compact(
     plans = [compactor.plan(t) for t in compactor.tables]
     total = sum(len(p.partitions) for p in plans)
     reports: list[TableReport] = []
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with progress_bar(console=console, transient=True) as bar:
         task = bar.add_task("partitions", total=total)
 
         def advance(p: PartitionPlan) -> None:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 import polars as pl
 from pyiceberg.expressions import GreaterThanOrEqual
 
-from lakesmith.bronze.envelope import BRONZE_COLUMNS, RawBatch
+from lakesmith.bronze.envelope import BRONZE_COLUMNS
 from lakesmith.config import Settings
 from lakesmith.contracts.model import Contract, parse_duration
 from lakesmith.contracts.registry import SchemaRegistry
@@ -198,20 +198,6 @@ class Worker:
         if self._fault and self._fault == (sink, self._writes[sink]):
             log.warning("fault_injected", sink=sink, write=self._writes[sink])
             os.kill(os.getpid(), signal.SIGKILL)
-
-    def process(self, raw: RawBatch) -> ProcessedBatch:
-        """Process and write one batch synchronously (replay tools, tests)."""
-        batch = self._prepare(raw)
-        for future in self._submit(batch):
-            future.result()
-        return batch
-
-    def _prepare(self, raw: RawBatch) -> ProcessedBatch:
-        batch = process_batch(
-            raw, self.contract, datetime.now(UTC), self.dedupe, self._accepted_version()
-        )
-        self._evolve(batch)
-        return batch
 
     def _write(self, sink: Sink, batch: ProcessedBatch) -> None:
         sink.write(batch)

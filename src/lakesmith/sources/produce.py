@@ -25,30 +25,16 @@ from typing import Any
 
 import orjson
 from confluent_kafka import KafkaError, Producer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lakesmith.config import Settings
 from lakesmith.contracts import Contract, load_contract
 from lakesmith.core.errors import LakesmithError
+from lakesmith.core.progress import progress_bar
 from lakesmith.sources.kafka import producer_config
 from lakesmith.sources.topics import ensure_topic
 
 _BATCH = 10_000
 _HINT = "is the broker reachable? start the local one with: lakesmith local up kafka"
-
-
-def progress_bar(enabled: bool = True) -> Progress:
-    """A Rich progress bar on stderr; silent when disabled or stderr is not a terminal."""
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not enabled or not console.is_terminal,
-    )
 
 
 class TopicProducer:

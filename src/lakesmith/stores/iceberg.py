@@ -243,9 +243,6 @@ class LakeTable:
     def positions(self, topic: str) -> dict[int, int]:
         return read_positions(self.refresh()).get(topic, {})
 
-    def column_names(self) -> list[str]:
-        return [f.name for f in self.table.schema().fields]
-
     def add_columns(
         self, columns: Sequence[Column], properties: dict[str, str] | None = None
     ) -> None:

@@ -33,8 +33,9 @@ from lakesmith.config import Settings
 from lakesmith.contracts import load_contract
 from lakesmith.core.errors import LakesmithError
 from lakesmith.core.logging import get_logger
+from lakesmith.core.progress import progress_bar
 from lakesmith.domains.iot.badrecords import KINDS, BadRecords
-from lakesmith.sources.produce import TopicProducer, progress_bar
+from lakesmith.sources.produce import TopicProducer
 from lakesmith.sources.topics import ensure_topic
 
 log = get_logger(__name__)
