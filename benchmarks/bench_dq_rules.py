@@ -20,7 +20,7 @@ import polars as pl
 
 from lakesmith.contracts import load_contract
 from lakesmith.domains.iot.simulator import SimConfig, batches
-from lakesmith.quality.decode import decode_json
+from lakesmith.formats.json import decode_json
 from lakesmith.quality.rules import TYPE_ERROR_SUFFIX, compile_rules
 from lakesmith.quality.typing import typed
 from lakesmith.quality.validate import validate

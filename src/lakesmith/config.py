@@ -98,12 +98,21 @@ class S3Settings(_Section):
 
 
 class LakeSettings(_Section):
+    format: Literal["iceberg", "delta"] = Field(
+        "iceberg", description="table format of datasets whose contract does not choose one"
+    )
+    catalog: Literal["sqlite", "postgres"] = Field(
+        "sqlite",
+        description="Iceberg SQL catalog: SQLite in the state dir, or lakesmith's PostgreSQL",
+    )
     catalog_uri: str | None = Field(
         None,
-        description="SQLAlchemy URI of the Iceberg SQL catalog; SQLite in the state dir when unset",
+        description="SQLAlchemy URI of the Iceberg SQL catalog; overrides lake.catalog",
     )
     warehouse: str | None = Field(
-        None, description="warehouse location; state_dir/warehouse when unset"
+        None,
+        description="warehouse location: a folder, file:// or s3://bucket/prefix; "
+        "state_dir/warehouse when unset",
     )
     catalog_name: str = "lakesmith"
 
@@ -187,10 +196,30 @@ class Settings(BaseSettings):
         return "lakesmith-local", "lakesmith-local"
 
     def effective_warehouse(self) -> str:
-        return self.lake.warehouse or (self.state_dir.resolve() / "warehouse").as_uri()
+        """The warehouse as a URI (``file:///…`` or ``s3://…``)."""
+        wh = self.lake.warehouse
+        if wh is None:
+            return (self.state_dir.resolve() / "warehouse").as_uri()
+        if "://" in wh:
+            return wh.rstrip("/")
+        return Path(wh).resolve().as_uri()
 
     def effective_catalog_uri(self) -> str:
-        return self.lake.catalog_uri or f"sqlite:///{(self.state_dir.resolve() / 'catalog.db')}"
+        if self.lake.catalog_uri:
+            return self.lake.catalog_uri
+        if self.lake.catalog == "postgres":  # SQLAlchemy with the psycopg 3 driver
+            return "postgresql+psycopg://" + self.effective_postgres_dsn().split("://", 1)[1]
+        return f"sqlite:///{(self.state_dir.resolve() / 'catalog.db')}"
+
+    def lake_s3_options(self) -> dict[str, str]:
+        """Endpoint, region and credentials for a warehouse on S3 (local server when unset)."""
+        key, secret = self.effective_s3_credentials()
+        return {
+            "endpoint": self.effective_s3_endpoint(),
+            "region": self.s3.region,
+            "access_key_id": key,
+            "secret_access_key": secret,
+        }
 
 
 def _describe_error(err: dict[str, Any]) -> str:

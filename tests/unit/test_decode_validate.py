@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from lakesmith.contracts import load_contract
-from lakesmith.quality import decode as decode_mod
-from lakesmith.quality.decode import decode_json
+from lakesmith.formats import json as decode_mod
+from lakesmith.formats.json import decode_json
 from lakesmith.quality.validate import validate
 
 NOW = datetime(2025, 1, 21, tzinfo=UTC)

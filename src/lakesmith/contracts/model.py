@@ -99,16 +99,30 @@ RuleSpec = Annotated[
 
 
 class SourceSpec(_Model):
-    kind: Literal["kafka"] = "kafka"
-    topic: str
-    partitions: int = Field(6, ge=1)
-    retention_hours: int = Field(168, ge=1)
-    key_field: str | None = None
+    """The contract's ``source:`` section. Each source kind subclasses it with its own
+    fields (``sources/<kind>.py``); ``Contract`` validates the section with the model the
+    kind registered (``sources.registry``)."""
+
+    kind: str
+
+    @property
+    def uri(self) -> str:
+        """The source's identity, e.g. ``kafka://iot.telemetry`` (used in batch ids)."""
+        return f"{self.kind}://"
 
 
 class PayloadSpec(_Model):
-    format: Literal["json"] = "json"
-    max_bytes: int = Field(65536, ge=64)
+    format: str = Field("json", description="how records are encoded: json, jsonl, csv, parquet")
+    max_bytes: int = Field(65536, ge=64, description="records larger than this are quarantined")
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, v: str) -> str:
+        from lakesmith.formats import known_formats  # formats register lazily
+
+        if v not in known_formats():
+            raise ValueError(f"unknown payload format {v!r}; use one of: {', '.join(known_formats())}")
+        return v
 
 
 class PartitionField(_Model):
@@ -117,6 +131,9 @@ class PartitionField(_Model):
 
 
 class LakeSpec(_Model):
+    format: Literal["iceberg", "delta"] | None = Field(
+        None, description="table format of this dataset; lake.format in the settings when unset"
+    )
     partition_by: list[PartitionField] = []
     sort_by: list[str] = []
 
@@ -139,6 +156,15 @@ class Contract(_Model):
     lake: LakeSpec = LakeSpec()
     timeseries: TimeseriesSpec | None = None
     rules: list[RuleSpec] = []
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source_of_kind(cls, v: object) -> object:
+        from lakesmith.sources.registry import parse_spec  # kinds load lazily
+
+        if isinstance(v, dict) and "kind" not in v:
+            v = {"kind": "kafka", **v}  # contracts written before other kinds existed
+        return parse_spec(v)
 
     @model_validator(mode="after")
     def _consistent(self) -> Contract:

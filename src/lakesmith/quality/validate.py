@@ -15,13 +15,11 @@ from datetime import datetime
 import polars as pl
 
 from lakesmith.contracts.model import Contract
-from lakesmith.quality.decode import PARSE_DETAIL, PARSE_ERROR
+from lakesmith.core.columns import MESSAGES, RULE_IDS, SCHEMA_VERSION
+from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR
 from lakesmith.quality.rules import TYPE_ERROR_SUFFIX, compile_rules
 from lakesmith.quality.typing import typed
 
-RULE_IDS = "_rule_ids"
-MESSAGES = "_messages"
-SCHEMA_VERSION = "_schema_version"
 _BAD = "__bad"
 
 

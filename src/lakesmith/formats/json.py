@@ -1,4 +1,4 @@
-"""Bulk JSON decoding of raw payloads into one text column per contract field.
+"""The ``json`` format: bulk decoding of JSON payloads into one text column per contract field.
 
 The hot path is Polars' NDJSON reader over the whole batch (~3M rows/s). Polars fails a
 whole batch on one malformed line, so the batch is screened first, also in bulk:
@@ -22,14 +22,17 @@ failure, not a silent null.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import msgspec
 import numpy as np
 import polars as pl
 
 from lakesmith.contracts.model import Contract
+from lakesmith.core.records import RawBatch
+from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, RecordChunk
 
 # Non-standard float tokens some firmware emits (Python's json.dumps does).
 _NONFINITE = re.compile(rb"(?<=[:\[,])(\s*)(-?(?:NaN|Infinity))(?=\s*[,}\]])")
@@ -39,8 +42,6 @@ _BYTE_POS = re.compile(r"\(byte (\d+)\)")
 _CHUNK = 4096
 _LBRACE, _RBRACE, _SPACE, _NL = ord("{"), ord("}"), ord(" "), ord("\n")
 
-PARSE_ERROR = "_parse_error"
-PARSE_DETAIL = "_parse_detail"
 
 Errors = dict[int, tuple[str, str]]  # row index → (rule id, message); bad rows only
 
@@ -238,3 +239,29 @@ def decode_json(payloads: Sequence[bytes | None], contract: Contract) -> Decoded
         err_ids = err_ids.scatter(idx, [errors[i][0] for i in idx])
         err_msgs = err_msgs.scatter(idx, [errors[i][1] for i in idx])
     return Decoded(top.select(columns).with_columns(err_ids, err_msgs))
+
+
+class JsonFormat:
+    """One JSON object per record; as a file: one object, or an array of objects."""
+
+    name = "json"
+
+    def decode(self, batch: RawBatch, contract: Contract) -> pl.DataFrame:
+        return decode_json(batch.payloads, contract).frame
+
+    def read(self, file: BinaryIO, chunk_records: int, max_bytes: int) -> Iterator[RecordChunk]:
+        # A JSON document must be parsed whole to find its elements; files too large for
+        # memory belong in JSON lines (``jsonl``), which streams.
+        data = file.read()
+        try:
+            items = _RAW_LIST.decode(data) if data.lstrip()[:1] == b"[" else [msgspec.Raw(data)]
+            payloads: list[bytes | None] = [bytes(i) for i in items]
+        except msgspec.DecodeError:
+            payloads = [data]  # not JSON at all: one record, which quarantine will explain
+        for i in range(0, max(len(payloads), 1), chunk_records):
+            chunk = payloads[i : i + chunk_records]
+            if chunk:
+                yield RecordChunk(i, chunk)
+
+
+FORMAT = JsonFormat()

@@ -1,0 +1,95 @@
+"""The raw batch a source hands to the pipeline, whatever the source kind.
+
+Records are parallel lists (sources fill them from C calls or bulk splits; the envelope
+turns them into one Polars frame at once). Streams are interned: ``stream_ids`` holds a
+small int per record and ``streams`` maps it to the stream's name, so a source with
+one stream (a file) or a few (Kafka partitions) never builds a string per record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from lakesmith.core.positions import Position, Positions
+
+
+@dataclass
+class RawBatch:
+    """Records of one source as parallel lists.
+
+    ``uri_sep`` joins a stream name and a seq into the record's ``_source`` URI
+    (``kafka://iot.telemetry/3`` + ``/`` + ``1042``; ``file:///x.csv`` + ``#row=`` + ``88``).
+    ``context`` carries per-stream decoding context (a CSV header line); ``cursors``
+    the resume token of each stream *after* this batch, for cursor-based sources.
+    """
+
+    source: str  # the source's identity, e.g. kafka://iot.telemetry
+    uri_sep: str = "/"
+    streams: dict[int, str] = field(default_factory=dict)
+    stream_ids: list[int] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)
+    keys: list[bytes | None] = field(default_factory=list)
+    payloads: list[bytes | None] = field(default_factory=list)
+    timestamps_ms: list[int | None] = field(default_factory=list)
+    context: dict[str, bytes] = field(default_factory=dict)
+    cursors: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+    def extend(
+        self,
+        stream: str,
+        seqs: list[int],
+        payloads: list[bytes | None],
+        keys: list[bytes | None] | None = None,
+        timestamps_ms: list[int | None] | None = None,
+    ) -> None:
+        """Append records of one stream (the common case for file-like sources)."""
+        sid = self.stream_id(stream)
+        n = len(seqs)
+        self.stream_ids.extend([sid] * n)
+        self.seqs.extend(seqs)
+        self.payloads.extend(payloads)
+        self.keys.extend(keys if keys is not None else [None] * n)
+        self.timestamps_ms.extend(timestamps_ms if timestamps_ms is not None else [None] * n)
+
+    def stream_id(self, stream: str) -> int:
+        for sid, name in self.streams.items():
+            if name == stream:
+                return sid
+        sid = len(self.streams)
+        self.streams[sid] = stream
+        return sid
+
+    def _ranges(self) -> pl.DataFrame:
+        frame = pl.DataFrame(
+            {"s": self.stream_ids, "q": self.seqs}, schema={"s": pl.Int32, "q": pl.Int64}
+        )
+        return (
+            frame.group_by("s")
+            .agg(pl.col("q").min().alias("lo"), pl.col("q").max().alias("hi"))
+            .sort("s")
+        )
+
+    def next_positions(self) -> Positions:
+        """Stream → next position after this batch (cursor included when the source set one)."""
+        out: Positions = {}
+        for sid, _, hi in self._ranges().iter_rows():
+            name = self.streams[sid]
+            out[name] = Position(hi + 1, self.cursors.get(name))
+        return out
+
+    def batch_id(self) -> str:
+        """Deterministic from the source and the seq ranges the batch covers."""
+        parts = sorted(f"{self.streams[s]}:{lo}-{hi}" for s, lo, hi in self._ranges().iter_rows())
+        text = self.source + ";" + ";".join(parts)
+        return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+
+def stream_tag(stream: str) -> str:
+    """Short stable hash of a stream name (the prefix of its records' ids)."""
+    return hashlib.blake2b(stream.encode(), digest_size=6).hexdigest()
