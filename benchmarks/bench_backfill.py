@@ -29,7 +29,7 @@ from lakesmith.config import Settings
 from lakesmith.contracts import Contract, load_contract
 from lakesmith.core.logging import configure_logging
 from lakesmith.local import LocalStack
-from lakesmith.pipeline.backfill import Backfill, BackfillReport
+from lakesmith.maintenance.backfill import Backfill, BackfillReport
 from lakesmith.silver.tables import partitioning, silver_columns
 from lakesmith.stores.iceberg import SCHEMA_VERSION_PROP, LakeTable
 from lakesmith.stores.timeseries import TimeseriesTable

@@ -23,7 +23,7 @@ from lakesmith.cli.backfill import backfill as backfill_command
 from lakesmith.config import Settings
 from lakesmith.contracts import Contract, load_contract
 from lakesmith.contracts.loader import DOMAINS_DIR
-from lakesmith.pipeline.backfill import Backfill, BackfillReport, DayResult
+from lakesmith.maintenance.backfill import Backfill, BackfillReport, DayResult
 from lakesmith.silver.tables import partitioning, silver_columns
 from lakesmith.stores import pgcopy
 from lakesmith.stores.iceberg import SCHEMA_VERSION_PROP, LakeTable

@@ -13,7 +13,7 @@ from lakesmith.config import Settings
 from lakesmith.contracts import load_contract
 from lakesmith.contracts.registry import SchemaRegistry
 from lakesmith.domains.iot.simulator import SimConfig, generate, produce_simulation
-from lakesmith.pipeline.replay import replay_quarantine
+from lakesmith.maintenance.replay import replay_quarantine
 from lakesmith.pipeline.worker import Worker
 from lakesmith.sources.produce import produce_file
 from lakesmith.stores.postgres import connect

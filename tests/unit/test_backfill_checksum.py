@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from lakesmith.pipeline.checksum import (
+from lakesmith.maintenance.checksum import (
     Checksum,
     ChecksumColumn,
     frame_checksum,

@@ -11,7 +11,7 @@ def test_metrics_are_served_over_http() -> None:
     metrics.observe_batch(
         {"valid": 90, "quarantined": 8, "duplicate": 2}, {"temperature_range": 8}, 0.5
     )
-    metrics.observe_lag({0: 12, 1: 0})
+    metrics.observe_lag({"kafka://t/0": 12, "kafka://t/1": 0})
     (port,) = free_ports(1)
     metrics.serve(port)
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
@@ -19,7 +19,7 @@ def test_metrics_are_served_over_http() -> None:
     assert (
         'lakesmith_quarantined_total{dataset="iot.telemetry",rule="temperature_range"} 8.0' in body
     )
-    assert 'lakesmith_consumer_lag{dataset="iot.telemetry",partition="0"} 12.0' in body
+    assert 'lakesmith_consumer_lag{dataset="iot.telemetry",stream="kafka://t/0"} 12.0' in body
     assert 'lakesmith_quarantine_rate{dataset="iot.telemetry"} 0.08' in body
     assert 'lakesmith_records_per_second{dataset="iot.telemetry"} 200.0' in body
     assert "lakesmith_batch_seconds_bucket" in body

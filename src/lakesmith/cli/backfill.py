@@ -20,7 +20,7 @@ from rich.table import Table
 from lakesmith.cli.common import console, settings
 from lakesmith.contracts import load_contract
 from lakesmith.core.errors import LakesmithError
-from lakesmith.pipeline.backfill import Backfill, BackfillReport, DayResult
+from lakesmith.maintenance.backfill import Backfill, BackfillReport, DayResult
 
 
 def _day(value: datetime | None) -> date | None:

@@ -21,7 +21,7 @@ def replay(
     rule: str | None = typer.Option(None, "--rule", help="only records that failed this rule"),
 ) -> None:
     """Re-validate quarantined records with the current contract; move those that pass to silver."""
-    from lakesmith.pipeline.replay import replay_quarantine
+    from lakesmith.maintenance.replay import replay_quarantine
 
     report = replay_quarantine(settings(), load_contract(dataset), rule)
     console.print(

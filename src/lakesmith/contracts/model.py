@@ -110,6 +110,11 @@ class SourceSpec(_Model):
         """The source's identity, e.g. ``kafka://iot.telemetry`` (used in batch ids)."""
         return f"{self.kind}://"
 
+    @property
+    def uri_sep(self) -> str:
+        """What joins a stream name and a seq into a record URI (``/``, ``#row=``)."""
+        return "/"
+
 
 class PayloadSpec(_Model):
     format: str = Field("json", description="how records are encoded: json, jsonl, csv, parquet")

@@ -29,8 +29,8 @@ class WorkerMetrics:
         )
         self.lag = Gauge(
             "lakesmith_consumer_lag",
-            "Messages not yet read",
-            ["dataset", "partition"],
+            "Records not yet read, per source stream (e.g. a Kafka partition)",
+            ["dataset", "stream"],
             registry=self.registry,
         )
         self.quarantine_rate = Gauge(
@@ -54,6 +54,6 @@ class WorkerMetrics:
         if total:
             self.quarantine_rate.labels(d).set(counts.get("quarantined", 0) / total)
 
-    def observe_lag(self, lag: dict[int, int]) -> None:
-        for partition, n in lag.items():
-            self.lag.labels(self.dataset, str(partition)).set(n)
+    def observe_lag(self, lag: dict[str, int]) -> None:
+        for stream, n in lag.items():
+            self.lag.labels(self.dataset, stream).set(n)

@@ -4,6 +4,7 @@ Pure (no I/O), so it is unit-tested without services. The worker then hands the
 frames to the sinks. Every input record ends in exactly one disposition:
 ``valid`` (silver), ``quarantined`` (with its rule ids), or ``duplicate`` (its natural
 key was already claimed by another record); bronze gets every record regardless.
+Decoding is the payload format's (``formats``), whatever the source kind.
 """
 
 from __future__ import annotations
@@ -13,26 +14,41 @@ from datetime import datetime
 
 import polars as pl
 
-from lakesmith.bronze.envelope import RawBatch, envelope
+from lakesmith.bronze.envelope import envelope
 from lakesmith.contracts.model import Contract
-from lakesmith.quality.decode import decode_json
-from lakesmith.quality.validate import MESSAGES, RULE_IDS, SCHEMA_VERSION, validate
+from lakesmith.core.columns import (
+    BATCH_ID,
+    DISPOSITION,
+    ENVELOPE,
+    EVENT_TIME,
+    INGESTED_AT,
+    KEY,
+    MESSAGES,
+    PAYLOAD,
+    QUARANTINED_AT,
+    RECORD_ID,
+    RULE_IDS,
+    SCHEMA_VERSION,
+    SEQ,
+    SOURCE,
+    STREAM,
+)
+from lakesmith.core.positions import Positions
+from lakesmith.core.records import RawBatch
+from lakesmith.formats import get_format
+from lakesmith.quality.validate import validate
 from lakesmith.silver.dedupe import DedupeIndex
-
-DISPOSITION = "_disposition"
-EVENT_TIME = "_event_time"
 
 
 @dataclass(frozen=True)
 class ProcessedBatch:
-    topic: str
     batch_id: str
     processed_at: datetime
-    positions: dict[int, int]  # partition → next offset after this batch
+    positions: Positions  # stream → next position after this batch
     bronze: pl.DataFrame  # every record: envelope + _schema_version
-    silver: pl.DataFrame  # valid first occurrences: typed fields + lineage (+ _partition/_offset)
+    silver: pl.DataFrame  # valid first occurrences: typed fields + lineage
     quarantine: pl.DataFrame  # invalid records: envelope + _rule_ids/_messages
-    outcomes: pl.DataFrame  # one row per record: _partition/_offset/_disposition/_rule_ids/…
+    outcomes: pl.DataFrame  # one row per record: _stream/_seq/_disposition/_rule_ids/…
 
     @property
     def max_version(self) -> int:
@@ -68,7 +84,7 @@ def process_batch(
     """
     batch_id = raw.batch_id()
     env = envelope(raw, batch_id, now)
-    decoded = decode_json(raw.payloads, contract).frame
+    decoded = get_format(contract.payload.format).decode(raw, contract)
     checked = validate(pl.concat([env, decoded], how="horizontal"), contract, now)
     valid, invalid = checked.valid, checked.invalid
     if accepted_version is not None and valid.height:
@@ -82,25 +98,18 @@ def process_batch(
 
     field_names = [f.name for f in contract.fields]
     silver = firsts.select(
-        *field_names,
-        "_record_id",
-        "_source",
-        "_ingested_at",
-        "_batch_id",
-        SCHEMA_VERSION,
-        "_partition",
-        "_offset",
+        *field_names, RECORD_ID, SOURCE, STREAM, SEQ, INGESTED_AT, BATCH_ID, SCHEMA_VERSION
     )
     quarantine = invalid.select(
-        "_record_id", "_source", "_topic", "_partition", "_offset", "_key", "_payload",
-        RULE_IDS, MESSAGES, SCHEMA_VERSION, "_batch_id", pl.lit(now).alias("_quarantined_at"),
+        RECORD_ID, SOURCE, STREAM, SEQ, KEY, PAYLOAD, RULE_IDS, MESSAGES, SCHEMA_VERSION,
+        BATCH_ID, pl.lit(now).alias(QUARANTINED_AT),
     )  # fmt: skip
     bronze = pl.concat(
-        [firsts.select(*env.columns, SCHEMA_VERSION), dups.select(*env.columns, SCHEMA_VERSION),
-         invalid.select(*env.columns, SCHEMA_VERSION)]
+        [firsts.select(*ENVELOPE, SCHEMA_VERSION), dups.select(*ENVELOPE, SCHEMA_VERSION),
+         invalid.select(*ENVELOPE, SCHEMA_VERSION)]
     )  # fmt: skip
     empty_rules = pl.lit([], dtype=pl.List(pl.String))
-    outcome_cols = ["_partition", "_offset", SCHEMA_VERSION]
+    outcome_cols = [STREAM, SEQ, SCHEMA_VERSION]
     event = contract.event_time
     outcomes = pl.concat(
         [
@@ -110,7 +119,6 @@ def process_batch(
         ]
     )  # fmt: skip
     return ProcessedBatch(
-        topic=raw.topic,
         batch_id=batch_id,
         processed_at=now,
         positions=raw.next_positions(),

@@ -1,39 +1,51 @@
 """The sinks a processed batch is written to, each committing its data *with* the
 batch's source positions (exactly-once by idempotence, ARCHITECTURE decision 2).
 
-Every sink re-reads its committed positions inside its own commit and drops rows at or
-below them, so the worker can always resume from the *lowest* position over all sinks
-and replay harmlessly into the sinks that were further ahead (e.g. after a crash between
-the lake commit and the Postgres commit).
+Every sink re-reads its committed positions inside its own commit and drops rows below
+them, so the worker can always resume from the *lowest* position over all sinks and
+replay harmlessly into the sinks that were further ahead (e.g. after a crash between
+the lake commit and the PostgreSQL commit). ``build_sinks`` is the one factory: it
+builds a dataset's sinks from its contract.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 
-from lakesmith.config import Settings
+from lakesmith.core import positions as pos
 from lakesmith.pipeline.process import ProcessedBatch
 from lakesmith.quality.dq import batch_stats
 from lakesmith.stores import meta
-from lakesmith.stores.iceberg import LakeTable
+from lakesmith.stores.lake import LakeTable
 from lakesmith.stores.postgres import connect
 from lakesmith.stores.timeseries import TimeseriesTable
+
+if TYPE_CHECKING:
+    from lakesmith.config import Settings
+    from lakesmith.pipeline.dataset import Dataset
 
 
 class Sink(Protocol):
     name: str
 
-    def positions(self, topic: str) -> dict[int, int]: ...
+    def positions(self, streams: Iterable[str]) -> pos.Positions:
+        """Committed positions of ``streams`` (absent: nothing committed for it)."""
+        ...
 
-    def write(self, batch: ProcessedBatch) -> int: ...
+    def write(self, batch: ProcessedBatch) -> int:
+        """Write the batch's rows beyond the committed positions, with its positions,
+        atomically; returns the rows written."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class LakeSink:
-    """An Iceberg table fed by one frame of the batch (bronze, silver or quarantine)."""
+    """A lake table (Iceberg or Delta) fed by one frame of the batch."""
 
     def __init__(
         self, name: str, table: LakeTable, frame: Callable[[ProcessedBatch], pl.DataFrame]
@@ -42,12 +54,14 @@ class LakeSink:
         self.table = table
         self._frame = frame
 
-    def positions(self, topic: str) -> dict[int, int]:
-        return self.table.positions(topic)
+    def positions(self, streams: Iterable[str]) -> pos.Positions:
+        return self.table.positions(streams)
 
     def write(self, batch: ProcessedBatch) -> int:
-        data = self._frame(batch).to_arrow()
-        return self.table.append(data, batch.topic, batch.positions)
+        return self.table.append(self._frame(batch).to_arrow(), batch.positions)
+
+    def close(self) -> None:
+        pass
 
 
 class TimeseriesSink:
@@ -56,15 +70,14 @@ class TimeseriesSink:
     def __init__(self, table: TimeseriesTable) -> None:
         self.table = table
 
-    def positions(self, topic: str) -> dict[int, int]:
-        return self.table.positions(topic)
+    def positions(self, streams: Iterable[str]) -> pos.Positions:
+        return self.table.positions(streams)
 
     def write(self, batch: ProcessedBatch) -> int:
-        event = self.table.contract.event_time
-        if batch.silver.height:
-            days = batch.silver.select(pl.col(event).dt.date().unique())[event].to_list()
-            self.table.ensure_partitions(days)
-        return self.table.upsert(batch.silver, batch.topic, batch.positions)
+        return self.table.upsert(batch.silver, batch.positions)
+
+    def close(self) -> None:
+        self.table.close()
 
 
 class DqSink:
@@ -78,14 +91,14 @@ class DqSink:
         self.conn = connect(settings)
         meta.ensure_meta_schema(self.conn)
 
-    def positions(self, topic: str) -> dict[int, int]:
-        pos = meta.read_positions(self.conn, self.sink, topic)
+    def positions(self, streams: Iterable[str]) -> pos.Positions:
+        found = meta.read_positions(self.conn, self.sink, streams)
         self.conn.commit()
-        return pos
+        return found
 
     def write(self, batch: ProcessedBatch) -> int:
         with self.conn.transaction():
-            outcomes = meta.lock_unseen(self.conn, self.sink, batch.topic, batch.outcomes)
+            outcomes = meta.lock_unseen(self.conn, self.sink, batch.positions, batch.outcomes)
             if outcomes.height:
                 stats: dict[str, Any] = batch_stats(outcomes, batch.processed_at)
                 self.conn.execute(
@@ -103,11 +116,25 @@ class DqSink:
                         "dataset": self.dataset,
                         "batch_id": batch.batch_id,
                         "processed_at": batch.processed_at,
-                        "source_positions": json.dumps({batch.topic: batch.positions}),
+                        "source_positions": json.dumps(json.loads(pos.dumps(batch.positions))),
                     },
                 )
-            meta.write_positions(self.conn, self.sink, batch.topic, batch.positions)
+            meta.write_positions(self.conn, self.sink, batch.positions)
         return outcomes.height
 
     def close(self) -> None:
         self.conn.close()
+
+
+def build_sinks(dataset: Dataset) -> list[Sink]:
+    """The dataset's sinks from its contract: the three lake tables, the time-series
+    table when the contract has one, and the DQ statistics."""
+    sinks: list[Sink] = [
+        LakeSink("bronze", dataset.bronze, lambda b: b.bronze),
+        LakeSink("quarantine", dataset.quarantine, lambda b: b.quarantine),
+        LakeSink("silver", dataset.silver, lambda b: b.silver),
+    ]
+    if dataset.timeseries is not None:
+        sinks.append(TimeseriesSink(dataset.timeseries))
+    sinks.append(DqSink(dataset.settings, dataset.contract.name))
+    return sinks

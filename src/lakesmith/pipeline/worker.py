@@ -1,13 +1,13 @@
 """The streaming worker: ``lakesmith run DATASET`` (continuous, or ``--until-idle``).
 
-Loop: gather a micro-batch from Kafka → process it in memory (decode, validate, dedupe)
-→ record new schema versions and evolve the tables → write the sinks in order (bronze,
-quarantine, silver, time-series, DQ), each committing its data with the batch's source
-positions → commit the consumer group offsets as a hint.
+Loop, for any source kind: poll a micro-batch from the contract's source → process it in
+memory (decode, validate, dedupe) → record new schema versions and evolve the tables →
+write the sinks (bronze, quarantine, silver, time series, DQ; concurrently), each
+committing its data with the batch's source positions → tell the source (a hint).
 
-On every partition assignment the worker seeks to the lowest position over all sinks
-and re-primes the dedupe index from silver, so a restart (or a rebalance between two
-workers) resumes exactly where the data says it stopped.
+Whenever the source (re)starts streams it asks ``resume``: the lowest position over all
+sinks, with the dedupe index re-primed from silver, so a restart (or a rebalance between
+two workers) resumes exactly where the data says it stopped.
 """
 
 from __future__ import annotations
@@ -15,29 +15,26 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import polars as pl
-from pyiceberg.expressions import GreaterThanOrEqual
 
-from lakesmith.bronze.envelope import BRONZE_COLUMNS
 from lakesmith.config import Settings
-from lakesmith.contracts.model import Contract, parse_duration
-from lakesmith.contracts.registry import SchemaRegistry
+from lakesmith.contracts.model import Contract
+from lakesmith.core import positions as pos
+from lakesmith.core.columns import DISPOSITION, RULE_IDS
 from lakesmith.core.logging import get_logger
+from lakesmith.core.positions import Positions
+from lakesmith.pipeline.dataset import Dataset
 from lakesmith.pipeline.metrics import WorkerMetrics
-from lakesmith.pipeline.process import DISPOSITION, ProcessedBatch, process_batch
-from lakesmith.pipeline.sinks import DqSink, LakeSink, Sink, TimeseriesSink
-from lakesmith.quality.validate import RULE_IDS, SCHEMA_VERSION
+from lakesmith.pipeline.process import ProcessedBatch, process_batch
+from lakesmith.pipeline.sinks import Sink
 from lakesmith.silver.dedupe import DedupeIndex
-from lakesmith.silver.tables import QUARANTINE_COLUMNS, partitioning, silver_columns
-from lakesmith.sources.kafka import KafkaBatchSource
-from lakesmith.stores import meta
-from lakesmith.stores.iceberg import SCHEMA_VERSION_PROP, LakeTable
-from lakesmith.stores.postgres import connect
-from lakesmith.stores.timeseries import TimeseriesTable
+from lakesmith.sources.base import Source, SourceContext
+from lakesmith.sources.registry import open_source
 
 log = get_logger(__name__)
 
@@ -67,15 +64,6 @@ class RunStats:
         return self.records / self.active_seconds if self.active_seconds else 0.0
 
 
-def lake_tables(settings: Settings, contract: Contract) -> dict[str, LakeTable]:
-    name = contract.table_name
-    return {
-        "bronze": LakeTable(settings, "bronze", name),
-        "quarantine": LakeTable(settings, "quarantine", name),
-        "silver": LakeTable(settings, "silver", name),
-    }
-
-
 class Worker:
     def __init__(
         self,
@@ -89,100 +77,19 @@ class Worker:
         self.group_id = group_id or f"lakesmith-{contract.name}"
         self.metrics = metrics or WorkerMetrics(contract.name)
         self.dedupe = DedupeIndex(contract.keys)
-        self.conn = connect(settings)
-        meta.ensure_meta_schema(self.conn)
-        self.registry = SchemaRegistry(self.conn, contract)
-        self.lake = lake_tables(settings, contract)
-        self._ensure_tables()
-        self.timeseries = TimeseriesTable(settings, contract) if contract.timeseries else None
-        if self.timeseries is not None:
-            self.timeseries.ensure(contract.fields_at(self.silver_version))
-        self.sinks: list[Sink] = [
-            LakeSink("bronze", self.lake["bronze"], lambda b: b.bronze),
-            LakeSink("quarantine", self.lake["quarantine"], lambda b: b.quarantine),
-            LakeSink("silver", self.lake["silver"], lambda b: b.silver),
-        ]
-        if self.timeseries is not None:
-            self.sinks.append(TimeseriesSink(self.timeseries))
-        self.sinks.append(DqSink(settings, contract.name))
+        self.dataset = Dataset(settings, contract).ensure()
+        self.sinks: list[Sink] = self.dataset.sinks()
         self._writes: dict[str, int] = {}
         self._pool = ThreadPoolExecutor(max_workers=len(self.sinks), thread_name_prefix="sink")
         self._fault = self._parse_fault()
-        self.source: KafkaBatchSource | None = None
+        self.source: Source | None = None
 
-    # -- tables ------------------------------------------------------------------------
-
-    def _ensure_tables(self) -> None:
-        c = self.contract
-        self.lake["bronze"].ensure(BRONZE_COLUMNS, [("_ingested_at", "day")])
-        self.lake["quarantine"].ensure(QUARANTINE_COLUMNS, [("_quarantined_at", "day")])
-        self.lake["silver"].ensure(
-            silver_columns(c, 1), partitioning(c), c.lake.sort_by, {SCHEMA_VERSION_PROP: "1"}
-        )
-
-    @property
-    def silver_version(self) -> int:
-        return int(self.lake["silver"].table.properties.get(SCHEMA_VERSION_PROP, "1"))
-
-    def _accepted_version(self) -> int | None:
-        if self.contract.evolution == "evolve":
-            return None
-        return max(self.registry.known(), default=1)
-
-    def _evolve(self, batch: ProcessedBatch) -> None:
-        """Record new schema versions; widen silver and the time-series table while running."""
-        # Under freeze/discard_row only accepted rows may introduce a version.
-        seen = batch.bronze if self.contract.evolution == "evolve" else batch.silver
-        versions = seen.select(pl.col(SCHEMA_VERSION).drop_nulls().unique())[SCHEMA_VERSION]
-        for v in sorted(versions.to_list()):
-            if v not in self.registry.known():
-                first = seen.filter(pl.col(SCHEMA_VERSION) == v).sort("_offset").row(0, named=True)
-                if self.registry.record(v, batch.processed_at, first["_source"]):
-                    log.info(
-                        "schema_version_registered",
-                        dataset=self.contract.name,
-                        version=v,
-                        source=first["_source"],
-                    )
-        wanted = batch.max_version
-        if wanted > self.silver_version:
-            fields = self.contract.fields_at(wanted)
-            self.lake["silver"].add_columns(
-                silver_columns(self.contract, wanted), {SCHEMA_VERSION_PROP: str(wanted)}
-            )
-            if self.timeseries is not None:
-                self.timeseries.add_columns(fields)
-
-    # -- positions & dedupe priming ---------------------------------------------------
-
-    def start_positions(self, partitions: list[int]) -> dict[int, int]:
-        topic = self.contract.source.topic
-        per_sink = [s.positions(topic) for s in self.sinks]
-        self._prime_dedupe()
-        return {p: min(pos.get(p, 0) for pos in per_sink) for p in partitions}
-
-    def _prime_dedupe(self) -> None:
-        """Load recent natural keys from silver so duplicates across restarts are caught."""
-        table = self.lake["silver"].refresh()
-        self.dedupe.clear()
-        if table.current_snapshot() is None:
-            return
-        event = self.contract.event_time
-        times = pl.from_arrow(table.scan(selected_fields=(event,)).to_arrow())
-        newest = times[event].max() if isinstance(times, pl.DataFrame) and times.height else None
-        if not isinstance(newest, datetime):
-            return
-        since = newest - parse_duration(self.settings.worker.dedupe_window)
-        keys = table.scan(
-            row_filter=GreaterThanOrEqual(event, since.isoformat()),  # type: ignore[call-arg,misc,unused-ignore]
-            selected_fields=(*self.contract.keys, "_record_id"),
-        ).to_arrow()
-        frame = pl.from_arrow(keys)
-        assert isinstance(frame, pl.DataFrame)
-        self.dedupe.add(frame)
-        log.info(
-            "dedupe_primed", dataset=self.contract.name, keys=frame.height, since=since.isoformat()
-        )
+    def resume(self, streams: Sequence[str]) -> Positions:
+        """Where to start ``streams``: the lowest position over all sinks. Called by the
+        source on every (re)assignment; the dedupe index is re-primed from silver."""
+        per_sink = [s.positions(streams) for s in self.sinks]
+        self.dataset.prime_dedupe(self.dedupe)
+        return pos.lowest(per_sink, streams)
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -213,7 +120,7 @@ class Worker:
             future.result()
         batch = flight.batch
         assert self.source is not None
-        self.source.commit_hint(batch.positions)
+        self.source.committed(batch.positions)
         elapsed = time.perf_counter() - flight.started
         counts = dict(batch.outcomes[DISPOSITION].value_counts().iter_rows())
         rules = dict(
@@ -236,14 +143,13 @@ class Worker:
         self,
         until_idle: bool = False,
         max_batches: int | None = None,
-        assign_timeout_s: float = 60.0,
     ) -> RunStats:
         """The loop. Batch N+1 is gathered and processed while batch N is being written
         (the sinks run in threads: Parquet encoding and the PostgreSQL server work in
         parallel with Python), so two batches are in memory at most."""
         cfg = self.settings.worker
-        self.source = KafkaBatchSource(
-            self.settings, self.contract.source.topic, self.group_id, self.start_positions
+        self.source = open_source(
+            SourceContext(self.settings, self.contract, self.group_id, self.resume)
         )
         stats = RunStats()
         started = time.monotonic()
@@ -258,7 +164,7 @@ class Worker:
                         self._finish(flight, stats)
                         flight = None
                         stats.active_seconds += time.perf_counter() - t_iter
-                    elif until_idle and self._drained(started, assign_timeout_s):
+                    elif until_idle and self.source.drained():
                         idle_since = idle_since or time.monotonic()
                         if time.monotonic() - idle_since >= cfg.idle_timeout_s:
                             break
@@ -266,11 +172,15 @@ class Worker:
                 idle_since = None
                 t_batch = time.perf_counter()
                 batch = process_batch(
-                    raw, self.contract, datetime.now(UTC), self.dedupe, self._accepted_version()
+                    raw,
+                    self.contract,
+                    datetime.now(UTC),
+                    self.dedupe,
+                    self.dataset.accepted_version(),
                 )
                 if flight is not None:
                     self._finish(flight, stats)
-                self._evolve(batch)
+                self.dataset.evolve(batch)
                 flight = _InFlight(batch, self._submit(batch), t_batch)
                 stats.active_seconds += self.source.busy_s + (time.perf_counter() - t_batch)
             if flight is not None:
@@ -286,18 +196,8 @@ class Worker:
             self.source.close()
         return stats
 
-    def _drained(self, started: float, assign_timeout_s: float) -> bool:
-        assert self.source is not None
-        if not self.source.assigned:
-            return time.monotonic() - started > assign_timeout_s
-        return all(v == 0 for v in self.source.lag().values())
-
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         for sink in self.sinks:
-            close = getattr(sink, "close", None)
-            if close:
-                close()
-        if self.timeseries is not None:
-            self.timeseries.close()
-        self.conn.close()
+            sink.close()
+        self.dataset.close()

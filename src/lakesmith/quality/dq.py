@@ -8,8 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from lakesmith.pipeline.process import DISPOSITION, EVENT_TIME
-from lakesmith.quality.validate import RULE_IDS, SCHEMA_VERSION
+from lakesmith.core.columns import DISPOSITION, EVENT_TIME, RULE_IDS, SCHEMA_VERSION
 
 
 def batch_stats(outcomes: pl.DataFrame, processed_at: datetime) -> dict[str, Any]:

@@ -1,32 +1,9 @@
-"""Silver and quarantine table layouts, derived from the contract."""
+"""The silver table layout, derived from the contract (envelope layouts: ``core.columns``)."""
 
 from __future__ import annotations
 
 from lakesmith.contracts.model import Contract
-from lakesmith.stores.iceberg import Column
-
-LINEAGE_COLUMNS = [
-    Column("_record_id", "string", "the bronze record this row comes from"),
-    Column("_source", "string", "source coordinates (topic/partition/offset)"),
-    Column("_ingested_at", "timestamp"),
-    Column("_batch_id", "string"),
-    Column("_schema_version", "int"),
-]
-
-QUARANTINE_COLUMNS = [
-    Column("_record_id", "string"),
-    Column("_source", "string"),
-    Column("_topic", "string"),
-    Column("_partition", "int"),
-    Column("_offset", "long"),
-    Column("_key", "string"),
-    Column("_payload", "binary", "the raw record, for replay"),
-    Column("_rule_ids", "list<string>", "every rule the record failed"),
-    Column("_messages", "list<string>", "one message per failed rule"),
-    Column("_schema_version", "int"),
-    Column("_batch_id", "string"),
-    Column("_quarantined_at", "timestamp"),
-]
+from lakesmith.core.columns import LINEAGE_COLUMNS, Column
 
 
 def silver_columns(contract: Contract, version: int) -> list[Column]:

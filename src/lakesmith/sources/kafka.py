@@ -1,14 +1,24 @@
-"""Kafka client configuration shared by producers (simulators) and consumers (workers)."""
+"""The ``kafka`` source kind: a topic consumed by a consumer group (ING-1).
+
+Streams are partitions (``kafka://<topic>/<partition>``), seq is the offset. Positions
+come from the sinks (committed with the data); consumer-group commits are a hint for
+monitoring tools only. Also the client configuration shared with producers.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
-from lakesmith.bronze.envelope import RawBatch
+from pydantic import Field
+
 from lakesmith.config import Settings
+from lakesmith.contracts.model import SourceSpec
 from lakesmith.core.logging import get_logger
+from lakesmith.core.positions import Position, Positions
+from lakesmith.core.records import RawBatch
+from lakesmith.sources.base import SourceContext
 
 log = get_logger(__name__)
 
@@ -46,7 +56,30 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
     }
 
 
-class KafkaBatchSource:
+class KafkaSpec(SourceSpec):
+    """``source: {kind: kafka, topic: …}``"""
+
+    kind: Literal["kafka"] = "kafka"
+    topic: str
+    partitions: int = Field(6, ge=1, description="partitions when lakesmith creates the topic")
+    retention_hours: int = Field(168, ge=1)
+    key_field: str | None = Field(None, description="payload field used as message key")
+
+    @property
+    def uri(self) -> str:
+        return f"kafka://{self.topic}"
+
+
+def kafka_spec(spec: SourceSpec) -> KafkaSpec:
+    """The contract's source as a Kafka spec (clear error for other kinds)."""
+    if not isinstance(spec, KafkaSpec):
+        from lakesmith.core.errors import ContractError
+
+        raise ContractError(f"this needs a kafka source; the contract's source is {spec.kind!r}")
+    return spec
+
+
+class KafkaSource:
     """Consume one topic in micro-batches, positioned from the sinks (not the group).
 
     On every partition assignment the worker's ``start_positions`` callback returns the
@@ -58,17 +91,20 @@ class KafkaBatchSource:
 
     def __init__(
         self,
-        settings: Settings,
-        topic: str,
-        group_id: str,
-        start_positions: Callable[[list[int]], dict[int, int]],
+        context: SourceContext,
         on_revoke: Callable[[list[int]], None] | None = None,
+        assign_timeout_s: float = 60.0,
         **overrides: Any,
     ) -> None:
         from confluent_kafka import Consumer
 
-        self.topic = topic
-        self._start_positions = start_positions
+        settings = context.settings
+        spec = kafka_spec(context.contract.source)
+        self.topic = topic = spec.topic
+        self.uri = spec.uri
+        self._resume = context.resume
+        self._started = time.monotonic()
+        self._assign_timeout_s = assign_timeout_s
         self._on_revoke = on_revoke
         self.assigned: set[int] = set()
         self._revoked_during_poll: set[int] = set()
@@ -76,7 +112,7 @@ class KafkaBatchSource:
         self.consumer = Consumer(
             consumer_config(
                 settings,
-                group_id,
+                context.group_id,
                 **{
                     "fetch.max.bytes": 64 * 1024 * 1024,
                     # bound the prefetch queue (librdkafka default: 64 MiB per partition)
@@ -90,11 +126,15 @@ class KafkaBatchSource:
             [topic], on_assign=self._assign, on_revoke=self._revoke, on_lost=self._revoke
         )
 
+    def stream(self, partition: int) -> str:
+        return f"{self.uri}/{partition}"
+
     def _assign(self, consumer: Any, partitions: list[Any]) -> None:
         parts = [tp.partition for tp in partitions]
-        starts = self._start_positions(parts)
+        resumed = self._resume([self.stream(p) for p in parts])
+        starts = {p: resumed.get(self.stream(p), Position(0)).next for p in parts}
         for tp in partitions:
-            tp.offset = starts.get(tp.partition, 0)
+            tp.offset = starts[tp.partition]
         consumer.assign(partitions)
         self.assigned |= set(parts)
         log.info("partitions_assigned", topic=self.topic, positions=starts)
@@ -109,7 +149,7 @@ class KafkaBatchSource:
 
     def poll(self, max_records: int, max_wait_s: float) -> RawBatch:
         """Gather up to ``max_records`` messages, waiting at most ``max_wait_s``."""
-        batch = RawBatch(self.topic)
+        batch = self._new_batch()
         self.busy_s = 0.0  # time in consume calls that returned messages (not idle waits)
         self._revoked_during_poll.clear()
         deadline = time.monotonic() + max_wait_s
@@ -130,28 +170,32 @@ class KafkaBatchSource:
                     log.warning("kafka_consume_error", topic=self.topic, error=str(m.error()))
                 msgs = [m for m in msgs if m.error() is None]
             # One C call per field per message: confluent-kafka exposes no columnar API.
-            batch.partitions.extend([m.partition() or 0 for m in msgs])
-            batch.offsets.extend([m.offset() or 0 for m in msgs])
+            batch.stream_ids.extend([m.partition() or 0 for m in msgs])
+            batch.seqs.extend([m.offset() or 0 for m in msgs])
             batch.keys.extend([m.key() for m in msgs])
             batch.payloads.extend([m.value() for m in msgs])
             batch.timestamps_ms.extend([m.timestamp()[1] for m in msgs])
         if self._revoked_during_poll and len(batch):
-            keep = [i for i, p in enumerate(batch.partitions) if p not in self._revoked_during_poll]
-            batch = RawBatch(
-                self.topic,
-                [batch.partitions[i] for i in keep],
-                [batch.offsets[i] for i in keep],
-                [batch.keys[i] for i in keep],
-                [batch.payloads[i] for i in keep],
-                [batch.timestamps_ms[i] for i in keep],
-            )
+            keep = [i for i, p in enumerate(batch.stream_ids) if p not in self._revoked_during_poll]
+            kept = self._new_batch()
+            kept.stream_ids = [batch.stream_ids[i] for i in keep]
+            kept.seqs = [batch.seqs[i] for i in keep]
+            kept.keys = [batch.keys[i] for i in keep]
+            kept.payloads = [batch.payloads[i] for i in keep]
+            kept.timestamps_ms = [batch.timestamps_ms[i] for i in keep]
+            batch = kept
+        batch.streams = {p: self.stream(p) for p in set(batch.stream_ids)}
         return batch
 
-    def lag(self) -> dict[int, int]:
+    def _new_batch(self) -> RawBatch:
+        # stream ids are the partition numbers; names are filled in once per batch
+        return RawBatch(source=self.uri, uri_sep="/")
+
+    def lag(self) -> dict[str, int]:
         """Messages not yet read per assigned partition (high watermark - position)."""
         from confluent_kafka import TopicPartition
 
-        out: dict[int, int] = {}
+        out: dict[str, int] = {}
         for tp in self.consumer.position(
             [TopicPartition(self.topic, p) for p in sorted(self.assigned)]
         ):
@@ -160,13 +204,24 @@ class KafkaBatchSource:
             except Exception:
                 continue
             if tp.offset >= 0:
-                out[tp.partition] = max(0, high - tp.offset)
+                out[self.stream(tp.partition)] = max(0, high - tp.offset)
         return out
 
-    def commit_hint(self, positions: dict[int, int]) -> None:
+    def drained(self) -> bool:
+        if not self.assigned:
+            return time.monotonic() - self._started > self._assign_timeout_s
+        return all(v == 0 for v in self.lag().values())
+
+    def committed(self, positions: Positions) -> None:
+        """Commit the group offsets as a hint for monitoring tools (never read back)."""
         from confluent_kafka import KafkaException, TopicPartition
 
-        owned = {p: o for p, o in positions.items() if p in self.assigned}
+        prefix = self.uri + "/"
+        owned = {
+            int(s[len(prefix) :]): p.next
+            for s, p in positions.items()
+            if s.startswith(prefix) and int(s[len(prefix) :]) in self.assigned
+        }
         if not owned:
             return
         try:
@@ -179,3 +234,7 @@ class KafkaBatchSource:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+SPEC = KafkaSpec
+SOURCE = KafkaSource

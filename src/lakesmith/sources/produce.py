@@ -30,7 +30,7 @@ from lakesmith.config import Settings
 from lakesmith.contracts import Contract, load_contract
 from lakesmith.core.errors import LakesmithError
 from lakesmith.core.progress import progress_bar
-from lakesmith.sources.kafka import producer_config
+from lakesmith.sources.kafka import kafka_spec, producer_config
 from lakesmith.sources.topics import ensure_topic
 
 _BATCH = 10_000
@@ -194,7 +194,7 @@ def read_elements(data: bytes, path: Path) -> Iterator[tuple[Any, bytes | None]]
 
 def _key_path(contract: Contract) -> tuple[str, ...] | None:
     """Where the Kafka key lives in an element: the key field's payload path."""
-    name = contract.source.key_field
+    name = kafka_spec(contract.source).key_field
     if name is None:
         return None
     try:
@@ -236,7 +236,7 @@ def produce_file(
             f"cannot read {path}: {exc.strerror or exc}", hint="pass an existing JSON file"
         ) from None
     elements = list(islice(read_elements(data, path), limit))
-    topic = topic or contract.source.topic
+    topic = topic or kafka_spec(contract.source).topic
     ensure_topic(settings, contract, topic=topic)
     key_path = _key_path(contract)
     not_objects = unparsed = 0

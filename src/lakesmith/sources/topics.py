@@ -22,6 +22,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from lakesmith.config import Settings
 from lakesmith.contracts.model import Contract
+from lakesmith.sources.kafka import kafka_spec
 from lakesmith.core.errors import LakesmithError
 from lakesmith.core.logging import get_logger
 
@@ -79,8 +80,9 @@ def ensure_topic(
     preference, the partition count is what correctness depends on. An existing topic
     is never altered; fewer partitions than the contract asks for is logged.
     """
-    name = topic or contract.source.topic
-    want = contract.source.partitions
+    spec = kafka_spec(contract.source)
+    name = topic or spec.topic
+    want = spec.partitions
     admin = _admin(settings)
     bootstrap = settings.effective_kafka_bootstrap()
 
@@ -90,7 +92,7 @@ def ensure_topic(
             log.warning("topic_has_fewer_partitions", topic=name, partitions=have, contract=want)
         return False
 
-    retention_ms = str(contract.source.retention_hours * 3_600_000)
+    retention_ms = str(spec.retention_hours * 3_600_000)
     err = _create(
         admin,
         NewTopic(
@@ -122,6 +124,6 @@ def ensure_topic(
         "topic_created",
         topic=name,
         partitions=want,
-        retention_hours=contract.source.retention_hours,
+        retention_hours=spec.retention_hours,
     )
     return True

@@ -1,6 +1,6 @@
 """lakesmith's own bookkeeping in PostgreSQL (schema ``lakesmith``).
 
-- ``positions``        source positions committed by the Postgres sinks (same transaction as the data)
+- ``stream_positions`` source positions committed by the Postgres sinks (same transaction as the data)
 - ``schema_versions``  the schema registry: every version of every dataset, first seen when/where
 - ``dq_batches``       DQ statistics per processed batch (records in / valid / quarantined by rule …)
 - ``backfill_days``    per-day checkpoints of lake → time-series backfills
@@ -10,20 +10,23 @@ Every statement is idempotent, so ``ensure_meta_schema`` runs at every start.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import polars as pl
 import psycopg
 
+from lakesmith.core import positions as pos
+
 META_DDL = """
 CREATE SCHEMA IF NOT EXISTS lakesmith;
-CREATE TABLE IF NOT EXISTS lakesmith.positions (
-    sink        text    NOT NULL,
-    topic       text    NOT NULL,
-    partition   integer NOT NULL,
-    next_offset bigint  NOT NULL,
-    updated_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (sink, topic, partition)
+CREATE TABLE IF NOT EXISTS lakesmith.stream_positions (
+    sink       text   NOT NULL,
+    stream     text   NOT NULL,
+    next_seq   bigint NOT NULL,
+    cursor     text,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (sink, stream)
 );
 CREATE TABLE IF NOT EXISTS lakesmith.schema_versions (
     dataset       text    NOT NULL,
@@ -71,46 +74,48 @@ def ensure_meta_schema(conn: psycopg.Connection[Any]) -> None:
         conn.execute(META_DDL)
 
 
-def read_positions(conn: psycopg.Connection[Any], sink: str, topic: str) -> dict[int, int]:
+def read_positions(
+    conn: psycopg.Connection[Any], sink: str, streams: Iterable[str]
+) -> pos.Positions:
     rows = conn.execute(
-        "SELECT partition, next_offset FROM lakesmith.positions WHERE sink = %s AND topic = %s",
-        (sink, topic),
+        "SELECT stream, next_seq, cursor FROM lakesmith.stream_positions "
+        "WHERE sink = %s AND stream = ANY(%s)",
+        (sink, list(streams)),
     ).fetchall()
-    return {int(p): int(o) for p, o in rows}
+    return {s: pos.Position(int(n), c) for s, n, c in rows}
 
 
 def lock_unseen(
-    conn: psycopg.Connection[Any], sink: str, topic: str, frame: pl.DataFrame
+    conn: psycopg.Connection[Any], sink: str, positions: pos.Positions, frame: pl.DataFrame
 ) -> pl.DataFrame:
-    """Inside a transaction: lock ``sink``'s committed positions and return the rows of
-    ``frame`` (with ``_partition``/``_offset``) beyond them — a replay writes nothing twice."""
-    committed: dict[int, int] = dict(
-        conn.execute(
-            "SELECT partition, next_offset FROM lakesmith.positions "
-            "WHERE sink = %s AND topic = %s FOR UPDATE",
-            (sink, topic),
+    """Inside a transaction: lock ``sink``'s committed positions of the batch's streams and
+    return the rows of ``frame`` (with ``_stream``/``_seq``) beyond them — a replay writes
+    nothing twice."""
+    committed = {
+        s: pos.Position(int(n))
+        for s, n in conn.execute(
+            "SELECT stream, next_seq FROM lakesmith.stream_positions "
+            "WHERE sink = %s AND stream = ANY(%s) FOR UPDATE",
+            (sink, sorted(positions)),
         ).fetchall()
-    )
-    if not committed:
-        return frame
-    floor = pl.col("_partition").replace_strict(committed, default=0, return_dtype=pl.Int64)
-    return frame.filter(pl.col("_offset") >= floor)
+    }
+    return pos.unseen(frame, committed)
 
 
-def write_positions(
-    conn: psycopg.Connection[Any], sink: str, topic: str, positions: dict[int, int]
-) -> None:
+def write_positions(conn: psycopg.Connection[Any], sink: str, positions: pos.Positions) -> None:
     """Advance positions (never backwards); call inside the data's transaction."""
     if not positions:
         return
     with conn.cursor() as cur:
         cur.executemany(
             """
-            INSERT INTO lakesmith.positions (sink, topic, partition, next_offset)
+            INSERT INTO lakesmith.stream_positions (sink, stream, next_seq, cursor)
             VALUES (%s, %s, %s, %s)
-            ON CONFLICT (sink, topic, partition) DO UPDATE
-            SET next_offset = GREATEST(lakesmith.positions.next_offset, EXCLUDED.next_offset),
+            ON CONFLICT (sink, stream) DO UPDATE
+            SET next_seq = GREATEST(lakesmith.stream_positions.next_seq, EXCLUDED.next_seq),
+                cursor = CASE WHEN EXCLUDED.next_seq >= lakesmith.stream_positions.next_seq
+                              THEN EXCLUDED.cursor ELSE lakesmith.stream_positions.cursor END,
                 updated_at = now()
             """,
-            [(sink, topic, p, o) for p, o in sorted(positions.items())],
+            [(sink, s, p.next, p.cursor) for s, p in sorted(positions.items())],
         )

@@ -14,7 +14,7 @@ row lock and dropping rows already committed. A replayed batch is therefore harm
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from psycopg import sql
 from lakesmith.config import Settings
 from lakesmith.contracts.model import Contract, FieldSpec
 from lakesmith.core.logging import get_logger
+from lakesmith.core.positions import Positions
 from lakesmith.stores import meta, pgcopy
 from lakesmith.stores.postgres import connect
 
@@ -195,24 +196,25 @@ class TimeseriesTable:
         renamed = frame.rename({self.contract.event_time: self.spec.time_column})
         return renamed.select([c for c in self.columns if c in renamed.columns])
 
-    def upsert(
-        self, frame: pl.DataFrame, topic: str | None = None, positions: dict[int, int] | None = None
-    ) -> int:
-        """Upsert ``frame`` (silver columns + ``_partition``/``_offset`` when positioned).
+    def upsert(self, frame: pl.DataFrame, positions: Positions | None = None) -> int:
+        """Upsert ``frame`` (silver columns, with ``_stream``/``_seq`` when positioned).
 
-        With ``topic``/``positions`` the rows at or below the committed positions are
-        dropped under a lock, and the positions advance in the same transaction.
-        Returns the number of rows loaded.
+        With ``positions`` the rows below the committed positions are dropped under a
+        lock, and the positions advance in the same transaction. The partitions the rows
+        need are created first. Returns the number of rows loaded.
         """
+        event = self.contract.event_time
+        if frame.height:
+            self.ensure_partitions(frame.select(pl.col(event).dt.date().unique())[event].to_list())
         conn = self.conn
         with conn.transaction():
-            if topic is not None and positions:
-                frame = meta.lock_unseen(conn, self.sink, topic, frame)
+            if positions:
+                frame = meta.lock_unseen(conn, self.sink, positions, frame)
             rows = self.to_rows(frame)
             if rows.height:
                 self._load(conn, rows)
-            if topic is not None and positions:
-                meta.write_positions(conn, self.sink, topic, positions)
+            if positions:
+                meta.write_positions(conn, self.sink, positions)
         return rows.height
 
     def _load(self, conn: psycopg.Connection[Any], rows: pl.DataFrame) -> None:
@@ -294,7 +296,16 @@ class TimeseriesTable:
             )
         )
 
-    def positions(self, topic: str) -> dict[int, int]:
-        pos = meta.read_positions(self.conn, self.sink, topic)
+    def read_all(self) -> pl.DataFrame:
+        """Every row of the table (tests and small demos)."""
+        with self.conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT * FROM {}").format(self._ident()))
+            cols = [d.name for d in cur.description or []]
+            rows = cur.fetchall()
         self.conn.commit()
-        return pos
+        return pl.DataFrame(rows, schema=cols, orient="row", infer_schema_length=None)
+
+    def positions(self, streams: Iterable[str]) -> Positions:
+        found = meta.read_positions(self.conn, self.sink, streams)
+        self.conn.commit()
+        return found

@@ -1,10 +1,15 @@
-"""Helpers for pipeline tests and benchmarks: unique contracts, reading every sink back."""
+"""Helpers for pipeline tests and benchmarks: unique contracts, reading every sink back.
+
+They accept any contract (a built-in name, a YAML path or a ``Contract``), whatever its
+source kind and lake format.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import yaml
@@ -12,21 +17,42 @@ import yaml
 from lakesmith.config import Settings
 from lakesmith.contracts import Contract, load_contract
 from lakesmith.contracts.loader import DOMAINS_DIR
-from lakesmith.pipeline.worker import lake_tables
-from lakesmith.stores.postgres import connect
+from lakesmith.pipeline.dataset import Dataset
+
+
+def _contract_data(base: str | Contract) -> dict[str, Any]:
+    if isinstance(base, Contract):
+        data: dict[str, Any] = base.model_dump(mode="json", exclude_defaults=True)
+        data["source"] = base.source.model_dump(mode="json")
+        return data
+    path = Path(base)
+    if path.suffix not in {".yaml", ".yml"}:
+        # a built-in dataset name (iot.telemetry) or, for older tests, an IoT file stem
+        found = sorted(DOMAINS_DIR.glob(f"*/{base.split('.')[-1]}.yaml"))
+        if not found:
+            raise FileNotFoundError(f"no built-in contract {base!r}")
+        path = found[0]
+    loaded = yaml.safe_load(path.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
 
 
 def unique_contract(
-    tmp_path: Path, base: str = "telemetry", **changes: object
+    tmp_path: Path, base: str | Contract = "iot.telemetry", **changes: Any
 ) -> tuple[Contract, Path]:
-    """A copy of a built-in contract with its own dataset name, topic and tables."""
-    data = yaml.safe_load((DOMAINS_DIR / "iot" / f"{base}.yaml").read_text())
+    """A copy of ``base`` with its own dataset name, tables and (Kafka) topic.
+
+    ``changes`` replace top-level sections (``source={...}``, ``lake={...}``, …)."""
+    data = _contract_data(base)
     tag = uuid.uuid4().hex[:8]
-    data["name"] = f"test.{base}_{tag}"
-    data["source"]["topic"] = f"test.{base}.{tag}"
-    data["timeseries"]["table"] = f"{base}_{tag}"
+    stem = data["name"].split(".")[-1]
+    data["name"] = f"test.{stem}_{tag}"
+    if data.get("source", {}).get("kind", "kafka") == "kafka":
+        data["source"]["topic"] = f"test.{stem}.{tag}"
+    if data.get("timeseries"):
+        data["timeseries"]["table"] = f"{stem}_{tag}"
     data.update(changes)
-    path = tmp_path / f"{base}_{tag}.yaml"
+    path = tmp_path / f"{stem}_{tag}.yaml"
     path.write_text(yaml.safe_dump(data))
     return load_contract(str(path)), path
 
@@ -36,18 +62,16 @@ class Sinks:
     bronze: pl.DataFrame
     silver: pl.DataFrame
     quarantine: pl.DataFrame
-    timeseries: pl.DataFrame
+    timeseries: pl.DataFrame | None
 
 
 def read_sinks(settings: Settings, contract: Contract) -> Sinks:
-    frames = {}
-    for name, table in lake_tables(settings, contract).items():
-        df = pl.from_arrow(table.refresh().scan().to_arrow())
-        assert isinstance(df, pl.DataFrame)
-        frames[name] = df
-    assert contract.timeseries is not None
-    with connect(settings) as conn, conn.cursor() as cur:
-        cur.execute(f'SELECT * FROM timeseries."{contract.timeseries.table}"')
-        cols = [d.name for d in cur.description or []]
-        ts = pl.DataFrame(cur.fetchall(), schema=cols, orient="row", infer_schema_length=None)
-    return Sinks(frames["bronze"], frames["silver"], frames["quarantine"], ts)
+    """Every row of every sink of the dataset (small test datasets only)."""
+    dataset = Dataset(settings, contract)
+    try:
+        ts = dataset.timeseries.read_all() if dataset.timeseries is not None else None
+        return Sinks(
+            dataset.bronze.scan(), dataset.silver.scan(), dataset.quarantine.scan(), ts
+        )
+    finally:
+        dataset.close()

@@ -123,9 +123,9 @@ class LakeTable(Protocol):
         """Matching rows in pieces of about one data file (bounded memory)."""
         ...
 
-    def days(self, column: str) -> list[date] | None:
-        """UTC days with rows, from metadata when the table is partitioned by day on
-        ``column``; None when only a scan could tell."""
+    def day_counts(self, column: str) -> dict[date, int] | None:
+        """Rows per UTC day of ``column``, from metadata when the table is partitioned by
+        day on it; None when only a scan could tell."""
         ...
 
     def compact(

@@ -16,8 +16,8 @@ from psycopg import sql
 
 from lakesmith.contracts.model import Contract
 from lakesmith.core.logging import get_logger
-from lakesmith.pipeline import checksum as ck
-from lakesmith.pipeline.checksum import Checksum
+from lakesmith.maintenance import checksum as ck
+from lakesmith.maintenance.checksum import Checksum
 from lakesmith.stores import pgcopy
 from lakesmith.stores.timeseries import SCHEMA, TimeseriesTable
 

@@ -32,16 +32,13 @@ from typing import Any, Literal
 import polars as pl
 import pyarrow as pa
 from psycopg import sql
-from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, LessThan
-from pyiceberg.io.pyarrow import ArrowScan
-from pyiceberg.transforms import DayTransform
 
 from lakesmith.config import Settings
 from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import LakesmithError
 from lakesmith.core.logging import get_logger
-from lakesmith.pipeline import checksum as ck
-from lakesmith.pipeline.backfill_load import (
+from lakesmith.maintenance import checksum as ck
+from lakesmith.maintenance.backfill_load import (
     Conn,
     DayLoader,
     OnRows,
@@ -50,9 +47,10 @@ from lakesmith.pipeline.backfill_load import (
     _UpsertInsteadError,
     _Work,
 )
-from lakesmith.pipeline.checksum import Checksum
+from lakesmith.maintenance.checksum import Checksum
 from lakesmith.stores import pgcopy
-from lakesmith.stores.iceberg import LakeTable
+from lakesmith.pipeline.dataset import Dataset
+from lakesmith.stores.lake import Filter
 from lakesmith.stores.postgres import connect
 from lakesmith.stores.timeseries import SCHEMA, TimeseriesTable
 
@@ -128,11 +126,10 @@ class Backfill(DayLoader):
             raise LakesmithError(f"{contract.name} has no timeseries section to backfill into")
         self.settings, self.contract, self.jobs = settings, contract, max(1, jobs)
         self.since, self.until, self.force, self.verify_only = since, until, force, verify_only
-        lake = LakeTable(settings, "silver", contract.table_name)
-        if not lake.exists():
+        self.table = Dataset(settings, contract).silver
+        if not self.table.exists():
             hint = f"ingest it first: lakesmith run {contract.name}"
-            raise LakesmithError(f"no silver table silver.{contract.table_name}", hint=hint)
-        self.table = lake.refresh()
+            raise LakesmithError(f"no silver table {self.table.label}", hint=hint)
         self.ts = TimeseriesTable(settings, contract)
         self.target, self.name = self.ts.sink, self.ts.table
         self.time_column = contract.timeseries.time_column
@@ -142,7 +139,7 @@ class Backfill(DayLoader):
 
     def _prepare(self) -> None:
         """Create/widen the table (unless verify-only); fix the columns to move and check."""
-        silver = {f.name for f in self.table.schema().fields}
+        silver = set(self.table.column_names())
         fields = [f for f in self.contract.fields if f.name in silver]
         conn = self.ts.conn  # also creates lakesmith's bookkeeping tables
         ck.check_server_hashes(conn)
@@ -176,25 +173,14 @@ class Backfill(DayLoader):
     def lake_days(self) -> dict[date, int | None]:
         """Days (UTC) with silver rows: from partition metadata, else a scan of the event time."""
         event = self.contract.event_time
-        event_id = self.table.schema().find_field(event).field_id
-        day_fields = [
-            f.name
-            for f in self.table.spec().fields
-            if f.source_id == event_id and isinstance(f.transform, DayTransform)
-        ]
+        known = self.table.day_counts(event)
+        if known is not None:
+            return dict(known)
         counts: dict[date, int | None] = {}
-        if self.table.current_snapshot() is None:
-            return counts
-        parts = self.table.inspect.partitions().to_pylist() if day_fields else []
-        if parts and all(isinstance(p["partition"].get(day_fields[0]), date) for p in parts):
-            for p in parts:
-                d = p["partition"][day_fields[0]]
-                counts[d] = (counts.get(d) or 0) + int(p["record_count"])
-        else:
-            for batch in self._batches(AlwaysTrue(), [event]):
-                per_day = pl.DataFrame(pl.from_arrow(batch)).group_by(pl.col(event).dt.date())
-                for d, n in per_day.len().iter_rows():
-                    counts[d] = (counts.get(d) or 0) + n
+        for batch in self._batches((), [event]):
+            per_day = pl.DataFrame(pl.from_arrow(batch)).group_by(pl.col(event).dt.date())
+            for d, n in per_day.len().iter_rows():
+                counts[d] = (counts.get(d) or 0) + n
         return dict(sorted(counts.items()))
 
     def checkpoints(self) -> dict[date, tuple[int, bool]]:
@@ -219,17 +205,11 @@ class Backfill(DayLoader):
 
     # -- reading the lake --------------------------------------------------------------------
 
-    def _batches(
-        self, where: BooleanExpression, columns: Sequence[str]
-    ) -> Iterator[pa.RecordBatch]:
-        """Matching rows, one data file at a time (pyiceberg's own batch reader reads every
-        file of a scan eagerly on its thread pool; this keeps memory to about one file)."""
-        scan = self.table.scan(row_filter=where, selected_fields=tuple(columns))
-        for task in scan.plan_files():
-            reader = ArrowScan(self.table.metadata, self.table.io, scan.projection(), where)
-            yield from reader.to_record_batches([task])
+    def _batches(self, where: Filter, columns: Sequence[str]) -> Iterator[pa.Table]:
+        """Matching rows, about one data file at a time (bounded memory)."""
+        return self.table.batches(columns, where)
 
-    def to_rows(self, batch: pa.RecordBatch) -> pl.DataFrame:
+    def to_rows(self, batch: pa.Table | pa.RecordBatch) -> pl.DataFrame:
         """A silver batch in the time-series layout: event time renamed, columns cast."""
         frame = pl.DataFrame(pl.from_arrow(batch))
         frame = frame.rename({self.contract.event_time: self.time_column}, strict=False)
@@ -243,8 +223,7 @@ class Backfill(DayLoader):
     def _chunks(self, w: _Work, encode: bool) -> Iterator[tuple[pa.Buffer | None, int]]:
         start = datetime(w.day.year, w.day.month, w.day.day, tzinfo=UTC)
         event = self.contract.event_time
-        first, after = start.isoformat(), (start + timedelta(1)).isoformat()
-        where = And(GreaterThanOrEqual(term=event, value=first), LessThan(term=event, value=after))
+        where: Filter = [(event, ">=", start), (event, "<", start + timedelta(1))]
         for batch in self._batches(where, self.lake_columns):
             t0 = time.perf_counter()
             rows = self.to_rows(batch)

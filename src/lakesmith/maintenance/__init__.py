@@ -1,0 +1,2 @@
+"""Maintenance jobs beside the streaming runner: compaction, quarantine replay, backfill,
+checksums."""

@@ -1,0 +1,400 @@
+"""Apache Iceberg tables (pyiceberg, SQL catalog) with source positions in snapshots.
+
+Exactly-once: every append records the source positions it covers in the snapshot
+summary (``lakesmith.stream-positions``, see ``core.positions``), merged with the
+positions already committed. A writer re-reads them *inside* its commit loop and drops
+rows below them, so a replayed or zombie batch can never land twice. Concurrent commits
+(two workers) fail pyiceberg's optimistic check; the loop refreshes and retries.
+
+The catalog is a SQL catalog: SQLite in the state dir (default) or PostgreSQL
+(``lake.catalog = "postgres"``, or any SQLAlchemy ``lake.catalog_uri``); the warehouse
+a folder or ``s3://bucket/prefix`` on any S3-compatible server (``[s3]`` settings).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import date
+from functools import cache
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    TableAlreadyExistsError,
+)
+from pyiceberg.expressions import (
+    AlwaysTrue,
+    And,
+    BooleanExpression,
+    EqualTo,
+    GreaterThanOrEqual,
+    In,
+    LessThan,
+)
+from pyiceberg.io.pyarrow import ArrowScan
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.table.sorting import SortField, SortOrder
+from pyiceberg.transforms import (
+    DayTransform,
+    HourTransform,
+    IdentityTransform,
+    MonthTransform,
+    Transform,
+)
+from pyiceberg.types import (
+    BinaryType,
+    BooleanType,
+    DoubleType,
+    IcebergType,
+    IntegerType,
+    ListType,
+    LongType,
+    NestedField,
+    StringType,
+    TimestamptzType,
+)
+
+from lakesmith.config import Settings
+from lakesmith.core import positions as pos
+from lakesmith.core.columns import Column
+from lakesmith.core.errors import SinkError
+from lakesmith.core.logging import get_logger
+from lakesmith.stores.lake.base import CompactOptions, CompactReport, Filter, LakeFormat
+
+log = get_logger(__name__)
+
+POSITIONS_KEY = "lakesmith.stream-positions"
+# pyiceberg retries a failed commit by itself with the snapshot properties it was given:
+# stale positions would then overwrite another worker's. Our own loop re-reads them.
+COMMIT_RETRIES = "commit.retry.num-retries"
+NO_INTERNAL_RETRY = {COMMIT_RETRIES: "0"}
+
+_TYPES: dict[str, Callable[[], IcebergType]] = {
+    "string": StringType,
+    "long": LongType,
+    "int": IntegerType,
+    "double": DoubleType,
+    "boolean": BooleanType,
+    "timestamp": TimestamptzType,
+    "binary": BinaryType,
+}
+_TRANSFORMS: dict[str, Callable[[], Transform[Any, Any]]] = {
+    "identity": IdentityTransform,
+    "day": DayTransform,
+    "hour": HourTransform,
+    "month": MonthTransform,
+}
+
+
+def _iceberg_type(t: str, next_id: Callable[[], int]) -> IcebergType:
+    if t == "list<string>":
+        return ListType(element_id=next_id(), element_type=StringType(), element_required=False)
+    return _TYPES[t]()
+
+
+def iceberg_schema(columns: Sequence[Column]) -> Schema:
+    counter = iter(range(1, 10_000))
+    fields = []
+    for c in columns:
+        field_id = next(counter)
+        fields.append(
+            NestedField(
+                field_id,
+                c.name,
+                _iceberg_type(c.type, lambda: next(counter)),
+                required=False,
+                doc=c.doc or None,
+            )
+        )
+    return Schema(*fields)
+
+
+@cache
+def _catalog(name: str, uri: str, warehouse: str, io: tuple[tuple[str, str], ...]) -> SqlCatalog:
+    return SqlCatalog(name, uri=uri, warehouse=warehouse, init_catalog_tables="true", **dict(io))
+
+
+def catalog(settings: Settings) -> Catalog:
+    """The Iceberg SQL catalog the settings name (SQLite in the state dir by default)."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    warehouse = settings.effective_warehouse()
+    io: dict[str, str] = {}
+    if warehouse.startswith("s3://"):
+        s3 = settings.lake_s3_options()
+        io = {
+            "s3.endpoint": s3["endpoint"],
+            "s3.region": s3["region"],
+            "s3.access-key-id": s3["access_key_id"],
+            "s3.secret-access-key": s3["secret_access_key"],
+        }
+    return _catalog(
+        settings.lake.catalog_name,
+        settings.effective_catalog_uri(),
+        warehouse,
+        tuple(sorted(io.items())),
+    )
+
+
+def read_positions(table: Table) -> pos.Positions:
+    snap = table.current_snapshot()
+    if snap is None or snap.summary is None:
+        return {}
+    return pos.loads(snap.summary[POSITIONS_KEY])
+
+
+def carry_positions(table: Table) -> dict[str, str]:
+    """Snapshot properties that keep the current positions (for non-stream commits)."""
+    current = read_positions(table)
+    return {POSITIONS_KEY: pos.dumps(current)} if current else {}
+
+
+def to_expression(where: Filter) -> BooleanExpression:
+    """The storage-neutral filter as a pyiceberg expression (pushed down to files)."""
+    expr: BooleanExpression = AlwaysTrue()
+    for col, op, value in where:
+        v = value.isoformat() if hasattr(value, "isoformat") else value
+        # pyiceberg's expression constructors use __new__ tricks mypy cannot follow
+        term: BooleanExpression
+        if op == "==":
+            term = EqualTo(col, v)  # type: ignore[call-arg,misc,unused-ignore]
+        elif op == ">=":
+            term = GreaterThanOrEqual(col, v)  # type: ignore[call-arg,misc,unused-ignore]
+        elif op == "<":
+            term = LessThan(col, v)  # type: ignore[call-arg,misc,unused-ignore]
+        elif op == "in":
+            term = In(col, list(v))  # type: ignore[call-arg,misc,unused-ignore]
+        else:
+            raise ValueError(f"unsupported filter op {op!r}")
+        expr = term if isinstance(expr, AlwaysTrue) else And(expr, term)
+    return expr
+
+
+class IcebergTable:
+    """One Iceberg table of a dataset (bronze, silver or quarantine)."""
+
+    format: LakeFormat = "iceberg"
+
+    def __init__(self, settings: Settings, namespace: str, name: str) -> None:
+        self.catalog = catalog(settings)
+        self.namespace, self.name = namespace, name
+        self.identifier = (namespace, name)
+        self._table: Table | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+    @property
+    def table(self) -> Table:
+        """The pyiceberg table (for code inside ``stores/lake`` only)."""
+        if self._table is None:
+            self._table = self.catalog.load_table(self.identifier)
+        return self._table
+
+    @property
+    def location(self) -> str:
+        return str(self.refresh().metadata_location)
+
+    def exists(self) -> bool:
+        return self.catalog.table_exists(self.identifier)
+
+    def ensure(
+        self,
+        columns: Sequence[Column],
+        partition_by: Sequence[tuple[str, str]] = (),
+        sort_by: Sequence[str] = (),
+        properties: dict[str, str] | None = None,
+    ) -> None:
+        """Create the table if missing (partition spec and sort order included)."""
+        with contextlib.suppress(NamespaceAlreadyExistsError):
+            self.catalog.create_namespace(self.namespace)
+        if not self.exists():
+            schema = iceberg_schema(columns)
+            spec = PartitionSpec(
+                *[
+                    PartitionField(
+                        source_id=schema.find_field(col).field_id,
+                        field_id=1000 + i,
+                        transform=_TRANSFORMS[transform](),
+                        name=f"{col}_{transform}",
+                    )
+                    for i, (col, transform) in enumerate(partition_by)
+                ]
+            )
+            order = SortOrder(
+                *[
+                    SortField(
+                        source_id=schema.find_field(c).field_id, transform=IdentityTransform()
+                    )
+                    for c in sort_by
+                ]
+            )
+            with contextlib.suppress(TableAlreadyExistsError):  # another worker won the race
+                self.catalog.create_table(
+                    self.identifier,
+                    schema=schema,
+                    partition_spec=spec,
+                    sort_order=order,
+                    properties={
+                        "write.target-file-size-bytes": str(128 * 1024 * 1024),
+                        **NO_INTERNAL_RETRY,
+                        # exact-file compaction must not conflict with concurrent appends
+                        "write.delete.isolation-level": "snapshot",
+                        "write.update.isolation-level": "snapshot",
+                        **(properties or {}),
+                    },
+                )
+        self._table = self.catalog.load_table(self.identifier)
+
+    def refresh(self) -> Table:
+        self._table = self.table.refresh()
+        return self._table
+
+    def properties(self) -> dict[str, str]:
+        return dict(self.refresh().properties)
+
+    def column_names(self) -> list[str]:
+        return [f.name for f in self.refresh().schema().fields]
+
+    def positions(self, streams: Iterable[str]) -> pos.Positions:
+        committed = read_positions(self.refresh())
+        return {s: committed[s] for s in streams if s in committed}
+
+    def add_columns(
+        self, columns: Sequence[Column], properties: dict[str, str] | None = None
+    ) -> list[str]:
+        """Add missing columns (schema evolution while the stream runs; old rows read null)."""
+        for attempt in range(10):
+            table = self.refresh()
+            missing = [c for c in columns if c.name not in {f.name for f in table.schema().fields}]
+            if not missing and not properties:
+                return []
+            try:
+                with table.transaction() as tx:
+                    if missing:
+                        with tx.update_schema() as upd:
+                            for c in missing:
+                                upd.add_column(
+                                    c.name, _iceberg_type(c.type, lambda: 0), doc=c.doc or None
+                                )
+                    if properties:
+                        tx.set_properties(properties)
+                log.info("lake_schema_evolved", table=self.label, added=[c.name for c in missing])
+                return [c.name for c in missing]
+            except CommitFailedException:
+                time.sleep(random.uniform(0.01, 0.1) * (attempt + 1))
+        raise SinkError(f"could not evolve {self.label} after 10 attempts")
+
+    def append(self, data: pa.Table, positions: pos.Positions, attempts: int = 30) -> int:
+        """Append the rows beyond the committed positions, with the new positions, atomically.
+
+        ``data`` must carry ``_stream`` and ``_seq`` when ``positions`` is given; columns
+        not in the table are dropped, missing ones are null. Returns the rows written.
+        """
+        for attempt in range(attempts):
+            table = self.refresh()
+            committed = read_positions(table)
+            if positions and pos.covers(committed, positions):
+                return 0  # everything already committed (a replay)
+            rows = pos.unseen_arrow(data, committed) if positions else data
+            names = [f.name for f in table.schema().fields]
+            rows = _conform(rows, table)
+            merged = pos.merge(committed, positions)
+            props = {POSITIONS_KEY: pos.dumps(merged)} if merged else {}
+            try:
+                table.append(rows.select(names), snapshot_properties=props)
+                return int(rows.num_rows)
+            except CommitFailedException:
+                log.info("lake_commit_conflict", table=self.label, attempt=attempt)
+                time.sleep(random.uniform(0.01, 0.2) * min(attempt + 1, 5))
+        raise SinkError(f"could not commit to {self.label} after {attempts} attempts")
+
+    def delete(self, where: Filter) -> None:
+        for attempt in range(30):
+            table = self.refresh()
+            try:
+                table.delete(to_expression(where), snapshot_properties=carry_positions(table))
+                return
+            except CommitFailedException:
+                time.sleep(random.uniform(0.01, 0.2) * min(attempt + 1, 5))
+        raise SinkError(f"could not delete from {self.label} after 30 attempts")
+
+    def scan(self, columns: Sequence[str] | None = None, where: Filter = ()) -> pl.DataFrame:
+        table = self.refresh()
+        if table.current_snapshot() is None:
+            return pl.DataFrame(schema=_polars_schema(table, columns))
+        scan = table.scan(
+            row_filter=to_expression(where),
+            selected_fields=tuple(columns) if columns else ("*",),
+        )
+        frame = pl.from_arrow(scan.to_arrow())
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def batches(
+        self, columns: Sequence[str] | None = None, where: Filter = ()
+    ) -> Iterator[pa.Table]:
+        """Matching rows, one data file at a time (pyiceberg's own batch reader reads every
+        file of a scan eagerly on its thread pool; this keeps memory to about one file)."""
+        table = self.refresh()
+        expr = to_expression(where)
+        scan = table.scan(
+            row_filter=expr, selected_fields=tuple(columns) if columns else ("*",)
+        )
+        for task in scan.plan_files():
+            reader = ArrowScan(table.metadata, table.io, scan.projection(), expr)
+            for batch in reader.to_record_batches([task]):
+                yield pa.Table.from_batches([batch])
+
+    def day_counts(self, column: str) -> dict[date, int] | None:
+        table = self.refresh()
+        if table.current_snapshot() is None:
+            return {}
+        source_id = table.schema().find_field(column).field_id
+        day_fields = [
+            f.name
+            for f in table.spec().fields
+            if f.source_id == source_id and isinstance(f.transform, DayTransform)
+        ]
+        if not day_fields:
+            return None
+        parts = table.inspect.partitions().to_pylist()
+        if not all(isinstance(p["partition"].get(day_fields[0]), date) for p in parts):
+            return None
+        counts: dict[date, int] = {}
+        for p in parts:
+            d = p["partition"][day_fields[0]]
+            counts[d] = counts.get(d, 0) + int(p["record_count"])
+        return dict(sorted(counts.items()))
+
+    def compact(
+        self, options: CompactOptions, progress: Callable[[str], None] | None = None
+    ) -> CompactReport:
+        from lakesmith.stores.lake.iceberg_compact import compact_table
+
+        return compact_table(self, options, progress)
+
+
+def _polars_schema(table: Table, columns: Sequence[str] | None) -> dict[str, Any]:
+    frame = pl.from_arrow(table.schema().as_arrow().empty_table())
+    assert isinstance(frame, pl.DataFrame)
+    return dict(frame.select(columns).schema if columns else frame.schema)
+
+
+def _conform(data: pa.Table, table: Table) -> pa.Table:
+    """Add null columns the table has and the data lacks (columns evolved by others)."""
+    schema = table.schema().as_arrow()
+    for field in schema:
+        if field.name not in data.column_names:
+            data = data.append_column(field, pa.nulls(data.num_rows, field.type))
+    return data
