@@ -26,6 +26,7 @@ import orjson
 
 from lakesmith.domains.iot.simulator import SimConfig, generate, produce_simulation
 from lakesmith.local import LocalStack
+from lakesmith.sources.kafka import kafka_spec
 from lakesmith.testing import local_stack_settings, make_state_dir
 from lakesmith.testing.pipeline import unique_contract
 
@@ -76,7 +77,7 @@ def main() -> None:
         contract, contract_path = unique_contract(tmp)
         config = SimConfig(
             devices=args.devices, rate=1000, duration=args.events / 1000, bad_ratio=args.bad_ratio,
-            seed=2025, topic=contract.source.topic,
+            seed=2025, topic=kafka_spec(contract.source).topic,
         ).resolved()  # fmt: skip
         report = produce_simulation(settings, config, progress=False)
         print(
@@ -112,7 +113,7 @@ def main() -> None:
         if args.peer_rows:
             peer_config = SimConfig(
                 devices=args.devices, rate=1000, duration=args.events / 1000, bad_ratio=args.bad_ratio,
-                seed=2025, topic=contract.source.topic, start=config.start,
+                seed=2025, topic=kafka_spec(contract.source).topic, start=config.start,
             )  # fmt: skip
             # dlt validates nothing: it gets the events our pipeline accepts (valid + re-sends).
             payloads: list[bytes] = []

@@ -18,6 +18,7 @@ import pytest
 from lakesmith.config import Settings
 from lakesmith.contracts import Contract
 from lakesmith.domains.iot.simulator import SimConfig, generate, produce_simulation
+from lakesmith.sources.kafka import kafka_spec
 from lakesmith.stores.postgres import connect
 from lakesmith.testing.pipeline import read_sinks, unique_contract
 
@@ -106,7 +107,7 @@ def _simulate(settings: Settings, contract: Contract, total: int, seed: int) -> 
         duration=total / 200,
         bad_ratio=0.05,
         seed=seed,
-        topic=contract.source.topic,
+        topic=kafka_spec(contract.source).topic,
     ).resolved()
     expected = Counter(m.expected for m in generate(config))
     produce_simulation(settings, config, progress=False)

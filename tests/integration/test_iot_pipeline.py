@@ -15,6 +15,7 @@ from lakesmith.contracts.registry import SchemaRegistry
 from lakesmith.domains.iot.simulator import SimConfig, generate, produce_simulation
 from lakesmith.maintenance.replay import replay_quarantine
 from lakesmith.pipeline.worker import Worker
+from lakesmith.sources.kafka import kafka_spec
 from lakesmith.sources.produce import produce_file
 from lakesmith.stores.postgres import connect
 from lakesmith.testing.pipeline import read_sinks, unique_contract
@@ -42,7 +43,7 @@ def test_stream_with_schema_change_and_every_bad_kind(
         evolve_after=30,
         bad_ratio=0.1,
         seed=11,
-        topic=contract.source.topic,
+        topic=kafka_spec(contract.source).topic,
     )
     config = config.resolved()
     messages = list(generate(config))
@@ -119,7 +120,7 @@ def test_stream_with_schema_change_and_every_bad_kind(
 
     # lineage: every silver row points at its bronze record
     joined = sinks.silver.join(
-        sinks.bronze.select("_record_id", "_source", "_offset"), on="_record_id"
+        sinks.bronze.select("_record_id", "_source", "_seq"), on="_record_id"
     )
     assert joined.height == sinks.silver.height
     assert (joined["_source"] == joined["_source_right"]).all()

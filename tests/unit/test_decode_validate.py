@@ -160,13 +160,14 @@ def test_nested_paths_and_epoch_timestamps() -> None:
 
 
 def test_freeze_policy_quarantines_newer_versions() -> None:
-    from lakesmith.bronze.envelope import RawBatch
+    from lakesmith.core.records import RawBatch
     from lakesmith.pipeline.process import process_batch
     from lakesmith.silver.dedupe import DedupeIndex
 
     frozen = C.model_copy(update={"evolution": "freeze"})
     payloads: list[bytes | None] = [good(1), good(2, pressure=1000.0), good(3)]
-    raw = RawBatch("t", [0, 0, 0], [0, 1, 2], [None] * 3, payloads, [0] * 3)
+    raw = RawBatch("kafka://t")
+    raw.extend("kafka://t/0", [0, 1, 2], payloads, timestamps_ms=[0] * 3)
     batch = process_batch(raw, frozen, NOW, DedupeIndex(C.keys), accepted_version=1)
     assert batch.silver["device_id"].to_list() == ["sensor-0001", "sensor-0003"]
     assert batch.quarantine["_rule_ids"].to_list() == [["schema_frozen"]]

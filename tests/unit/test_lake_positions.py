@@ -8,16 +8,18 @@ from pathlib import Path
 import pyarrow as pa
 
 from lakesmith.config import load_settings
-from lakesmith.stores.iceberg import COMMIT_RETRIES, Column, LakeTable, read_positions
+from lakesmith.core.columns import SEQ, STREAM, Column
+from lakesmith.core.positions import Position
+from lakesmith.stores.lake.iceberg import COMMIT_RETRIES, IcebergTable, read_positions
 
 
-def _rows(partition: int, offsets: list[int]) -> pa.Table:
+def _rows(stream: str, seqs: list[int]) -> pa.Table:
     return pa.table(
         {
-            "_partition": pa.array([partition] * len(offsets), pa.int32()),
-            "_offset": pa.array(offsets, pa.int64()),
+            STREAM: pa.array([stream] * len(seqs), pa.string()),
+            SEQ: pa.array(seqs, pa.int64()),
             "ts": pa.array(
-                [datetime(2025, 1, 1, tzinfo=UTC)] * len(offsets), pa.timestamp("us", "UTC")
+                [datetime(2025, 1, 1, tzinfo=UTC)] * len(seqs), pa.timestamp("us", "UTC")
             ),
         }
     )
@@ -25,16 +27,19 @@ def _rows(partition: int, offsets: list[int]) -> pa.Table:
 
 def test_concurrent_writers_keep_each_others_positions(tmp_path: Path) -> None:
     settings = load_settings(state_dir=tmp_path)
-    cols = [Column("_partition", "int"), Column("_offset", "long"), Column("ts", "timestamp")]
-    a = LakeTable(settings, "silver", "t")
+    cols = [Column(STREAM, "string"), Column(SEQ, "long"), Column("ts", "timestamp")]
+    a = IcebergTable(settings, "silver", "t")
     a.ensure(cols, [("ts", "day")])
     # pyiceberg must not retry by itself with stale positions: our loop re-reads them
     assert a.table.properties[COMMIT_RETRIES] == "0"
-    b = LakeTable(settings, "silver", "t")
+    b = IcebergTable(settings, "silver", "t")
     b.ensure(cols)
-    assert b.append(_rows(1, list(range(10))), "t", {1: 10}) == 10
-    assert a.append(_rows(0, list(range(5))), "t", {0: 5}) == 5
-    assert read_positions(a.refresh()) == {"t": {0: 5, 1: 10}}
-    assert a.table.scan().to_arrow().num_rows == 15
+    assert b.append(_rows("t/1", list(range(10))), {"t/1": Position(10)}) == 10
+    assert a.append(_rows("t/0", list(range(5))), {"t/0": Position(5)}) == 5
+    assert read_positions(a.refresh()) == {"t/0": Position(5), "t/1": Position(10)}
+    assert a.scan().height == 15
     # a replay of b's batch writes nothing
-    assert a.append(_rows(1, list(range(10))), "t", {1: 10}) == 0
+    assert a.append(_rows("t/1", list(range(10))), {"t/1": Position(10)}) == 0
+    # a batch overlapping the committed position writes only the new rows
+    assert a.append(_rows("t/1", list(range(5, 15))), {"t/1": Position(15)}) == 5
+    assert a.positions(["t/1", "t/9"]) == {"t/1": Position(15)}

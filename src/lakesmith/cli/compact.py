@@ -12,14 +12,10 @@ from lakesmith.cli.common import console, settings
 from lakesmith.contracts import load_contract
 from lakesmith.contracts.model import parse_duration
 from lakesmith.core.progress import progress_bar
-from lakesmith.pipeline.compact import (
-    MB,
-    TABLES,
-    CompactOptions,
-    Compactor,
-    PartitionPlan,
-    TableReport,
-)
+from lakesmith.maintenance.compact import TABLES
+from lakesmith.maintenance.compact import compact as compact_dataset
+from lakesmith.stores.lake import CompactOptions, CompactReport
+from lakesmith.stores.lake.base import MB
 
 
 def _duration(value: str, option: str) -> timedelta:
@@ -46,7 +42,7 @@ def _size(n: int) -> str:
     return f"{n / MB:,.1f} MB" if n >= MB else f"{n / 1024:,.0f} KB"
 
 
-def render(reports: list[TableReport], dry_run: bool) -> Table:
+def render(reports: list[CompactReport], dry_run: bool) -> Table:
     arrow = "→ ~" if dry_run else "→ "
     out = Table(title="compaction (dry run: nothing written)" if dry_run else "compaction")
     for col in ("table", "partitions", "files", "size", "rows", "duplicates", "snapshots expired"):
@@ -98,30 +94,28 @@ def compact(
     """
     cfg = settings()
     contract = load_contract(dataset)
+    wanted = _tables(tables)
     opts = CompactOptions(
-        tables=_tables(tables),
         min_files=min_files,
         target_bytes=target_mb * MB,
         expire_older_than=_duration(expire_older_than, "--expire-older-than"),
         retain_last=retain_last,
         dry_run=dry_run,
     )
-    compactor = Compactor(cfg, contract, opts)
-    plans = [compactor.plan(t) for t in compactor.tables]
-    total = sum(len(p.partitions) for p in plans)
-    reports: list[TableReport] = []
+    planned = 0
     with progress_bar(console=console, transient=True) as bar:
-        task = bar.add_task("partitions", total=total)
+        task = bar.add_task("partitions", total=None)
 
-        def advance(p: PartitionPlan) -> None:
-            bar.update(task, advance=1, description=escape(f"{p.table} {p.label}"))
+        def advance(label: str) -> None:
+            nonlocal planned
+            planned += 1
+            bar.update(task, advance=1, description=escape(label))
 
-        for plan in plans:
-            reports.append(compactor.execute(plan, advance))
+        reports = compact_dataset(cfg, contract, opts, wanted, advance)
     console.print(render(reports, dry_run))
     if dry_run:
         for r in reports:
             for line in r.details:
                 console.print(f"  {r.table}: {escape(line)}", highlight=False)
-    elif total == 0 and not any(r.snapshots_expired for r in reports):
+    elif planned == 0 and not any(r.snapshots_expired for r in reports):
         console.print(f"{contract.name}: nothing to compact or expire.", highlight=False)

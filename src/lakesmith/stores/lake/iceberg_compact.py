@@ -164,9 +164,7 @@ def _plan_partitions(table: Table, options: CompactOptions) -> list[PartitionPla
         groups.setdefault(key, []).append(f)
     plans = []
     for (spec_id, _), files in sorted(groups.items(), key=lambda kv: repr(kv[0])):
-        small = [
-            f for f in files if f.file_size_in_bytes < SMALL_FILE_RATIO * options.target_bytes
-        ]
+        small = [f for f in files if f.file_size_in_bytes < SMALL_FILE_RATIO * options.target_bytes]
         total = sum(f.file_size_in_bytes for f in small)
         if len(small) >= options.min_files or (len(small) >= 2 and total >= options.target_bytes):
             spec = table.specs()[spec_id]
@@ -338,12 +336,14 @@ def _commit_rewrite(
     table: Table, old: Sequence[DataFile], new: Sequence[DataFile], props: dict[str, str]
 ) -> Summary | None:
     """Replace exactly ``old`` by ``new`` in one snapshot; returns its summary."""
-    with table.transaction() as tx:
-        with tx.update_snapshot(snapshot_properties=props).overwrite() as rewrite:
-            for f in old:
-                rewrite.delete_data_file(f)
-            for f in new:
-                rewrite.append_data_file(f)
+    with (
+        table.transaction() as tx,
+        tx.update_snapshot(snapshot_properties=props).overwrite() as rewrite,
+    ):
+        for f in old:
+            rewrite.delete_data_file(f)
+        for f in new:
+            rewrite.append_data_file(f)
     snap = table.metadata.snapshot_by_id(rewrite.snapshot_id)
     return snap.summary if snap is not None else None
 
@@ -391,9 +391,7 @@ def _expire(lt: IcebergTable, options: CompactOptions) -> tuple[int, int]:
         _delete_quietly(table.io, sorted(orphans))
         log.info("compact_expired", table=lt.label, snapshots=len(gone), files=len(orphans))
         return len(gone), len(orphans)
-    raise SinkError(
-        f"could not expire snapshots of {lt.label} after {options.attempts} attempts"
-    )
+    raise SinkError(f"could not expire snapshots of {lt.label} after {options.attempts} attempts")
 
 
 def _reachable(io: FileIO, snapshots: Sequence[Snapshot]) -> set[str]:
