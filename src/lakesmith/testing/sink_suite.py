@@ -1,0 +1,206 @@
+"""One exactly-once suite every sink and lake backend must pass (like Dagster's shared
+storage suites): subclass ``SinkSuite``, implement ``backend_settings`` (and ``sink_name``
+for a sink other than silver), and pytest runs every test against your backend.
+
+- positions read back after a commit (unknown streams absent);
+- a re-delivered batch is written once, and a partly overlapping one only for its new rows;
+- schema evolution mid-stream (a new field appears; earlier rows read null);
+- a worker SIGKILLed right after this sink committed a batch (the other sinks may not
+  have), restarted: every sink ends with exactly the records of the input, once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import ClassVar
+
+import orjson
+import polars as pl
+import pytest
+
+from lakesmith.config import Settings
+from lakesmith.contracts.model import Contract
+from lakesmith.core.columns import RECORD_ID
+from lakesmith.core.positions import Position
+from lakesmith.core.records import RawBatch
+from lakesmith.pipeline.dataset import Dataset
+from lakesmith.pipeline.process import ProcessedBatch, process_batch
+from lakesmith.pipeline.sinks import Sink
+from lakesmith.silver.dedupe import DedupeIndex
+from lakesmith.testing.pipeline import read_sinks, unique_contract
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def reading(i: int, pressure: bool = False, bad: bool = False) -> bytes:
+    """One IoT telemetry payload (``bad``: a temperature out of range)."""
+    rec: dict[str, object] = {
+        "device_id": f"dev-{i % 97:04d}",
+        "timestamp": (NOW - timedelta(seconds=3600 - i)).isoformat(),
+        "temperature": 400.0 if bad else 20.0 + (i % 10),
+        "humidity": 50.0,
+        "firmware_version": "v1.3.0" if pressure else "v1.2.0",
+    }
+    if pressure:
+        rec["pressure"] = 1000.0 + (i % 7)
+    return orjson.dumps(rec)
+
+
+def raw_batch(stream: str, seqs: range, pressure: bool = False) -> RawBatch:
+    raw = RawBatch(source="suite://")
+    raw.extend(stream, list(seqs), [reading(i, pressure) for i in seqs])
+    return raw
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a ``lakesmith`` subprocess using ``settings``' stack and lake."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKESMITH")}
+    lake = settings.lake
+    env.update(
+        LAKESMITH_CONFIG="/nonexistent/lakesmith.toml",
+        LAKESMITH__STATE_DIR=str(settings.state_dir),
+        LAKESMITH__LOCAL__POSTGRES_PORT=str(settings.local.postgres_port),
+        LAKESMITH__LOCAL__KAFKA_PORT=str(settings.local.kafka_port),
+        LAKESMITH__LOCAL__S3_PORT=str(settings.local.s3_port),
+        LAKESMITH__LOCAL__TYPESENSE_PORT=str(settings.local.typesense_port),
+        LAKESMITH__LAKE__FORMAT=lake.format,
+        LAKESMITH__LAKE__CATALOG=lake.catalog,
+        LAKESMITH__WORKER__BATCH_SIZE="500",
+        LAKESMITH__WORKER__MAX_WAIT_S="0.5",
+        LAKESMITH__WORKER__IDLE_TIMEOUT_S="0.5",
+        **extra,
+    )
+    if lake.warehouse:
+        env["LAKESMITH__LAKE__WAREHOUSE"] = lake.warehouse
+    return env
+
+
+class SinkSuite:
+    """Subclass per backend; see the module docstring."""
+
+    sink_name: ClassVar[str] = "silver"
+
+    @pytest.fixture
+    def backend_settings(self, stack_settings: Settings) -> Settings:
+        raise NotImplementedError("a backend suite returns its Settings here")
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @pytest.fixture
+    def dataset(self, backend_settings: Settings, tmp_path: Path) -> Iterator[Dataset]:
+        contract, _ = unique_contract(tmp_path, "iot.telemetry")
+        ds = Dataset(backend_settings, contract).ensure()
+        yield ds
+        ds.close()
+
+    def sink_of(self, dataset: Dataset) -> Sink:
+        found = [s for s in dataset.sinks() if s.name == self.sink_name]
+        assert found, f"no sink {self.sink_name!r} in {[s.name for s in dataset.sinks()]}"
+        return found[0]
+
+    def rows_in(self, dataset: Dataset) -> pl.DataFrame:
+        if self.sink_name == "timeseries":
+            assert dataset.timeseries is not None
+            return dataset.timeseries.read_all()
+        return dataset.lake[self.sink_name].scan()
+
+    def process(self, dataset: Dataset, raw: RawBatch) -> ProcessedBatch:
+        dedupe = DedupeIndex(dataset.contract.keys)
+        batch = process_batch(raw, dataset.contract, NOW, dedupe, dataset.accepted_version())
+        dataset.evolve(batch)
+        return batch
+
+    # -- the suite ---------------------------------------------------------------------------
+
+    def test_positions_read_back_after_commit(self, dataset: Dataset) -> None:
+        sink = self.sink_of(dataset)
+        raw = raw_batch("suite://a", range(0, 100))
+        raw.extend("suite://b", list(range(7, 57)), [reading(i + 1000) for i in range(50)])
+        batch = self.process(dataset, raw)
+        assert sink.write(batch) > 0
+        assert sink.positions(["suite://a", "suite://b", "suite://never"]) == {
+            "suite://a": Position(100),
+            "suite://b": Position(57),
+        }
+        again = self.sink_of(Dataset(dataset.settings, dataset.contract))  # a new process
+        assert again.positions(["suite://a"]) == {"suite://a": Position(100)}
+
+    def test_redelivered_batch_written_once(self, dataset: Dataset) -> None:
+        sink = self.sink_of(dataset)
+        first = self.process(dataset, raw_batch("suite://a", range(0, 100)))
+        written = sink.write(first)
+        assert written == self.rows_in(dataset).height > 0
+        assert sink.write(first) == 0  # the same batch again (a replay after a crash)
+        overlap = self.process(dataset, raw_batch("suite://a", range(50, 150)))
+        more = sink.write(overlap)
+        assert 0 < more < written + 1
+        rows = self.rows_in(dataset)
+        assert rows.height == written + more
+        assert rows[RECORD_ID].n_unique() == rows.height
+        assert sink.positions(["suite://a"]) == {"suite://a": Position(150)}
+
+    def test_schema_evolution_mid_stream(self, dataset: Dataset) -> None:
+        sink = self.sink_of(dataset)
+        v1 = self.process(dataset, raw_batch("suite://a", range(0, 40)))
+        n1 = sink.write(v1)
+        v2 = self.process(dataset, raw_batch("suite://a", range(40, 80), pressure=True))
+        assert v2.max_version == 2
+        n2 = sink.write(v2)
+        rows = self.rows_in(dataset)
+        assert rows.height == n1 + n2 and n2 > 0
+        assert "pressure" in rows.columns
+        assert rows.filter(pl.col("pressure").is_not_null()).height == n2
+        assert rows.filter(pl.col("pressure").is_null()).height == n1
+
+    def test_sigkill_between_sinks_then_restart(
+        self, backend_settings: Settings, tmp_path: Path
+    ) -> None:
+        total, bad = 3000, 150
+        data = tmp_path / "readings.jsonl"
+        lines = [reading(i, pressure=i >= total // 2, bad=i % 20 == 0) for i in range(total)]
+        data.write_bytes(b"\n".join(lines) + b"\n")
+        contract, path = unique_contract(
+            tmp_path,
+            "iot.telemetry",
+            source={"kind": "file", "path": str(data)},
+            payload={"format": "jsonl", "max_bytes": 4096},
+        )
+        cmd = [sys.executable, "-m", "lakesmith", "run", str(path), "--until-idle"]
+        fault = {"LAKESMITH_FAULT_KILL_AFTER": f"{self.sink_name}:2"}
+        killed = subprocess.run(
+            cmd, env=worker_env(backend_settings, **fault), capture_output=True, timeout=300
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+        done = subprocess.run(
+            cmd, env=worker_env(backend_settings), capture_output=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        self.check_exactly_once(backend_settings, contract, total, bad)
+
+    @staticmethod
+    def check_exactly_once(settings: Settings, contract: Contract, total: int, bad: int) -> None:
+        sinks = read_sinks(settings, contract)
+        assert sinks.bronze.height == sinks.bronze[RECORD_ID].n_unique() == total
+        assert sinks.quarantine.height == sinks.quarantine[RECORD_ID].n_unique() == bad
+        dupes = sinks.silver.select(contract.keys).is_duplicated().sum()
+        assert dupes == 0
+        assert sinks.silver.height == sinks.silver[RECORD_ID].n_unique()
+        assert sinks.timeseries is not None
+        assert sorted(sinks.timeseries[RECORD_ID].to_list()) == sorted(
+            sinks.silver[RECORD_ID].to_list()
+        )
+        from lakesmith.stores.postgres import connect
+
+        with connect(settings) as conn:
+            row = conn.execute(
+                "SELECT sum(records_in), sum(quarantined) FROM lakesmith.dq_batches "
+                "WHERE dataset = %s",
+                (contract.name,),
+            ).fetchone()
+        assert row == (total, bad)
