@@ -10,7 +10,6 @@ builds a dataset's sinks from its contract.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -101,22 +100,14 @@ class DqSink:
             outcomes = meta.lock_unseen(self.conn, self.sink, batch.positions, batch.outcomes)
             if outcomes.height:
                 stats: dict[str, Any] = batch_stats(outcomes, batch.processed_at)
-                self.conn.execute(
-                    """
-                    INSERT INTO lakesmith.dq_batches (dataset, batch_id, processed_at, records_in, valid,
-                        quarantined, duplicates, rule_counts, schema_versions, min_event_time,
-                        max_event_time, lag_seconds, source_positions)
-                    VALUES (%(dataset)s, %(batch_id)s, %(processed_at)s, %(records_in)s, %(valid)s,
-                        %(quarantined)s, %(duplicates)s, %(rule_counts)s, %(schema_versions)s,
-                        %(min_event_time)s, %(max_event_time)s, %(lag_seconds)s, %(source_positions)s)
-                    ON CONFLICT (dataset, batch_id) DO NOTHING
-                    """,
+                meta.insert_dq_batch(
+                    self.conn,
                     {
                         **stats,
                         "dataset": self.dataset,
                         "batch_id": batch.batch_id,
                         "processed_at": batch.processed_at,
-                        "source_positions": json.dumps(json.loads(pos.dumps(batch.positions))),
+                        "source_positions": pos.dumps(batch.positions),
                     },
                 )
             meta.write_positions(self.conn, self.sink, batch.positions)

@@ -119,3 +119,19 @@ def write_positions(conn: psycopg.Connection[Any], sink: str, positions: pos.Pos
             """,
             [(sink, s, p.next, p.cursor) for s, p in sorted(positions.items())],
         )
+
+
+def insert_dq_batch(conn: psycopg.Connection[Any], stats: dict[str, Any]) -> None:
+    """One row of per-batch DQ statistics (idempotent on ``(dataset, batch_id)``)."""
+    conn.execute(
+        """
+        INSERT INTO lakesmith.dq_batches (dataset, batch_id, processed_at, records_in, valid,
+            quarantined, duplicates, rule_counts, schema_versions, min_event_time,
+            max_event_time, lag_seconds, source_positions)
+        VALUES (%(dataset)s, %(batch_id)s, %(processed_at)s, %(records_in)s, %(valid)s,
+            %(quarantined)s, %(duplicates)s, %(rule_counts)s, %(schema_versions)s,
+            %(min_event_time)s, %(max_event_time)s, %(lag_seconds)s, %(source_positions)s)
+        ON CONFLICT (dataset, batch_id) DO NOTHING
+        """,
+        stats,
+    )
