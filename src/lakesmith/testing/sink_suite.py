@@ -58,6 +58,18 @@ def raw_batch(stream: str, seqs: range, pressure: bool = False) -> RawBatch:
     return raw
 
 
+def process_into(dataset: Dataset, raw: RawBatch) -> ProcessedBatch:
+    """Process ``raw`` and write it to every sink of ``dataset`` (no source, no worker)."""
+    dedupe = DedupeIndex(dataset.contract.keys)
+    dataset.prime_dedupe(dedupe)
+    batch = process_batch(raw, dataset.contract, NOW, dedupe, dataset.accepted_version())
+    dataset.evolve(batch)
+    for sink in dataset.sinks():
+        sink.write(batch)
+        sink.close()
+    return batch
+
+
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment of a ``lakesmith`` subprocess using ``settings``' stack and lake."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKESMITH")}
