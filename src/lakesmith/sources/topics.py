@@ -22,9 +22,9 @@ from confluent_kafka.cimpl import NewTopic
 
 from lakesmith.config import Settings
 from lakesmith.contracts.model import Contract
-from lakesmith.sources.kafka import kafka_spec
 from lakesmith.core.errors import LakesmithError
 from lakesmith.core.logging import get_logger
+from lakesmith.sources.kafka import kafka_spec
 
 log = get_logger(__name__)
 
