@@ -1,8 +1,8 @@
 """Benchmark ``lakesmith backfill``: N synthetic silver rows → the time-series table.
 
 Starts its own throw-away PostgreSQL (free port, temporary state dir), writes N rows of
-iot.telemetry silver history into Iceberg (~1000 devices over a few days, appended in
-chunks like a stream would), then times:
+iot.telemetry silver history into the lake (the dataset's format, Iceberg by default;
+~1000 devices over a few days, appended in chunks like a stream would), then times:
 
 1. the backfill into an empty table (attach path), with per-phase seconds;
 2. a second run (everything verified: skipped) and a ``--verify-only`` pass;
@@ -28,10 +28,13 @@ import polars as pl
 from lakesmith.config import Settings
 from lakesmith.contracts import Contract, load_contract
 from lakesmith.core.logging import configure_logging
+from lakesmith.core.positions import Position
 from lakesmith.local import LocalStack
 from lakesmith.maintenance.backfill import Backfill, BackfillReport
+from lakesmith.pipeline.dataset import Dataset
 from lakesmith.silver.tables import partitioning, silver_columns
-from lakesmith.stores.iceberg import SCHEMA_VERSION_PROP, LakeTable
+from lakesmith.sources.kafka import kafka_spec
+from lakesmith.stores.lake import SCHEMA_VERSION_PROP
 from lakesmith.stores.timeseries import TimeseriesTable
 from lakesmith.testing import local_stack_settings, make_state_dir
 
@@ -42,8 +45,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def synthetic(n: int, first: int, days: int, devices: int, seed: int) -> pl.DataFrame:
-    """``n`` silver rows (unique keys): device ``i % devices``, evenly spread over the days."""
+def stream_of(contract: Contract) -> str:
+    """The stream of the topic's partition 0 (what the Kafka source names it)."""
+    return f"kafka://{kafka_spec(contract.source).topic}/0"
+
+
+def synthetic(n: int, first: int, days: int, devices: int, seed: int, stream: str) -> pl.DataFrame:
+    """``n`` silver rows (unique keys) of ``stream`` from seq ``first``: device
+    ``i % devices``, evenly spread over the days."""
     rng = np.random.default_rng(seed)
     i = np.arange(first, first + n, dtype=np.int64)
     start = int(datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC).timestamp())
@@ -58,7 +67,7 @@ def synthetic(n: int, first: int, days: int, devices: int, seed: int) -> pl.Data
             "humidity": rng.uniform(20, 80, n).round(1),
             "firmware_version": np.where(v2, "v1.3.0", "v1.2.4"),
             "pressure": np.where(v2, rng.normal(1013, 8, n).round(1), np.nan),
-            "_offset": i,
+            "_seq": i,
         }
     ).select(
         pl.format("dev-{}", pl.col("device").cast(pl.String).str.zfill(5)).alias("device_id"),
@@ -67,8 +76,9 @@ def synthetic(n: int, first: int, days: int, devices: int, seed: int) -> pl.Data
         "humidity",
         "firmware_version",
         pl.col("pressure").fill_nan(None),
-        pl.format("k:1f2e3d4c:{}:{}", pl.col("_offset") % 6, "_offset").alias("_record_id"),
-        pl.format("kafka://iot.telemetry/{}/{}", pl.col("_offset") % 6, "_offset").alias("_source"),
+        pl.format("k:1f2e3d4c:{}:{}", pl.col("_seq") % 6, "_seq").alias("_record_id"),
+        pl.format(f"{stream}/{{}}", "_seq").alias("_source"),
+        pl.lit(stream).alias("_stream"),
         (pl.col("timestamp") + pl.duration(seconds=1)).alias("_ingested_at"),
         pl.lit(f"bench-{first}").alias("_batch_id"),
         pl.when(pl.col("pressure").is_nan())
@@ -76,8 +86,7 @@ def synthetic(n: int, first: int, days: int, devices: int, seed: int) -> pl.Data
         .otherwise(2)
         .cast(pl.Int32)
         .alias("_schema_version"),
-        pl.lit(0, pl.Int32).alias("_partition"),
-        "_offset",
+        "_seq",
     )
 
 
@@ -85,16 +94,17 @@ def write_silver(
     settings: Settings, contract: Contract, rows: int, days: int, devices: int, chunk: int
 ) -> None:
     """Append the rows in chunks (each append: one file per day), as a stream would."""
-    lake = LakeTable(settings, "silver", contract.table_name)
+    lake = Dataset(settings, contract).silver
     lake.ensure(
         silver_columns(contract, 2),
         partitioning(contract),
         contract.lake.sort_by,
         {SCHEMA_VERSION_PROP: "2"},
     )
+    stream = stream_of(contract)
     for first in range(0, rows, chunk):
-        frame = synthetic(min(chunk, rows - first), first, days, devices, seed=first)
-        lake.append(frame.to_arrow(), contract.source.topic, {0: first + frame.height})
+        frame = synthetic(min(chunk, rows - first), first, days, devices, first, stream)
+        lake.append(frame.to_arrow(), {stream: Position(first + frame.height)})
 
 
 def phase_totals(report: BackfillReport) -> dict[str, float]:
@@ -122,8 +132,10 @@ def streaming_upsert(
     table = TimeseriesTable(settings, contract)
     table.ensure(contract.fields)
     table.ensure_partitions([FIRST_DAY + timedelta(d) for d in range(days)])
+    stream = stream_of(contract)
     frames = [
-        synthetic(min(100_000, rows - f), f, days, devices, seed=f) for f in range(0, rows, 100_000)
+        synthetic(min(100_000, rows - f), f, days, devices, f, stream)
+        for f in range(0, rows, 100_000)
     ]
     t0 = time.perf_counter()
     written = sum(table.upsert(frame) for frame in frames)

@@ -1,7 +1,8 @@
-"""``lakesmith backfill``: silver (Iceberg) → time-series table, against real PostgreSQL.
+"""``lakesmith backfill``: silver (the lake) → time-series table, against real PostgreSQL.
 
-Silver is written directly (no Kafka): v1 files without the pressure column, then v2
-files, several files per day. Every test uses its own dataset, so tests do not collide.
+Silver is written directly (no Kafka), as one stream (the topic's partition 0): v1 files
+without the pressure column, then v2 files, several files per day. Every test uses its
+own dataset, so tests do not collide.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from lakesmith.cli.backfill import backfill as backfill_command
 from lakesmith.config import Settings
 from lakesmith.contracts import Contract, load_contract
 from lakesmith.contracts.loader import DOMAINS_DIR
+from lakesmith.core.positions import Position
 from lakesmith.maintenance.backfill import Backfill, BackfillReport, DayResult
+from lakesmith.pipeline.dataset import Dataset
 from lakesmith.silver.tables import partitioning, silver_columns
+from lakesmith.sources.kafka import kafka_spec
 from lakesmith.stores import pgcopy
-from lakesmith.stores.iceberg import SCHEMA_VERSION_PROP, LakeTable
+from lakesmith.stores.lake import SCHEMA_VERSION_PROP, LakeTable
 from lakesmith.stores.postgres import connect
 from lakesmith.stores.timeseries import TimeseriesTable
 
@@ -46,8 +50,18 @@ KEYS = ["device_id", "ts"]
 _names = itertools.count()
 
 
-def telemetry(day: date, n: int, version: int, first: int) -> pl.DataFrame:
-    """``n`` silver rows of one day (unique keys), vectorised; v1 rows have no pressure."""
+def stream_of(contract: Contract) -> str:
+    """The stream of the topic's partition 0 (what the Kafka source names it)."""
+    return f"kafka://{kafka_spec(contract.source).topic}/0"
+
+
+def silver(settings: Settings, contract: Contract) -> LakeTable:
+    return Dataset(settings, contract).silver
+
+
+def telemetry(day: date, n: int, version: int, first: int, stream: str) -> pl.DataFrame:
+    """``n`` silver rows of one day (unique keys) of ``stream`` from seq ``first``,
+    vectorised; v1 rows have no pressure."""
     rng = np.random.default_rng(first)
     i = np.arange(first, first + n)
     start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1_000_000)
@@ -59,16 +73,16 @@ def telemetry(day: date, n: int, version: int, first: int) -> pl.DataFrame:
             "temperature": rng.normal(21.5, 4, n).round(3),
             "humidity": pl.Series(rng.uniform(0, 100, n)).scatter([0], None),
             "firmware_version": "v1.2.0" if version == 1 else "v1.3.0",
-            "_offset": i,
+            "_seq": i,
         }
     ).with_columns(
         device_id="dev-" + pl.col("device_id").str.zfill(3) + ("-ü" if version == 2 else ""),
-        _record_id=pl.format("k:5ca1ab1e:0:{}", "_offset"),
-        _source=pl.format("kafka://bf/0/{}", "_offset"),
+        _record_id=pl.format("k:5ca1ab1e:0:{}", "_seq"),
+        _source=pl.format(f"{stream}/{{}}", "_seq"),
+        _stream=pl.lit(stream),
         _ingested_at=pl.col("timestamp") + pl.duration(seconds=2),
         _batch_id=pl.lit(f"b{first}"),
         _schema_version=pl.lit(version, pl.Int32),
-        _partition=pl.lit(0, pl.Int32),
     )
     if version >= 2:
         frame = frame.with_columns(pressure=pl.Series(rng.uniform(950, 1050, n)))
@@ -85,29 +99,27 @@ def dataset(stack_settings: Settings, tmp_path: Path) -> Contract:
     path = tmp_path / "contract.yaml"
     path.write_text(yaml.safe_dump(raw))
     contract = load_contract(str(path))
-    lake = LakeTable(stack_settings, "silver", contract.table_name)
+    lake, stream = silver(stack_settings, contract), stream_of(contract)
     lake.ensure(silver_columns(contract, 1), partitioning(contract), contract.lake.sort_by,
                 {SCHEMA_VERSION_PROP: "1"})  # fmt: skip
-    offset = 0
+    seq = 0  # the next seq of the stream
 
     def append(frame: pl.DataFrame) -> None:
-        nonlocal offset
-        offset += frame.height
-        assert lake.append(frame.to_arrow(), contract.source.topic, {0: offset}) == frame.height
+        nonlocal seq
+        seq += frame.height
+        assert lake.append(frame.to_arrow(), {stream: Position(seq)}) == frame.height
 
     for day in DAYS[:2]:  # v1 only: these files have no pressure column at all
-        append(telemetry(day, 700, 1, offset))
+        append(telemetry(day, 700, 1, seq, stream))
     lake.add_columns(silver_columns(contract, 2), {SCHEMA_VERSION_PROP: "2"})
     for day in DAYS[1:]:  # day 2 mixes v1 and v2, day 3 is v2
-        append(telemetry(day, 900, 2, offset))
-        append(telemetry(day, 600, 2, offset))
+        append(telemetry(day, 900, 2, seq, stream))
+        append(telemetry(day, 600, 2, seq, stream))
     return contract
 
 
 def lake_rows(settings: Settings, contract: Contract, day: date | None = None) -> pl.DataFrame:
-    data = pl.DataFrame(
-        pl.from_arrow(LakeTable(settings, "silver", contract.table_name).table.scan().to_arrow())
-    )
+    data = silver(settings, contract).scan()
     rows = data.rename({"timestamp": "ts"}).select(COLUMNS)
     return rows.filter(pl.col("ts").dt.date() == day) if day else rows
 
@@ -297,13 +309,13 @@ def test_verify_only_before_any_load_reports_every_day(
 def test_duplicate_keys_in_the_lake_are_reported_not_fatal(
     stack_settings: Settings, dataset: Contract
 ) -> None:
-    lake = LakeTable(stack_settings, "silver", dataset.table_name)
+    lake, stream = silver(stack_settings, dataset), stream_of(dataset)
     dup = (
-        telemetry(DAYS[0], 700, 1, 0)
+        telemetry(DAYS[0], 700, 1, 0, stream)
         .head(3)
-        .with_columns(pl.col("temperature") + 5, _offset=pl.int_range(10_000, 10_003))
+        .with_columns(pl.col("temperature") + 5, _seq=pl.int_range(10_000, 10_003))
     )  # three day-1 keys again, other values: an upstream dedupe failure
-    lake.append(dup.to_arrow(), dataset.source.topic, {0: 10_003})
+    lake.append(dup.to_arrow(), {stream: Position(10_003)})
     report = backfill(stack_settings, dataset)
     first = report.days[0]
     assert (first.path, first.ok, first.lake.rows, first.target.rows) == ("upsert", False, 703, 700)

@@ -19,12 +19,12 @@ from lakesmith.quality.report import (
     SeriesPoint,
     fmt_duration,
     render_table,
-    write_html,
 )
 from lakesmith.quality.report_html import (
     plot_entity_freshness,
     plot_quarantine_rate,
     plot_rule_breakdown,
+    write_html,
 )
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

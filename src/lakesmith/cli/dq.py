@@ -13,7 +13,7 @@ from lakesmith.cli.common import console, settings
 from lakesmith.contracts import load_contract
 from lakesmith.contracts.model import parse_duration
 from lakesmith.core.errors import LakesmithError
-from lakesmith.quality.report import filters_text, load_dq_summary, render_table, write_html
+from lakesmith.quality.report import filters_text, load_dq_summary, render_table
 from lakesmith.stores.meta import ensure_meta_schema
 from lakesmith.stores.postgres import connect
 
@@ -81,6 +81,8 @@ def report(
         return
     console.print(render_table(summary))
     if html is not None:
+        from lakesmith.quality.report_html import write_html  # matplotlib only when needed
+
         path = write_html(summary, html)
         console.print(
             f"HTML report written to {escape(str(path))}", highlight=False, soft_wrap=True

@@ -40,6 +40,10 @@ class SinkError(LakesmithError):
     """A store rejected a write after retries."""
 
 
+class InputError(LakesmithError):
+    """An input file or object cannot be opened or read (the message names it and why)."""
+
+
 class LocalStackError(LakesmithError):
     """Something about the local (no-Docker) services."""
 

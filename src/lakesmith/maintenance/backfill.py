@@ -1,17 +1,13 @@
-"""Backfill: silver history (Iceberg) → the dataset's time-series table, one UTC day at a time.
+"""Backfill: silver history (the lake) → the dataset's time-series table, one UTC day at a time.
 
-A day is read from ``silver.<table>`` one data file at a time in Arrow record batches
-(bounded memory), reshaped with Polars into the operational layout (event time renamed,
-the table's columns and types), sent as binary ``COPY`` and loaded in ONE transaction that
-also verifies the day and writes its checkpoint to ``lakesmith.backfill_days``:
-
-- *attach* (native partitioning, the day's partition missing or empty): ``COPY … FREEZE``
-  into a new standalone table, add its primary key and a CHECK matching the bounds, verify,
-  then ``ATTACH PARTITION`` — PostgreSQL adopts the index and skips the validation scan.
-  The parent is touched last, after the DDL advisory lock the streaming worker also takes.
-- *upsert* (the day has rows, or a TimescaleDB hypertable): ``COPY`` into a temporary
-  table, then ``INSERT … ON CONFLICT (key) DO UPDATE … WHERE … IS DISTINCT FROM`` (rows
-  that are already equal are not rewritten).
+This module plans the days and reads the lake; ``stores.timeseries_backfill`` is the
+PostgreSQL side. A day is read from the silver table through ``LakeTable.batches`` (about
+one data file at a time, bounded memory, in a reader thread so reading overlaps loading),
+reshaped with Polars into the operational layout (event time renamed, the table's columns
+and types), checksummed (``maintenance.checksum``), encoded as binary ``COPY`` tuples and
+handed to the store, which loads it in ONE transaction that also verifies the day and
+writes its checkpoint: by *attach* (a new partition, swapped in) when the day's partition
+is missing or empty, else by *upsert* (staged, merged; equal rows are not rewritten).
 
 A verified day is skipped by later runs (unless ``force``, or the lake's row count for the
 day changed), so a run can be interrupted and resumed, and repeating it changes nothing.
@@ -23,38 +19,40 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
-from psycopg import sql
 
 from lakesmith.config import Settings
 from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import LakesmithError
 from lakesmith.core.logging import get_logger
 from lakesmith.maintenance import checksum as ck
-from lakesmith.maintenance.backfill_load import (
-    Conn,
-    DayLoader,
-    OnRows,
-    Phases,
-    _run,
-    _UpsertInsteadError,
-    _Work,
-)
 from lakesmith.maintenance.checksum import Checksum
-from lakesmith.stores import pgcopy
 from lakesmith.pipeline.dataset import Dataset
+from lakesmith.stores import pgcopy
 from lakesmith.stores.lake import Filter
-from lakesmith.stores.postgres import connect
-from lakesmith.stores.timeseries import SCHEMA, TimeseriesTable
+from lakesmith.stores.timeseries import TimeseriesTable
+from lakesmith.stores.timeseries_backfill import (
+    BackfillTarget,
+    Conn,
+    LoadPath,
+    Phases,
+    RowsAndHash,
+    UpsertInsteadError,
+    prepare_table,
+)
 
 log = get_logger(__name__)
+
+
+OnRows = Callable[[int], None] | None
+_NOTHING = pa.py_buffer(b"")
 
 
 class BackfillInterruptedError(LakesmithError):
@@ -69,9 +67,24 @@ class DayPlan:
 
 
 @dataclass
+class _Work:
+    """One day in progress: what the lake held, phase timings, the progress callback."""
+
+    day: date
+    on_rows: OnRows
+    lake: Checksum = field(default_factory=Checksum)
+    phases: Phases = field(default_factory=dict)
+
+
+def _target(found: RowsAndHash | None) -> Checksum:
+    """The checksum the store computed (no table: nothing)."""
+    return Checksum() if found is None else Checksum(*found, None)
+
+
+@dataclass
 class DayResult:
     day: date
-    path: Literal["attach", "upsert", "verify"]
+    path: LoadPath
     lake: Checksum
     target: Checksum
     written: int = 0  # rows loaded (attach) or inserted/changed (upsert)
@@ -108,7 +121,7 @@ class BackfillReport:
         return [d for d in self.days if not d.ok]
 
 
-class Backfill(DayLoader):
+class Backfill:
     """Lake (silver) → time-series backfill of one dataset: ``plan()``, then ``run()``."""
 
     def __init__(
@@ -134,39 +147,26 @@ class Backfill(DayLoader):
         self.target, self.name = self.ts.sink, self.ts.table
         self.time_column = contract.timeseries.time_column
         self._stop = threading.Event()
-        self._pool: queue.SimpleQueue[Conn] = queue.SimpleQueue()
-        self._prepare()
+        self.store = self._prepare()
 
-    def _prepare(self) -> None:
+    def _prepare(self) -> BackfillTarget:
         """Create/widen the table (unless verify-only); fix the columns to move and check."""
         silver = set(self.table.column_names())
         fields = [f for f in self.contract.fields if f.name in silver]
-        conn = self.ts.conn  # also creates lakesmith's bookkeeping tables
-        ck.check_server_hashes(conn)
-        if not self.verify_only:
-            self.ts.ensure(fields)
-            self.ts.add_columns(fields)
-        table = conn.execute(
-            "SELECT attname, format_type(atttypid, atttypmod), attnotnull, "
-            "(SELECT relkind FROM pg_class WHERE oid = attrelid) FROM pg_attribute "
-            "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-            (f'{SCHEMA}."{self.name}"',),
-        ).fetchall()
-        self.ts.close()
+        ck.check_server_hashes(self.ts.conn)  # the connection also creates lakesmith's tables
+        table, partitioned = prepare_table(self.ts, fields, create=not self.verify_only)
         kinds: dict[str, ck.Kind] = {self.ts.column_of(f.name): f.type for f in fields}
         kinds["_record_id"] = "string"
-        self.present = [str(r[0]) for r in table]  # what PostgreSQL has (nothing: no table)
+        self.present = [c.name for c in table]  # what PostgreSQL has (nothing: no table)
         order = [c for c in self.present if c in kinds] + [
             c for c in kinds if c not in self.present
         ]
         self.spec = [ck.ChecksumColumn(c, kinds[c]) for c in order]  # absent in PG: null there
-        self.partitioned = bool(table) and table[0][3] == "p"
-        self.ddl = sql.SQL(", ").join(
-            sql.SQL("{} {}{}").format(sql.Identifier(n), sql.SQL(t), sql.SQL(" NOT NULL" * nn))
-            for n, t, nn, _ in table
-        )
         lake_names = [self.contract.event_time if c == self.time_column else c for c in order]
         self.lake_columns = [c for c in lake_names if c in silver]
+        return BackfillTarget(
+            self.settings, self.ts, self.contract.name, table, partitioned, self.spec
+        )
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -185,13 +185,7 @@ class Backfill(DayLoader):
 
     def checkpoints(self) -> dict[date, tuple[int, bool]]:
         """``day → (rows, verified)`` of earlier backfills of this dataset into this table."""
-        with self._connection() as conn, conn.transaction():
-            rows = conn.execute(
-                "SELECT day, rows, verified FROM lakesmith.backfill_days "
-                "WHERE dataset = %s AND target = %s",
-                (self.contract.name, self.target),
-            ).fetchall()
-        return {d: (int(n), bool(v)) for d, n, v in rows}
+        return self.store.checkpoints()
 
     def plan(self) -> list[DayPlan]:
         done = {} if self.force or self.verify_only else self.checkpoints()
@@ -220,7 +214,9 @@ class Backfill(DayLoader):
             for c in self.spec
         )
 
-    def _chunks(self, w: _Work, encode: bool) -> Iterator[tuple[pa.Buffer | None, int]]:
+    def _chunks(self, w: _Work, encode: bool) -> Iterator[tuple[pa.Buffer, int]]:
+        """The day's rows, checksummed into ``w.lake``; as binary COPY tuples when ``encode``
+        (else an empty buffer: verify-only)."""
         start = datetime(w.day.year, w.day.month, w.day.day, tzinfo=UTC)
         event = self.contract.event_time
         where: Filter = [(event, ">=", start), (event, "<", start + timedelta(1))]
@@ -228,11 +224,19 @@ class Backfill(DayLoader):
             t0 = time.perf_counter()
             rows = self.to_rows(batch)
             w.lake += ck.frame_checksum(rows, self.spec)
-            data = pgcopy.encode_copy(rows, self.spec) if encode else None
+            data = pgcopy.encode_copy(rows, self.spec) if encode else _NOTHING
             w.phases["lake"] = w.phases.get("lake", 0.0) + time.perf_counter() - t0
             yield data, rows.height
 
-    def _prefetched(self, items: Iterator[Any], depth: int = 3) -> Iterator[Any]:
+    def _stream(self, w: _Work, encode: bool) -> Generator[tuple[pa.Buffer, int], None, None]:
+        """``_chunks`` read ahead in a thread, reporting progress as they are consumed."""
+        with contextlib.closing(self._prefetched(self._chunks(w, encode))) as chunks:
+            for data, n in chunks:
+                yield data, n
+                if w.on_rows:
+                    w.on_rows(n)
+
+    def _prefetched(self, items: Iterator[Any], depth: int = 3) -> Generator[Any, None, None]:
         """Produce ``items`` in a thread, up to ``depth`` ahead: reading overlaps loading."""
         q: queue.Queue[Any] = queue.Queue(depth)
         end, quit_ = object(), threading.Event()
@@ -266,39 +270,20 @@ class Backfill(DayLoader):
 
     # -- one day -----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[Conn]:
-        """A pooled connection (one per concurrent day)."""
-        try:
-            conn = self._pool.get_nowait()
-        except queue.Empty:
-            conn = connect(self.settings)
-        try:
-            yield conn
-        finally:
-            if conn.closed or conn.broken:
-                conn.close()
-            else:
-                self._pool.put(conn)
-
     def process_day(self, day: date, on_rows: OnRows = None) -> DayResult:
         """Load (verify-only: compare) one day in one transaction; returns its verification."""
         t0 = time.perf_counter()
-        with self._connection() as conn:
+        with self.store.connection() as conn:
             if self.verify_only:
                 result = self._day(conn, day, "verify", on_rows)
             else:
                 try:
                     result = self._day(conn, day, "attach", on_rows)
-                except _UpsertInsteadError:
+                except UpsertInsteadError:
                     result = self._day(conn, day, "upsert", on_rows)
             if not result.ok and self.present:  # name the columns that differ
-                with conn.transaction():
-                    parent, where = sql.Identifier(SCHEMA, self.name), self._where(day)
-                    cols = ck.pg_checksum(
-                        conn, self.spec, parent, where, self.present, columns=True
-                    )
-                result.target = Checksum(result.target.rows, result.target.hash_sum, cols.columns)
+                cols = self.store.column_sums(conn, day)
+                result.target = Checksum(result.target.rows, result.target.hash_sum, cols)
         result.seconds = time.perf_counter() - t0
         facts = {"dataset": self.contract.name, "day": day.isoformat(), "rows": result.rows}
         if not result.ok:
@@ -309,44 +294,22 @@ class Backfill(DayLoader):
                  verified=result.ok, seconds=round(result.seconds, 3))  # fmt: skip
         return result
 
-    def _day(
-        self, conn: Conn, day: date, path: Literal["attach", "upsert", "verify"], on_rows: OnRows
-    ) -> DayResult:
-        part = f"{self.name}_p{day:%Y%m%d}"
-        parent, final = sql.Identifier(SCHEMA, self.name), sql.Identifier(SCHEMA, part)
-        bounds = self._bounds(day)
-        if path == "attach" and not self.partitioned:
-            raise _UpsertInsteadError  # a hypertable (or a plain table): upsert
-        if path != "verify" and self.partitioned:
-            with conn.transaction():  # the partition: create it (upsert) / has it rows (attach)?
-                self._ddl_lock(conn)
-                if path == "upsert":
-                    _run(
-                        conn,
-                        "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})",
-                        final,
-                        parent,
-                        *bounds,
-                    )
-                elif self._has_rows(conn, part):
-                    raise _UpsertInsteadError
+    def _day(self, conn: Conn, day: date, path: LoadPath, on_rows: OnRows) -> DayResult:
+        self.store.prepare_day(conn, day, path)  # may raise UpsertInsteadError
         w = _Work(day, on_rows)
-        with conn.transaction():
-            conn.execute("SET LOCAL maintenance_work_mem = '256MB'")  # for the index build
+        with (
+            self.store.day_transaction(conn),
+            contextlib.closing(self._stream(w, encode=path != "verify")) as chunks,
+        ):
             if path == "verify":
-                written, target = self._stream(w, None), self._pg_day(conn, w)
-            elif path == "upsert":
-                written, target = self._upsert(conn, w)
+                written = sum(n for _, n in chunks)
+                target = _target(self.store.day_checksum(conn, day, w.phases))
             else:
-                written, target = self._attach(conn, w)
+                load = self.store.upsert if path == "upsert" else self.store.attach
+                written, found = load(conn, day, chunks, w.phases)
+                target = _target(found)
             result = DayResult(day, path, w.lake, target, written, phases=w.phases)
-            conn.execute(
-                "INSERT INTO lakesmith.backfill_days (dataset, target, day, rows, checksum, verified) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (dataset, target, day) DO UPDATE SET "
-                "rows = EXCLUDED.rows, checksum = EXCLUDED.checksum, verified = EXCLUDED.verified, "
-                "finished_at = now()",
-                (self.contract.name, self.target, day, result.rows, result.lake.text(), result.ok),
-            )
+            self.store.write_checkpoint(conn, day, result.rows, result.lake.text(), result.ok)
         return result
 
     def run(
@@ -394,5 +357,4 @@ class Backfill(DayLoader):
         return report
 
     def close(self) -> None:
-        while not self._pool.empty():
-            self._pool.get_nowait().close()
+        self.store.close()

@@ -33,8 +33,9 @@ rows or columns (each row is hashed as a whole). A corrupted row goes unnoticed 
 its row hash collides, about 1 in 4·10⁹. The hashes depend on the server's byte order;
 ``check_server_hashes`` compares both implementations on probe values before use.
 
-Loads use ``lakesmith.stores.pgcopy`` (binary ``COPY``), so the server stores exactly the
-bits that were hashed (no text round trip).
+This module defines the checksum and computes it on the lake side; ``stores.pgchecksum``
+computes the same sums in SQL. Loads use ``lakesmith.stores.pgcopy`` (binary ``COPY``), so
+the server stores exactly the bits that were hashed (no text round trip).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -51,13 +52,22 @@ import polars as pl
 import psycopg
 import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
-from psycopg import sql
 
 from lakesmith.core.errors import LakesmithError
+from lakesmith.stores import pgchecksum
+from lakesmith.stores.pgchecksum import MASK, NULL_FP, Kind
 
-MASK = 0x7FFF_FFFF
-NULL_FP = 625_341_585  # the fingerprint of a null, on both sides
-Kind = Literal["string", "double", "timestamp", "long", "boolean"]
+__all__ = [
+    "MASK",
+    "NULL_FP",
+    "POLARS_TYPES",
+    "Checksum",
+    "ChecksumColumn",
+    "Kind",
+    "check_server_hashes",
+    "frame_checksum",
+    "value_hashes",
+]
 I64 = npt.NDArray[np.int64]
 U32 = npt.NDArray[np.uint32]
 
@@ -241,72 +251,6 @@ def frame_checksum(frame: pl.DataFrame, spec: Sequence[ChecksumColumn]) -> Check
     return Checksum(n, _exact_sum(hash_int8(r)) if n else 0, dict(sorted(sums.items())))
 
 
-# -- the same in SQL ---------------------------------------------------------------------
-
-_SQL_HASH = {
-    "string": "hashtextextended({}, 0)",
-    "double": "hashfloat8extended({}, 0)",
-    "timestamp": "hashfloat8extended(date_part('epoch', {}), 0)",
-    "long": "hashint8extended({}, 0)",
-    "boolean": "hashint8extended({}::int, 0)",
-}
-
-
-def _sql_fingerprint(c: ChecksumColumn, present: bool) -> sql.Composable:
-    if not present:
-        return sql.Literal(NULL_FP)
-    return sql.SQL("coalesce({} & {}, {})").format(
-        sql.SQL(_SQL_HASH[c.kind]).format(sql.Identifier(c.name)),
-        sql.Literal(MASK),
-        sql.Literal(NULL_FP),
-    )
-
-
-def checksum_sql(
-    spec: Sequence[ChecksumColumn],
-    source: sql.Composable,
-    where: sql.Composable,
-    present: Sequence[str] | None = None,
-    *,
-    columns: bool = False,
-) -> sql.Composed:
-    """``count(*), Σ H`` (or, with ``columns``, ``Σ fp`` per column) over ``source``.
-
-    Columns not ``present`` in the table are null on this side.
-    """
-    have = {c.name for c in spec} if present is None else set(present)
-    fps = [_sql_fingerprint(c, c.name in have) for c in spec]
-    if columns:
-        outs = sql.SQL(", ").join(sql.SQL("sum({})").format(fp) for fp in fps)
-    else:
-        outs = sql.SQL("sum(hashint8extended({}, 0))").format(
-            sql.SQL(" + ").join(
-                sql.SQL("{} * {}").format(fp, sql.Literal(c.weight))
-                for c, fp in zip(spec, fps, strict=True)
-            )
-        )
-    return sql.SQL("SELECT count(*), {} FROM {} WHERE {}").format(outs, source, where)
-
-
-def pg_checksum(
-    conn: psycopg.Connection[Any],
-    spec: Sequence[ChecksumColumn],
-    source: sql.Composable,
-    where: sql.Composable,
-    present: Sequence[str] | None = None,
-    *,
-    columns: bool = False,
-) -> Checksum:
-    """The checksum of the rows in PostgreSQL (call inside a transaction)."""
-    conn.execute("SET LOCAL jit = off")
-    row = conn.execute(checksum_sql(spec, source, where, present, columns=columns)).fetchone()
-    assert row is not None
-    if columns:
-        sums = {c.name: int(v or 0) for c, v in zip(spec, row[1:], strict=True)}
-        return Checksum(int(row[0]), 0, dict(sorted(sums.items())))
-    return Checksum(int(row[0]), int(row[1] or 0), None)
-
-
 _PROBE_STRINGS = ["", "a", "dev-00001", "v1.3.0", "k:3f2a9c1e:3:1042", "x" * 24, "é—漢字🙂" * 5]
 _PROBE_DOUBLES = [0.0, -0.0, 1.5, -273.15, 1e-300, float("inf"), float("nan"), 1013.25]
 _PROBE_LONGS = [0, 1, -1, 2**40 + 7, -(2**62), 2**63 - 1]
@@ -320,25 +264,17 @@ _PROBE_TIMES = [
 
 def check_server_hashes(conn: psycopg.Connection[Any]) -> None:
     """Fail clearly if the server's hash functions differ from ours (e.g. big-endian)."""
-    probe = "SELECT array_agg({}(v, 0) ORDER BY i) FROM unnest(%s::{}[]) WITH ORDINALITY AS t(v, i)"
-    queries = [
-        (probe.format("hashtextextended", "text"), _PROBE_STRINGS, pl.String(), "string"),
-        (probe.format("hashfloat8extended", "float8"), _PROBE_DOUBLES, pl.Float64(), "double"),
-        (probe.format("hashint8extended", "int8"), _PROBE_LONGS, pl.Int64(), "long"),
-        (
-            "SELECT array_agg(hashfloat8extended(date_part('epoch', v), 0) ORDER BY i) "
-            "FROM unnest(%s::timestamptz[]) WITH ORDINALITY AS t(v, i)",
-            _PROBE_TIMES,
-            pl.Datetime("us", "UTC"),
-            "timestamp",
-        ),
+    probes: list[tuple[Kind, list[Any], pl.DataType]] = [
+        ("string", _PROBE_STRINGS, pl.String()),
+        ("double", _PROBE_DOUBLES, pl.Float64()),
+        ("long", _PROBE_LONGS, pl.Int64()),
+        ("timestamp", _PROBE_TIMES, pl.Datetime("us", "UTC")),
     ]
-    with conn.transaction():
-        for query, values, dtype, kind in queries:
-            row = conn.execute(query, (values,)).fetchone()
-            ours = value_hashes(pl.Series(values, dtype=dtype), kind).tolist()  # type: ignore[arg-type]
-            if row is None or list(row[0]) != ours:
-                raise LakesmithError(
-                    f"PostgreSQL's {kind} hash differs from lakesmith's checksum (a big-endian "
-                    "server?), so backfill verification cannot be trusted here"
-                )
+    theirs = pgchecksum.server_hashes(conn, [(kind, values) for kind, values, _ in probes])
+    for (kind, values, dtype), found in zip(probes, theirs, strict=True):
+        ours = value_hashes(pl.Series(values, dtype=dtype), kind).tolist()
+        if found != ours:
+            raise LakesmithError(
+                f"PostgreSQL's {kind} hash differs from lakesmith's checksum (a big-endian "
+                "server?), so backfill verification cannot be trusted here"
+            )

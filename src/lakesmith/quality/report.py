@@ -1,29 +1,26 @@
 """DQ reports (DQ-3): what the per-batch statistics in ``lakesmith.dq_batches`` say.
 
-``load_dq_summary`` aggregates in SQL (totals, per-rule and per-schema-version sums, a
-time series bucketed to at most ``max_points`` points) so the cost does not depend on
-how many batches there are; per-entity freshness comes from one ``GROUP BY`` over the
-time-series table when it exists. ``render_table`` shows the summary in the console and
-``write_html`` writes one self-contained HTML file (plots embedded as PNG).
+``load_dq_summary`` builds the summary model from the aggregates ``stores.dq`` computes
+in SQL (totals, per-rule and per-schema-version sums, a time series bucketed to at most
+``max_points`` points; the cost does not depend on how many batches there are) and, when
+the time-series table exists, per-entity freshness. ``render_table`` shows the summary
+in the console; ``quality.report_html.write_html`` writes one self-contained HTML file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
-from psycopg.rows import dict_row
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from lakesmith.contracts.model import Contract
-
-TIMESERIES_SCHEMA = "timeseries"
+from lakesmith.stores import dq as dq_store
+from lakesmith.stores.timeseries import SCHEMA as TIMESERIES_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -103,65 +100,6 @@ class DQSummary:
         return self.duplicates / self.records_in if self.records_in else 0.0
 
 
-# The selected batches; every query below starts with this CTE.
-_SELECTED = """
-WITH sel AS (
-    SELECT * FROM lakesmith.dq_batches
-    WHERE dataset = %(dataset)s
-      AND (%(since)s::timestamptz IS NULL OR processed_at >= %(since)s::timestamptz)
-    ORDER BY processed_at DESC, batch_id DESC
-    LIMIT %(last)s
-)
-"""
-
-_TOTALS = f"""{_SELECTED}
-SELECT count(*) AS batches, coalesce(sum(records_in), 0) AS records_in,
-       coalesce(sum(valid), 0) AS valid, coalesce(sum(quarantined), 0) AS quarantined,
-       coalesce(sum(duplicates), 0) AS duplicates,
-       min(processed_at) AS first_processed_at, max(processed_at) AS last_processed_at,
-       min(min_event_time) AS oldest_event_time, max(max_event_time) AS newest_event_time
-FROM sel
-"""
-
-_JSON_SUMS = """
-SELECT j.key, sum(j.value::numeric)::bigint AS n
-FROM sel CROSS JOIN LATERAL jsonb_each_text(
-    CASE WHEN jsonb_typeof(sel.{col}) = 'object' THEN sel.{col} ELSE '{{}}'::jsonb END) AS j
-WHERE j.value ~ '^-?[0-9]+(\\.[0-9]+)?$'
-GROUP BY j.key
-"""
-_RULES = _SELECTED + _JSON_SUMS.format(col="rule_counts") + "ORDER BY n DESC, j.key"
-_VERSIONS = (
-    _SELECTED
-    + _JSON_SUMS.format(col="schema_versions")
-    + "ORDER BY CASE WHEN j.key ~ '^[0-9]{1,9}$' THEN j.key::integer END NULLS LAST, j.key"
-)
-
-_SERIES = f"""{_SELECTED}
-, b AS (SELECT *, ntile(%(points)s) OVER (ORDER BY processed_at, batch_id) AS bucket FROM sel)
-SELECT max(processed_at), count(*), sum(records_in), sum(quarantined), sum(duplicates),
-       max(lag_seconds)
-FROM b GROUP BY bucket ORDER BY bucket
-"""
-
-_RECENT = f"""{_SELECTED}
-SELECT batch_id, processed_at, records_in, valid, quarantined, duplicates, max_event_time,
-       lag_seconds
-FROM sel ORDER BY processed_at DESC, batch_id DESC LIMIT %(recent)s
-"""
-
-_ENTITIES = """
-WITH e AS (
-    SELECT {entity}::text AS entity, max({ts}) AS last_event, count(*) AS n
-    FROM {table} WHERE {ts} IS NOT NULL GROUP BY 1
-)
-SELECT entity, last_event, n,
-       extract(epoch FROM (max(last_event) OVER () - last_event))::double precision,
-       count(*) OVER (), max(last_event) OVER ()
-FROM e ORDER BY last_event, entity LIMIT %(limit)s
-"""
-
-
 def entity_column(contract: Contract) -> str | None:
     """The first key field that is not the event time (``device_id``), if any."""
     return next((k for k in contract.keys if k != contract.event_time), None)
@@ -179,28 +117,21 @@ def load_dq_summary(
 ) -> DQSummary:
     """Summarise the batches of ``contract``'s dataset processed at/after ``since`` (the
     ``last`` N of them when given), plus per-entity freshness from the time-series table."""
-    params: dict[str, Any] = {
-        "dataset": contract.name,
-        "since": since,
-        "last": last,
-        "points": max_points,
-        "recent": recent,
-    }
-    with conn.cursor(row_factory=dict_row) as cur:
-        totals = cur.execute(_TOTALS, params).fetchone()
-    assert totals is not None  # an aggregate always returns one row
+    agg = dq_store.batch_aggregates(
+        conn, contract.name, since, last, points=max_points, recent=recent
+    )
     # Column types match the dataclasses' (bigint → int, double precision → float).
-    recent_rows = [BatchRow(*r) for r in conn.execute(_RECENT, params).fetchall()]
+    recent_rows = [BatchRow(*r) for r in agg.recent]
     summary = DQSummary(
         dataset=contract.name,
         generated_at=datetime.now(UTC),
         since=since,
         last=last,
-        **totals,
+        **agg.totals,
         last_lag_seconds=recent_rows[0].lag_seconds if recent_rows else None,
-        rule_counts=dict(conn.execute(_RULES, params).fetchall()),
-        schema_versions=dict(conn.execute(_VERSIONS, params).fetchall()),
-        series=[SeriesPoint(*r) for r in conn.execute(_SERIES, params).fetchall()],
+        rule_counts=dict(agg.rule_counts),
+        schema_versions=dict(agg.schema_versions),
+        series=[SeriesPoint(*r) for r in agg.series],
         recent_batches=recent_rows,
     )
     return _with_entities(conn, contract, summary, max_entities)
@@ -217,24 +148,12 @@ def _with_entities(
     summary = replace(summary, timeseries_table=qualified, entity_column=ent)
     if ent is None:
         return replace(summary, entity_note="the contract has no entity key")
-    cols = {
-        str(r[0])
-        for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns"
-            " WHERE table_schema = %s AND table_name = %s",
-            (TIMESERIES_SCHEMA, table),
-        ).fetchall()
-    }
+    cols = dq_store.timeseries_columns(conn, table)
     if not cols:
         return replace(summary, entity_note=f"{qualified} does not exist yet")
     if not {ent, ts} <= cols:
         return replace(summary, entity_note=f"{qualified} has no {ent!r}/{ts!r} columns")
-    query = sql.SQL(_ENTITIES).format(
-        entity=sql.Identifier(ent),
-        ts=sql.Identifier(ts),
-        table=sql.Identifier(TIMESERIES_SCHEMA, table),
-    )
-    rows = conn.execute(query, {"limit": limit}).fetchall()
+    rows = dq_store.entity_freshness(conn, table, ent, ts, limit)
     entities = [EntityFreshness(*r[:4]) for r in rows]
     return replace(
         summary,
@@ -374,13 +293,3 @@ def render_table(summary: DQSummary, *, rows: int = 10) -> Group:
     n = min(rows, len(s.recent_batches))
     parts.append(_rich(f"last {n} batches", batch_rows(s, rows)))
     return Group(*parts)
-
-
-def write_html(summary: DQSummary, path: Path | str) -> Path:
-    """Write the report as one self-contained HTML file; return its path."""
-    from lakesmith.quality.report_html import render_html  # matplotlib only when needed
-
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(summary), encoding="utf-8")
-    return out

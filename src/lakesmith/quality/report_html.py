@@ -3,6 +3,9 @@
 Plots are drawn with matplotlib's object API on the Agg canvas (no pyplot, no global
 backend state, safe in threads). Every string that reaches the HTML goes through
 ``html.escape``; every string that reaches a plot has its ``$`` escaped (mathtext).
+
+This module imports matplotlib: import it only when writing HTML (``cli.dq`` imports it
+inside the command, so ``lakesmith --help`` stays fast).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import html
 import io
 from collections.abc import Sequence
 from datetime import UTC
+from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -250,3 +254,11 @@ def render_html(summary: DQSummary) -> str:
 {_table(batch_rows(s))}
 </body></html>
 """
+
+
+def write_html(summary: DQSummary, path: Path | str) -> Path:
+    """Write the report as one self-contained HTML file; return its path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_html(summary), encoding="utf-8")
+    return out

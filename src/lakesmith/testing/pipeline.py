@@ -70,8 +70,6 @@ def read_sinks(settings: Settings, contract: Contract) -> Sinks:
     dataset = Dataset(settings, contract)
     try:
         ts = dataset.timeseries.read_all() if dataset.timeseries is not None else None
-        return Sinks(
-            dataset.bronze.scan(), dataset.silver.scan(), dataset.quarantine.scan(), ts
-        )
+        return Sinks(dataset.bronze.scan(), dataset.silver.scan(), dataset.quarantine.scan(), ts)
     finally:
         dataset.close()
