@@ -49,15 +49,21 @@ def envelope(batch: RawBatch, batch_id: str, ingested_at: datetime) -> pl.DataFr
             PAYLOAD: batch.payloads,
             SOURCE_TS: batch.timestamps_ms,
         },
-        schema={_SID: pl.Int32, SEQ: pl.Int64, KEY: pl.Binary, PAYLOAD: pl.Binary, SOURCE_TS: pl.Int64},
+        schema={
+            _SID: pl.Int32,
+            SEQ: pl.Int64,
+            KEY: pl.Binary,
+            PAYLOAD: pl.Binary,
+            SOURCE_TS: pl.Int64,
+        },
     )
     names = {sid: name for sid, name in batch.streams.items()}
     tags = {sid: stream_tag(name) for sid, name in batch.streams.items()}
     sid = pl.col(_SID)
     return frame.select(
-        pl.format(
-            "{}:{}", sid.replace_strict(tags, return_dtype=pl.String), pl.col(SEQ)
-        ).alias(RECORD_ID),
+        pl.format("{}:{}", sid.replace_strict(tags, return_dtype=pl.String), pl.col(SEQ)).alias(
+            RECORD_ID
+        ),
         pl.format(
             "{}{}{}",
             sid.replace_strict(names, return_dtype=pl.String),

@@ -126,7 +126,9 @@ class PayloadSpec(_Model):
         from lakesmith.formats import known_formats  # formats register lazily
 
         if v not in known_formats():
-            raise ValueError(f"unknown payload format {v!r}; use one of: {', '.join(known_formats())}")
+            raise ValueError(
+                f"unknown payload format {v!r}; use one of: {', '.join(known_formats())}"
+            )
         return v
 
 

@@ -57,9 +57,7 @@ def lowest(per_sink: Iterable[Mapping[str, Position]], streams: Iterable[str]) -
 
 def covers(committed: Mapping[str, Position], positions: Mapping[str, Position]) -> bool:
     """True when ``committed`` is at or beyond every position of ``positions``."""
-    return all(
-        s in committed and committed[s].next >= p.next for s, p in positions.items()
-    )
+    return all(s in committed and committed[s].next >= p.next for s, p in positions.items())
 
 
 def dumps(positions: Mapping[str, Position]) -> str:

@@ -53,8 +53,7 @@ class Dataset:
         self.contract = contract
         self.format = contract.lake.format or settings.lake.format
         self.lake: dict[str, LakeTable] = {
-            layer: open_table(settings, self.format, layer, contract.table_name)
-            for layer in LAYERS
+            layer: open_table(settings, self.format, layer, contract.table_name) for layer in LAYERS
         }
         self.timeseries = TimeseriesTable(settings, contract) if contract.timeseries else None
         self._conn: psycopg.Connection[Any] | None = None
@@ -125,7 +124,9 @@ class Dataset:
         versions = seen.select(pl.col(SCHEMA_VERSION).drop_nulls().unique())[SCHEMA_VERSION]
         for v in sorted(versions.to_list()):
             if v not in self.registry.known():
-                first = seen.filter(pl.col(SCHEMA_VERSION) == v).sort(STREAM, SEQ).row(0, named=True)
+                first = (
+                    seen.filter(pl.col(SCHEMA_VERSION) == v).sort(STREAM, SEQ).row(0, named=True)
+                )
                 if self.registry.record(v, batch.processed_at, first[SOURCE]):
                     log.info(
                         "schema_version_registered",

@@ -47,8 +47,7 @@ def _module(kind: str) -> ModuleType:
     if kind not in _KINDS:
         close = difflib.get_close_matches(kind, _KINDS, n=1)
         raise ContractError(
-            f"unknown source kind {kind!r}"
-            + (f" (did you mean {close[0]!r}?)" if close else ""),
+            f"unknown source kind {kind!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
             hint=f"use one of: {', '.join(sorted(_KINDS))}, or register a source module",
         )
     module, extra = _KINDS[kind]

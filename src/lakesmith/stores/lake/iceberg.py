@@ -348,9 +348,7 @@ class IcebergTable:
         file of a scan eagerly on its thread pool; this keeps memory to about one file)."""
         table = self.refresh()
         expr = to_expression(where)
-        scan = table.scan(
-            row_filter=expr, selected_fields=tuple(columns) if columns else ("*",)
-        )
+        scan = table.scan(row_filter=expr, selected_fields=tuple(columns) if columns else ("*",))
         for task in scan.plan_files():
             reader = ArrowScan(table.metadata, table.io, scan.projection(), expr)
             for batch in reader.to_record_batches([task]):
