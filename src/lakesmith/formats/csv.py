@@ -1,0 +1,387 @@
+"""The ``csv`` format: each CSV row is a record (its raw text); decoded in bulk by Polars.
+
+Reading a file (``read``), streamed in 8 MiB blocks like ``jsonl``:
+
+- the first non-blank row is the header; it travels with every chunk as
+  ``RecordChunk.context`` (sources put it in ``RawBatch.context[stream]``);
+- ``seq`` is the data row index (0-based, header excluded); blank rows use their seq
+  but are not delivered;
+- rows are split on newlines outside double quotes (RFC 4180), found with numpy (quote
+  counts per line, parity by cumulative sum), never with a per-byte Python loop. A row
+  that would span more than ``max_bytes`` across lines (a stray quote, typically) is cut
+  at its first newline, so one bad quote costs one row, not the rest of the file;
+- rows longer than ``max_bytes`` are delivered truncated to ``max_bytes + 1`` bytes.
+
+Decoding (``decode``): the rows of each header are joined into one buffer and parsed by
+``pl.read_csv`` (every column String). Rows that arrive without a header (CSV lines as
+Kafka messages) are read as if the header were the ``source_path[0]`` of every contract
+field, in contract order. A contract field reads the column named by its path (``path``
+or ``name``): an exact match first, else a case-insensitive match ignoring surrounding
+spaces (the first such column wins); a dotted path whose full name is not a column reads
+its first part and extracts the rest from that column's JSON text. Missing columns are
+null; empty fields are null (a quoted ``""`` is an empty string).
+
+Bad rows become per-row errors (``invalid_csv``, ``payload_too_large``) and every good
+row still decodes. The screening is in bulk too: sizes, ``\\r``, NUL bytes and unbalanced
+quotes up front; a sentinel field appended to each row catches rows with too few fields;
+rows with too many fail the parse (with quotes, when every column is parsed) or show in
+the total comma count (without quotes, when only the contract's columns are parsed);
+rows a parse rejects (too many fields, invalid UTF-8, …) are found by a per-row field
+count outside quotes and UTF-8 screening in chunks, whatever remains by bisection.
+"""
+
+from __future__ import annotations
+
+import csv as _csv
+import io
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from typing import BinaryIO, cast
+
+import numpy as np
+import polars as pl
+
+from lakesmith.contracts.model import Contract, FieldSpec
+from lakesmith.core.errors import InputError
+from lakesmith.core.records import RawBatch
+from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, RecordChunk
+from lakesmith.formats.jsonl import chunked, split_records
+
+Errors = dict[int, tuple[str, str]]  # row index → (rule id, message); bad rows only
+Source = tuple[int, tuple[str, ...]] | None  # (column index, JSON path inside it) per field
+
+_SENTINEL = b"~"
+_SEP = b"," + _SENTINEL + b"\n"  # appended to every row: too few fields → sentinel missing
+_QUOTE, _COMMA, _CR, _NUL = ord('"'), ord(","), ord("\r"), 0
+_UTF8_CHUNK = 4096  # rows validated per UTF-8 decode call in the error path
+
+
+def _invalid(message: str) -> tuple[str, str]:
+    return ("invalid_csv", message)
+
+
+@lru_cache(maxsize=256)
+def header_names(header: bytes) -> tuple[str, ...]:
+    """The column names of a header row (RFC 4180 quoting; invalid UTF-8 replaced)."""
+    text = header.decode("utf-8", "replace").removeprefix("\ufeff").rstrip("\r\n")
+    row = next(_csv.reader(io.StringIO(text, newline="")), [])
+    return tuple(row)
+
+
+def _map_columns(names: Sequence[str], fields: Sequence[FieldSpec]) -> list[Source]:
+    exact: dict[str, int] = {}
+    folded: dict[str, int] = {}
+    for i, name in enumerate(names):
+        exact.setdefault(name, i)
+        folded.setdefault(name.strip().casefold(), i)
+
+    def find(name: str) -> int | None:
+        return exact[name] if name in exact else folded.get(name.strip().casefold())
+
+    out: list[Source] = []
+    for f in fields:
+        whole = find(f.path or f.name)
+        if whole is not None:
+            out.append((whole, ()))
+            continue
+        head, *rest = f.source_path
+        outer = find(head) if rest else None
+        out.append((outer, tuple(rest)) if outer is not None else None)
+    return out
+
+
+def _offsets(lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start/end of each row in ``_SEP.join(rows)``."""
+    starts = np.zeros(len(lens), dtype=np.int64)
+    if len(lens) > 1:
+        np.cumsum(lens[:-1] + len(_SEP), out=starts[1:])
+    return starts, starts + lens
+
+
+def _rows_of(positions: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[int]:
+    """Rows containing the byte ``positions`` (separator bytes excluded)."""
+    rows = np.searchsorted(starts, positions, side="right") - 1
+    inside = positions < ends[rows]
+    return [int(r) for r in np.unique(rows[inside])]
+
+
+def field_counts(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Fields per row ``arr[starts[i]:ends[i]]`` (commas outside double quotes + 1): comma
+    and quote positions by ``flatnonzero``, counted per row by ``searchsorted``; only the
+    commas of rows holding quotes are checked for quote parity."""
+    cpos = np.flatnonzero(arr == _COMMA)
+    cs, ce = np.searchsorted(cpos, starts), np.searchsorted(cpos, ends)
+    counts = ce - cs
+    qpos = np.flatnonzero(arr == _QUOTE)
+    if qpos.size:
+        qs = np.searchsorted(qpos, starts)
+        rows = np.flatnonzero((np.searchsorted(qpos, ends) > qs) & (counts > 0))
+        if rows.size:
+            k = counts[rows]
+            row_of = np.repeat(rows, k)
+            first = np.repeat(cs[rows] - (np.cumsum(k) - k), k)
+            commas = cpos[first + np.arange(int(k.sum()))]
+            inside = (np.searchsorted(qpos, commas) - qs[row_of]) & 1
+            counts = counts - np.bincount(row_of, weights=inside, minlength=len(starts)).astype(
+                np.int64
+            )
+    return counts + 1
+
+
+class _Rows:
+    """The rows of one header being screened, joined as ``row,~\\n`` for Polars."""
+
+    def __init__(self, rows: Sequence[bytes | None], width: int, max_bytes: int) -> None:
+        self.width = width
+        self.placeholder = b"," * (width - 1)  # a well-formed row (all null) for bad ones
+        self.errors: Errors = {}
+        self.rows = cast("list[bytes]", list(rows))
+        if None in self.rows:
+            for i, r in enumerate(rows):
+                if r is None:
+                    self.errors[i] = _invalid("empty message (no value)")
+                    self.rows[i] = b""
+        lens = np.fromiter(map(len, self.rows), dtype=np.int64, count=len(self.rows))
+        for i in np.flatnonzero(lens > max_bytes).tolist():
+            self.errors[i] = (
+                "payload_too_large",
+                f"row is {lens[i]} bytes; the limit is {max_bytes}",
+            )
+        for i in np.flatnonzero(lens == 0).tolist():
+            self.errors.setdefault(i, _invalid("empty row"))
+        self.join()
+
+    def join(self) -> None:
+        for i in self.errors:
+            self.rows[i] = self.placeholder
+        self.buf = _SEP.join(self.rows) + _SEP[:-1]
+        self.arr = np.frombuffer(self.buf, dtype=np.uint8)
+        lens = np.fromiter(map(len, self.rows), dtype=np.int64, count=len(self.rows))
+        self.starts, self.ends = _offsets(lens)
+        self.lens = lens
+
+    def screen(self) -> None:
+        """Bulk checks before parsing: trailing ``\\r``, NUL bytes, unbalanced quotes."""
+        changed = False
+        if self.buf.find(b"\r") != -1:
+            has = self.lens > 0
+            last = np.zeros(len(self.rows), dtype=np.uint8)
+            last[has] = self.arr[self.ends[has] - 1]
+            for i in np.flatnonzero(last == _CR).tolist():
+                self.rows[i] = self.rows[i][:-1]
+                if not self.rows[i]:
+                    self.errors.setdefault(i, _invalid("empty row"))
+                changed = True
+        if self.buf.find(b"\x00") != -1:
+            for i in _rows_of(np.flatnonzero(self.arr == _NUL), self.starts, self.ends):
+                self.errors.setdefault(i, _invalid("row contains a NUL byte"))
+                changed = True
+        if self.buf.find(b'"') != -1:
+            qpos = np.flatnonzero(self.arr == _QUOTE)
+            q = np.searchsorted(qpos, self.ends) - np.searchsorted(qpos, self.starts)
+            for i in np.flatnonzero(q & 1).tolist():
+                if i not in self.errors:
+                    self.errors[i] = _invalid(
+                        "unbalanced double quotes (a quoted field is not closed)"
+                    )
+                    changed = True
+        if changed:
+            self.join()
+
+    def screen_after_failure(self) -> bool:
+        """Locate rows Polars may have rejected: invalid UTF-8, wrong field counts."""
+        before = len(self.errors)
+        mv = memoryview(self.buf)
+        n = len(self.rows)
+        for a in range(0, n, _UTF8_CHUNK):
+            b = min(a + _UTF8_CHUNK, n)
+            try:
+                str(mv[int(self.starts[a]) : int(self.ends[b - 1])], "utf-8")
+                continue
+            except UnicodeDecodeError:
+                pass
+            for i in range(a, b):
+                try:
+                    self.rows[i].decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    self.errors.setdefault(i, _invalid(f"row is not valid UTF-8: {exc.reason}"))
+        self.count_fields()
+        if len(self.errors) == before:
+            return False
+        self.join()
+        return True
+
+    def count_fields(self) -> None:
+        """Flag the rows whose field count (outside quotes) is not the header's."""
+        counts = field_counts(self.arr, self.starts, self.ends)
+        for i in np.flatnonzero(counts != self.width).tolist():
+            self.errors.setdefault(
+                i, _invalid(f"expected {self.width} fields, found {int(counts[i])}")
+            )
+
+
+def _schema(width: int) -> dict[str, pl.DataType]:
+    return {f"c{i}": pl.String() for i in range(width + 1)}  # + the sentinel column
+
+
+def _parse(buf: bytes, width: int, project: list[int]) -> pl.DataFrame:
+    return pl.read_csv(
+        buf,
+        has_header=False,
+        schema=_schema(width),
+        columns=project,
+        quote_char='"',
+        raise_if_empty=False,
+        truncate_ragged_lines=False,
+    )
+
+
+def _try_parse(buf: bytes, n: int, width: int, project: list[int]) -> pl.DataFrame | None:
+    """The parsed rows, or None when Polars fails or finds another number of rows."""
+    try:
+        df = _parse(buf, width, project)
+    except pl.exceptions.PolarsError:
+        return None
+    return df if df.height == n else None
+
+
+def _parse_lines(
+    rows: list[bytes], width: int, project: list[int]
+) -> tuple[pl.DataFrame, dict[int, str]]:
+    """Parse rows; those Polars cannot read are isolated by bisection."""
+    names = [f"c{i}" for i in project]
+    if not rows:
+        return pl.DataFrame(schema=dict.fromkeys(names, pl.String())), {}
+    try:
+        df = _parse(_SEP.join(rows) + _SEP[:-1], width, project)
+        if df.height == len(rows):
+            return df, {}
+        message = "the row's quoting does not match its line breaks"
+    except pl.exceptions.PolarsError as exc:
+        message = str(exc).split("\n")[0]
+    if len(rows) == 1:
+        return pl.DataFrame([dict.fromkeys(names)], schema=dict.fromkeys(names, pl.String())), {
+            0: message
+        }
+    mid = len(rows) // 2
+    left, lbad = _parse_lines(rows[:mid], width, project)
+    right, rbad = _parse_lines(rows[mid:], width, project)
+    return pl.concat([left, right]), {**lbad, **{i + mid: e for i, e in rbad.items()}}
+
+
+def _decode_group(
+    rows: Sequence[bytes | None], header: bytes | None, contract: Contract
+) -> tuple[pl.DataFrame, Errors]:
+    """Field texts of rows that share one header (None: contract order), in order."""
+    fields = contract.fields
+    n = len(rows)
+    names = header_names(header) if header is not None else [f.source_path[0] for f in fields]
+    width = len(names)
+    sources = _map_columns(names, fields)
+    if width == 0:
+        frame = pl.DataFrame([pl.Series(f.name, [None] * n, dtype=pl.String) for f in fields])
+        return frame, dict.fromkeys(range(n), _invalid("the CSV header has no columns"))
+    screened = _Rows(rows, width, contract.payload.max_bytes)
+    screened.screen()
+    # Polars fails on a row with too many fields unless the columns are projected (then it
+    # drops the extra fields silently). Without quotes, the comma total finds such rows for
+    # free, so only the needed columns are parsed; with quotes, every column is.
+    quoted = screened.buf.find(b'"') != -1
+    used = {s[0] for s in sources if s is not None}
+    project = list(range(width + 1)) if quoted else sorted(used | {width})
+    parsed = _try_parse(screened.buf, n, width, project)
+    if parsed is None and screened.screen_after_failure():
+        parsed = _try_parse(screened.buf, n, width, project)
+    if parsed is None:  # something else Polars rejects: isolate it by bisection
+        parsed, unreadable = _parse_lines(screened.rows, width, project)
+        for i, msg in unreadable.items():
+            screened.errors.setdefault(i, _invalid(f"not valid CSV: {msg}"))
+    frame = parsed
+    sentinel = frame[f"c{width}"]
+    short = (sentinel != _SENTINEL.decode()).fill_null(True)
+    if short.any() or (not quoted and screened.buf.count(b",") != n * width):
+        # Too few fields leave the sentinel column empty; too many fields (unquoted rows)
+        # show in the comma total: count per row, outside quotes, to name them.
+        screened.count_fields()
+        for i in np.flatnonzero(short.to_numpy()).tolist():
+            screened.errors.setdefault(i, _invalid(f"cannot split the row into {width} fields"))
+    errors = screened.errors
+    if errors:
+        bad = np.zeros(n, dtype=bool)
+        bad[list(errors)] = True
+        frame = frame.with_columns(pl.Series("_bad", bad))
+    columns: list[pl.Expr] = []
+    for f, src in zip(fields, sources, strict=True):
+        if src is None:
+            columns.append(pl.lit(None, dtype=pl.String).alias(f.name))
+            continue
+        expr = pl.col(f"c{src[0]}")
+        if src[1]:
+            expr = expr.str.json_path_match("$." + ".".join(src[1]))
+        if errors:
+            expr = pl.when(pl.col("_bad")).then(None).otherwise(expr)
+        columns.append(expr.alias(f.name))
+    return frame.select(columns), errors
+
+
+def decode_csv(batch: RawBatch, contract: Contract) -> pl.DataFrame:
+    """One String column per contract field + parse errors, one row per record, in order."""
+    payloads = batch.payloads
+    n = len(payloads)
+    header_of = {sid: batch.context.get(name) for sid, name in batch.streams.items()}
+    headers = set(header_of.values())
+    if len(headers) <= 1 or len(batch.stream_ids) != n:
+        header = next(iter(headers)) if len(headers) == 1 else None
+        frame, errors = _decode_group(payloads, header, contract)
+    else:
+        sids = np.asarray(batch.stream_ids, dtype=np.int64)
+        parts: list[pl.DataFrame] = []
+        order: list[np.ndarray] = []
+        errors = {}
+        for h in headers:
+            idx = np.flatnonzero(np.isin(sids, [s for s, x in header_of.items() if x == h]))
+            part, part_errors = _decode_group([payloads[i] for i in idx.tolist()], h, contract)
+            parts.append(part)
+            order.append(idx)
+            errors.update({int(idx[i]): e for i, e in part_errors.items()})
+        perm = np.concatenate(order)
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[perm] = np.arange(n)
+        frame = pl.concat(parts)[inverse]
+    err_ids = pl.Series(PARSE_ERROR, [None] * n, dtype=pl.String)
+    err_msgs = pl.Series(PARSE_DETAIL, [None] * n, dtype=pl.String)
+    if errors:
+        idx_list = list(errors)
+        err_ids = err_ids.scatter(idx_list, [errors[i][0] for i in idx_list])
+        err_msgs = err_msgs.scatter(idx_list, [errors[i][1] for i in idx_list])
+    return frame.with_columns(err_ids, err_msgs)
+
+
+class CsvFormat:
+    """A CSV file with a header row; each data row is one record (its raw text)."""
+
+    name = "csv"
+
+    def decode(self, batch: RawBatch, contract: Contract) -> pl.DataFrame:
+        return decode_csv(batch, contract)
+
+    def read(self, file: BinaryIO, chunk_records: int, max_bytes: int) -> Iterator[RecordChunk]:
+        header: bytes | None = None
+        base = 0  # physical record index of the first data row
+        for seq, records in split_records(file, max_bytes, quoted=True):
+            if header is None:
+                k = next((i for i, r in enumerate(records) if r), None)
+                if k is None:
+                    continue  # blank lines before the header
+                header = records[k]
+                if len(header) > max_bytes:
+                    raise InputError(
+                        f"the CSV header is longer than {max_bytes} bytes",
+                        hint="raise payload.max_bytes in the contract, or check the file is CSV",
+                    )
+                base = seq + k + 1
+                seq, records = base, records[k + 1 :]
+            yield from chunked(seq - base, records, chunk_records, header)
+
+
+FORMAT = CsvFormat()
