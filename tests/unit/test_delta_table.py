@@ -313,7 +313,7 @@ def test_compact_retries_when_a_writer_appends_meanwhile(
     ("concurrent transactions added new data"): it re-reads and keeps them."""
     import deltalake
 
-    from lakesmith.stores.lake import delta
+    from lakesmith.stores.lake import delta_compact
 
     for i in range(3):
         table.append(_rows("p0", range(i * 2, i * 2 + 2)), {"p0": Position(i * 2 + 2)})
@@ -327,7 +327,7 @@ def test_compact_retries_when_a_writer_appends_meanwhile(
             assert writer.append(_rows("p0", range(6, 9)), {"p0": Position(9)}) == 3
         real(*args, **kwargs)
 
-    monkeypatch.setattr(delta, "write_deltalake", racing_write)
+    monkeypatch.setattr(delta_compact, "write_deltalake", racing_write)
     rep = table.compact(CompactOptions(min_files=2, dedupe_keys=["value"]))
     assert calls == ["raced"] and rep.conflicts == 1 and rep.partitions_rewritten == 1
     assert sorted(table.scan()[SEQ].to_list()) == list(range(9))

@@ -50,6 +50,10 @@ class FileSourceSpec(SourceSpec):
     def uri(self) -> str:
         return f"file://{self.path}"
 
+    @property
+    def uri_sep(self) -> str:
+        return "#row="
+
 
 @runtime_checkable
 class _ReadsFrom(Protocol):
@@ -193,7 +197,7 @@ class FileSource:
     def poll(self, max_records: int, max_wait_s: float) -> RawBatch:
         if self._failed is not None:
             raise self._failed
-        batch = RawBatch(source=self.uri, uri_sep="#row=")
+        batch = RawBatch(source=self.uri, uri_sep=self.spec.uri_sep)
         t0 = time.monotonic()
         while len(batch) < max_records:
             chunk = self._pending or self._next_chunk()
