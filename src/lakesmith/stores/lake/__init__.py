@@ -23,10 +23,10 @@ from lakesmith.stores.lake.base import (
 if TYPE_CHECKING:
     from lakesmith.config import Settings
 
-# format → (module, class, the pip package that provides the library)
+# format → (module, class, what to pip install when its library is missing)
 _FORMATS: dict[str, tuple[str, str, str]] = {
-    "iceberg": ("lakesmith.stores.lake.iceberg", "IcebergTable", "pyiceberg"),
-    "delta": ("lakesmith.stores.lake.delta", "DeltaTable", "deltalake"),
+    "iceberg": ("lakesmith.stores.lake.iceberg", "IcebergTable", "lakesmith"),
+    "delta": ("lakesmith.stores.lake.delta", "DeltaTable", "lakesmith[delta]"),
 }
 
 
@@ -41,8 +41,9 @@ def open_table(settings: Settings, format: str, namespace: str, name: str) -> La
         impl = getattr(importlib.import_module(module), cls)
     except ModuleNotFoundError as exc:
         raise ConfigError(
-            f"the {format} lake format needs {package}, which is not installed ({exc.name})",
-            hint=f"pip install 'lakesmith[{format}]' (or: uv sync --all-extras)",
+            f"the {format} lake format needs the Python package {exc.name!r}, "
+            "which is not installed",
+            hint=f"pip install '{package}' (in a checkout: uv sync --all-extras)",
         ) from None
     table: LakeTable = impl(settings, namespace, name)
     return table
