@@ -34,6 +34,11 @@ class FieldSpec(_Model):
     required: bool = False
     since: int = Field(1, ge=1, description="schema version that introduced the field")
     format: TimestampFormat | None = None
+    timezone: str | None = Field(
+        None,
+        description="timestamps written without a zone are local time here (e.g. UTC, "
+        "Europe/London); without it such timestamps fail the <field>_type rule",
+    )
     description: str = ""
 
     @property
@@ -42,8 +47,20 @@ class FieldSpec(_Model):
 
     @model_validator(mode="after")
     def _format_only_for_timestamps(self) -> FieldSpec:
-        if self.format is not None and self.type != "timestamp":
-            raise ValueError(f"field {self.name}: 'format' applies to timestamp fields only")
+        if (self.format is not None or self.timezone is not None) and self.type != "timestamp":
+            raise ValueError(
+                f"field {self.name}: 'format' and 'timezone' apply to timestamp fields only"
+            )
+        if self.timezone is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"field {self.name}: unknown timezone {self.timezone!r} (use an IANA name "
+                    "such as UTC or Europe/London)"
+                ) from None
         return self
 
 

@@ -11,6 +11,7 @@ import polars as pl
 from lakesmith.contracts.model import FieldSpec
 
 ISO8601_WITH_ZONE = "%Y-%m-%dT%H:%M:%S%.f%#z"
+NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")  # only with FieldSpec.timezone
 TIMESTAMP = pl.Datetime("us", "UTC")
 
 POLARS_TYPES: dict[str, pl.DataType] = {
@@ -38,6 +39,14 @@ def typed(f: FieldSpec) -> tuple[pl.Expr, pl.Expr]:
         value = raw.str.to_datetime(
             ISO8601_WITH_ZONE, time_zone="UTC", time_unit="us", strict=False
         )
+        if f.timezone is not None:  # text without a zone is local time in f.timezone
+            naive = [
+                raw.str.to_datetime(fmt, time_unit="us", strict=False) for fmt in NAIVE_FORMATS
+            ]
+            local = pl.coalesce(naive).dt.replace_time_zone(
+                f.timezone, ambiguous="earliest", non_existent="null"
+            )
+            value = pl.coalesce(value, local.dt.convert_time_zone("UTC"))
     else:
         scale = 1_000_000 if f.format == "epoch_seconds" else 1_000
         micros = raw.cast(pl.Float64, strict=False) * scale
