@@ -26,10 +26,12 @@ def run(
         ..., help="dataset name (e.g. iot.telemetry) or a contract YAML path"
     ),
     until_idle: bool = typer.Option(
-        False, "--until-idle", help="drain the topic, then exit (demos, tests)"
+        False, "--until-idle", help="drain what the source has now, then exit (demos, tests)"
     ),
     group_id: str | None = typer.Option(
-        None, "--group", help="consumer group (default lakesmith-<dataset>)"
+        None,
+        "--group",
+        help="workers sharing a group share the source (default lakesmith-<dataset>)",
     ),
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="serve Prometheus metrics on this port"
@@ -41,11 +43,12 @@ def run(
         None, "--stats-json", help="write the run's figures as JSON to this file"
     ),
 ) -> None:
-    """Consume the dataset's topic into bronze, quarantine, silver, the time-series table and DQ stats.
+    """Ingest the dataset's source (Kafka topic, files, …) into bronze, quarantine, silver,
+    the time-series table and DQ stats.
 
-    Exactly-once: each batch's Kafka positions are committed with its data in every
+    Exactly-once: each batch's source positions are committed with its data in every
     sink; a restarted worker resumes from them. Run several workers with the same
-    --group to share the partitions.
+    --group to share a Kafka topic's partitions.
     """
     s = settings()
     signal.signal(signal.SIGTERM, _stop)
