@@ -117,5 +117,6 @@ def test_online_retail_parquet_into_delta(
     assert outcome.get("duplicate", 0) == expected_dupes
     assert sinks.silver.height == rows.height - expected_dupes
     assert sinks.silver["customer_id"].null_count() > 0  # missing customers stay, as nulls
-    first = sinks.silver.sort("_seq").row(0, named=True)
+    row = pl.col("_source").str.extract(r"#row=(\d+)$").cast(pl.Int64)
+    first = sinks.silver.sort(row).row(0, named=True)
     assert first["invoice"] == "489434" and first["invoice_date"].hour == 7  # GMT in December

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import polars as pl
+import pyarrow as pa
 
 from lakesmith.core.columns import (
     BATCH_ID,
@@ -37,6 +38,13 @@ _POLARS: dict[str, pl.DataType] = {
 _SID = "__sid"
 
 
+def as_stored(frame: pl.DataFrame) -> pa.Table:
+    """A batch frame as the Arrow table the stores write (the stream as a plain string)."""
+    if STREAM in frame.columns:
+        frame = frame.with_columns(pl.col(STREAM).cast(pl.String))
+    return frame.to_arrow()
+
+
 def envelope(batch: RawBatch, batch_id: str, ingested_at: datetime) -> pl.DataFrame:
     """Bronze envelope columns for every record of ``batch`` (same row order)."""
     if not len(batch):
@@ -59,6 +67,9 @@ def envelope(batch: RawBatch, batch_id: str, ingested_at: datetime) -> pl.DataFr
     )
     names = {sid: name for sid, name in batch.streams.items()}
     tags = {sid: stream_tag(name) for sid, name in batch.streams.items()}
+    # In memory the stream is an Enum (one byte per row, not a string copied into every
+    # frame derived from the batch); the sinks write it as a string (``as_stored``).
+    streams = pl.Enum(sorted(set(names.values())))
     sid = pl.col(_SID)
     return frame.select(
         pl.format("{}:{}", sid.replace_strict(tags, return_dtype=pl.String), pl.col(SEQ)).alias(
@@ -70,7 +81,7 @@ def envelope(batch: RawBatch, batch_id: str, ingested_at: datetime) -> pl.DataFr
             pl.lit(batch.uri_sep),
             pl.col(SEQ),
         ).alias(SOURCE),
-        sid.replace_strict(names, return_dtype=pl.String).alias(STREAM),
+        sid.replace_strict(names, return_dtype=streams).alias(STREAM),
         SEQ,
         pl.col(KEY).cast(pl.String, strict=False).alias(KEY),
         PAYLOAD,

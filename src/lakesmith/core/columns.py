@@ -4,7 +4,7 @@ Every layer imports these names instead of spelling ``"_record_id"`` itself::
 
     bronze      every record: envelope + _schema_version
     quarantine  invalid records: envelope + _rule_ids / _messages / _quarantined_at
-    silver      typed contract fields + lineage (record id, source URI, stream, seq, …)
+    silver      typed contract fields + lineage (record id, source URI, batch, version)
 
 ``Column`` is a storage-neutral column description; each store maps its types
 (``stores.lake.iceberg``, ``stores.lake.delta``, ``stores.timeseries``).
@@ -71,11 +71,11 @@ QUARANTINE_COLUMNS = [
     Column(QUARANTINED_AT, "timestamp"),
 ]
 
+# Silver keeps the record id and URI; _stream/_seq travel with a batch (the sinks filter
+# replays on them) but are not stored: _source spells them, bronze has them as columns.
 LINEAGE_COLUMNS = [
     Column(RECORD_ID, "string", "the bronze record this row comes from"),
     Column(SOURCE, "string", "source coordinates as a URI"),
-    Column(STREAM, "string"),
-    Column(SEQ, "long"),
     Column(INGESTED_AT, "timestamp"),
     Column(BATCH_ID, "string"),
     Column(SCHEMA_VERSION, "int"),

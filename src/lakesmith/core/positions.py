@@ -85,8 +85,10 @@ def unseen(frame: pl.DataFrame, committed: Mapping[str, Position]) -> pl.DataFra
     """Rows of ``frame`` (with ``_stream``/``_seq``) at or beyond the committed positions."""
     if not committed or frame.height == 0:
         return frame
-    floor = pl.col(STREAM).replace_strict(
-        {s: p.next for s, p in committed.items()}, default=0, return_dtype=pl.Int64
+    floor = (
+        pl.col(STREAM)
+        .cast(pl.String)
+        .replace_strict({s: p.next for s, p in committed.items()}, default=0, return_dtype=pl.Int64)
     )
     return frame.filter(pl.col(SEQ) >= floor)
 

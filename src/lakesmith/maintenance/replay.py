@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from lakesmith.bronze.envelope import as_stored
 from lakesmith.config import Settings
 from lakesmith.contracts.model import Contract
 from lakesmith.core.columns import DISPOSITION, KEY, PAYLOAD, RECORD_ID, RULE_IDS, SEQ, STREAM
@@ -76,7 +77,7 @@ def replay_quarantine(
             present = dataset.silver.scan([RECORD_ID], [(RECORD_ID, "in", ids)])
             fresh = recovered.filter(~pl.col(RECORD_ID).is_in(present[RECORD_ID].implode()))
             if fresh.height:
-                dataset.silver.append(fresh.to_arrow(), {})  # keeps the stream positions
+                dataset.silver.append(as_stored(fresh), {})  # keeps the stream positions
             if dataset.timeseries is not None:
                 dataset.timeseries.upsert(recovered)
             dataset.quarantine.delete([(RECORD_ID, "in", ids)])

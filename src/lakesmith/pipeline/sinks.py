@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 
+from lakesmith.bronze.envelope import as_stored
 from lakesmith.core import positions as pos
 from lakesmith.pipeline.process import ProcessedBatch
 from lakesmith.quality.dq import batch_stats
@@ -57,7 +58,7 @@ class LakeSink:
         return self.table.positions(streams)
 
     def write(self, batch: ProcessedBatch) -> int:
-        return self.table.append(self._frame(batch).to_arrow(), batch.positions)
+        return self.table.append(as_stored(self._frame(batch)), batch.positions)
 
     def close(self) -> None:
         pass
