@@ -45,6 +45,7 @@ bench:
 	$(UV) run --frozen python benchmarks/bench_dq_rules.py --rows 1000000
 	POLARS_MAX_THREADS=1 $(UV) run --frozen python benchmarks/bench_dq_rules.py --rows 1000000
 	$(UV) run --frozen python benchmarks/bench_backfill.py --rows 2000000
+	$(UV) run --frozen python benchmarks/bench_formats.py --rows 1000000
 
 clean:
 	-$(UV) run --frozen lakesmith local down
