@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import signal
 import subprocess
@@ -21,25 +20,9 @@ from lakesmith.domains.iot.simulator import SimConfig, generate, produce_simulat
 from lakesmith.sources.kafka import kafka_spec
 from lakesmith.stores.postgres import connect
 from lakesmith.testing.pipeline import read_sinks, unique_contract
+from lakesmith.testing.stack import worker_env
 
 pytestmark = pytest.mark.integration
-
-
-def _env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKESMITH")}
-    env.update(
-        LAKESMITH_CONFIG="/nonexistent/lakesmith.toml",
-        LAKESMITH__STATE_DIR=str(settings.state_dir),
-        LAKESMITH__LOCAL__POSTGRES_PORT=str(settings.local.postgres_port),
-        LAKESMITH__LOCAL__KAFKA_PORT=str(settings.local.kafka_port),
-        LAKESMITH__LOCAL__S3_PORT=str(settings.local.s3_port),
-        LAKESMITH__LOCAL__TYPESENSE_PORT=str(settings.local.typesense_port),
-        LAKESMITH__WORKER__BATCH_SIZE="1000",
-        LAKESMITH__WORKER__MAX_WAIT_S="0.5",
-        LAKESMITH__WORKER__IDLE_TIMEOUT_S="1",
-        **extra,
-    )
-    return env
 
 
 class WorkerProcess:
@@ -131,7 +114,7 @@ def test_sigkill_at_random_moments_then_drain(stack_settings: Settings, tmp_path
     ]
     kills = 0
     for extra in plans:
-        worker = WorkerProcess(path, _env(stack_settings, **extra))
+        worker = WorkerProcess(path, worker_env(stack_settings, **extra))
         if extra:
             worker.proc.wait(120)
             assert worker.proc.returncode == -signal.SIGKILL, "".join(worker.lines[-20:])
@@ -141,7 +124,7 @@ def test_sigkill_at_random_moments_then_drain(stack_settings: Settings, tmp_path
             worker.kill()
         kills += 1
     assert kills >= 5
-    final = WorkerProcess(path, _env(stack_settings))
+    final = WorkerProcess(path, worker_env(stack_settings))
     assert final.proc.wait(300) == 0, "".join(final.lines[-30:])
     _check_exactly_once(stack_settings, contract, expected, total)
 
@@ -150,7 +133,7 @@ def test_two_workers_share_six_partitions(stack_settings: Settings, tmp_path: Pa
     contract, path = unique_contract(tmp_path)
     total = 30_000
     expected = _simulate(stack_settings, contract, total, seed=9)
-    workers = [WorkerProcess(path, _env(stack_settings)) for _ in range(2)]
+    workers = [WorkerProcess(path, worker_env(stack_settings)) for _ in range(2)]
     for w in workers:
         assert w.proc.wait(300) == 0, "".join(w.lines[-30:])
     assert all(w.committed_batches() > 0 for w in workers), (
@@ -166,7 +149,7 @@ def test_sigterm_stops_a_continuous_worker_cleanly(
     expected = _simulate(stack_settings, contract, 3000, seed=2)
     proc = subprocess.Popen(
         [sys.executable, "-m", "lakesmith", "run", str(path)],
-        env=_env(stack_settings),
+        env=worker_env(stack_settings),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -381,7 +381,7 @@ def test_compaction_carries_cursors_past_log_cleanup(settings: Settings) -> None
     t.append(_rows("k", range(3)), {"k": Position(3)})
     rep = t.compact(CompactOptions(min_files=2, expire_older_than=timedelta(0)))
     assert rep.files_after == 1
-    dt = t._table()
+    dt = t.refresh()
     dt.create_checkpoint()
     dt.cleanup_metadata()  # every commit before the checkpoint is gone
     assert [h["operation"] for h in dt.history()] == ["VACUUM END"]

@@ -2,8 +2,8 @@
 
 ``Dataset`` owns naming, creating and evolving the bronze / quarantine / silver lake
 tables (Iceberg or Delta, per ``contract.lake.format`` or ``lake.format``) and the
-time-series table, records schema versions, primes the dedupe index, and builds the
-sinks (``sinks()``). The worker, quarantine replay, compaction, backfill, the test
+time-series table, records schema versions and primes the dedupe index;
+``pipeline.sinks.build_sinks(dataset)`` builds its sinks. The worker, quarantine replay, compaction, backfill, the test
 helpers and the benchmarks all use it; nothing else creates or names a table.
 """
 
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
     from lakesmith.contracts.registry import SchemaRegistry
     from lakesmith.pipeline.process import ProcessedBatch
-    from lakesmith.pipeline.sinks import Sink
 
 log = get_logger(__name__)
 
@@ -156,14 +155,6 @@ class Dataset:
         log.info(
             "dedupe_primed", dataset=self.contract.name, keys=frame.height, since=since.isoformat()
         )
-
-    # -- writing ----------------------------------------------------------------------------
-
-    def sinks(self) -> list[Sink]:
-        """Every sink of the dataset, in commit order: lake tables, time series, DQ."""
-        from lakesmith.pipeline.sinks import build_sinks
-
-        return build_sinks(self)
 
     def close(self) -> None:
         if self.timeseries is not None:

@@ -31,7 +31,7 @@ from lakesmith.core.positions import Positions
 from lakesmith.pipeline.dataset import Dataset
 from lakesmith.pipeline.metrics import WorkerMetrics
 from lakesmith.pipeline.process import ProcessedBatch, process_batch
-from lakesmith.pipeline.sinks import Sink
+from lakesmith.pipeline.sinks import Sink, build_sinks
 from lakesmith.silver.dedupe import DedupeIndex
 from lakesmith.sources.base import Source, SourceContext
 from lakesmith.sources.registry import open_source
@@ -78,7 +78,7 @@ class Worker:
         self.metrics = metrics or WorkerMetrics(contract.name)
         self.dedupe = DedupeIndex(contract.keys)
         self.dataset = Dataset(settings, contract).ensure()
-        self.sinks: list[Sink] = self.dataset.sinks()
+        self.sinks: list[Sink] = build_sinks(self.dataset)
         self._writes: dict[str, int] = {}
         self._pool = ThreadPoolExecutor(max_workers=len(self.sinks), thread_name_prefix="sink")
         self._fault = self._parse_fault()

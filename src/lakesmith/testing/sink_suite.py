@@ -11,7 +11,6 @@ for a sink other than silver), and pytest runs every test against your backend.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -31,9 +30,10 @@ from lakesmith.core.positions import Position
 from lakesmith.core.records import RawBatch
 from lakesmith.pipeline.dataset import Dataset
 from lakesmith.pipeline.process import ProcessedBatch, process_batch
-from lakesmith.pipeline.sinks import Sink
+from lakesmith.pipeline.sinks import Sink, build_sinks
 from lakesmith.silver.dedupe import DedupeIndex
 from lakesmith.testing.pipeline import read_sinks, unique_contract
+from lakesmith.testing.stack import worker_env
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -64,33 +64,10 @@ def process_into(dataset: Dataset, raw: RawBatch) -> ProcessedBatch:
     dataset.prime_dedupe(dedupe)
     batch = process_batch(raw, dataset.contract, NOW, dedupe, dataset.accepted_version())
     dataset.evolve(batch)
-    for sink in dataset.sinks():
+    for sink in build_sinks(dataset):
         sink.write(batch)
         sink.close()
     return batch
-
-
-def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment of a ``lakesmith`` subprocess using ``settings``' stack and lake."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKESMITH")}
-    lake = settings.lake
-    env.update(
-        LAKESMITH_CONFIG="/nonexistent/lakesmith.toml",
-        LAKESMITH__STATE_DIR=str(settings.state_dir),
-        LAKESMITH__LOCAL__POSTGRES_PORT=str(settings.local.postgres_port),
-        LAKESMITH__LOCAL__KAFKA_PORT=str(settings.local.kafka_port),
-        LAKESMITH__LOCAL__S3_PORT=str(settings.local.s3_port),
-        LAKESMITH__LOCAL__TYPESENSE_PORT=str(settings.local.typesense_port),
-        LAKESMITH__LAKE__FORMAT=lake.format,
-        LAKESMITH__LAKE__CATALOG=lake.catalog,
-        LAKESMITH__WORKER__BATCH_SIZE="500",
-        LAKESMITH__WORKER__MAX_WAIT_S="0.5",
-        LAKESMITH__WORKER__IDLE_TIMEOUT_S="0.5",
-        **extra,
-    )
-    if lake.warehouse:
-        env["LAKESMITH__LAKE__WAREHOUSE"] = lake.warehouse
-    return env
 
 
 class SinkSuite:
@@ -112,8 +89,12 @@ class SinkSuite:
         ds.close()
 
     def sink_of(self, dataset: Dataset) -> Sink:
-        found = [s for s in dataset.sinks() if s.name == self.sink_name]
-        assert found, f"no sink {self.sink_name!r} in {[s.name for s in dataset.sinks()]}"
+        sinks = build_sinks(dataset)
+        found = [s for s in sinks if s.name == self.sink_name]
+        assert found, f"no sink {self.sink_name!r} in {[s.name for s in sinks]}"
+        for other in sinks:
+            if other is not found[0] and other.name == "dq":
+                other.close()  # its own connection; the others share the dataset's tables
         return found[0]
 
     def rows_in(self, dataset: Dataset) -> pl.DataFrame:
@@ -186,11 +167,17 @@ class SinkSuite:
         cmd = [sys.executable, "-m", "lakesmith", "run", str(path), "--until-idle"]
         fault = {"LAKESMITH_FAULT_KILL_AFTER": f"{self.sink_name}:2"}
         killed = subprocess.run(
-            cmd, env=worker_env(backend_settings, **fault), capture_output=True, timeout=300
+            cmd,
+            env=worker_env(backend_settings, LAKESMITH__WORKER__BATCH_SIZE="500", **fault),
+            capture_output=True,
+            timeout=300,
         )
         assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
         done = subprocess.run(
-            cmd, env=worker_env(backend_settings), capture_output=True, timeout=300
+            cmd,
+            env=worker_env(backend_settings, LAKESMITH__WORKER__BATCH_SIZE="500"),
+            capture_output=True,
+            timeout=300,
         )
         assert done.returncode == 0, done.stderr.decode()[-2000:]
         self.check_exactly_once(backend_settings, contract, total, bad)

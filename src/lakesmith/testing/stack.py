@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import tempfile
 from pathlib import Path
@@ -42,3 +43,27 @@ def local_stack_settings(state_dir: Path, **overrides: Any) -> Settings:
         **overrides.pop("local", {}),
     }
     return load_settings(state_dir=state_dir, local=local, **overrides)
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a ``lakesmith`` subprocess using ``settings``' stack and lake:
+    the ports, the state dir, the lake settings and small, fast batches (``extra`` wins)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKESMITH")}
+    lake = settings.lake
+    env.update(
+        LAKESMITH_CONFIG="/nonexistent/lakesmith.toml",
+        LAKESMITH__STATE_DIR=str(settings.state_dir),
+        LAKESMITH__LOCAL__POSTGRES_PORT=str(settings.local.postgres_port),
+        LAKESMITH__LOCAL__KAFKA_PORT=str(settings.local.kafka_port),
+        LAKESMITH__LOCAL__S3_PORT=str(settings.local.s3_port),
+        LAKESMITH__LOCAL__TYPESENSE_PORT=str(settings.local.typesense_port),
+        LAKESMITH__LAKE__FORMAT=lake.format,
+        LAKESMITH__LAKE__CATALOG=lake.catalog,
+        LAKESMITH__WORKER__BATCH_SIZE="1000",
+        LAKESMITH__WORKER__MAX_WAIT_S="0.5",
+        LAKESMITH__WORKER__IDLE_TIMEOUT_S="1",
+    )
+    if lake.warehouse:
+        env["LAKESMITH__LAKE__WAREHOUSE"] = lake.warehouse
+    env.update(extra)
+    return env

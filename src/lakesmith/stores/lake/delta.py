@@ -38,6 +38,8 @@ no sort order: ``sort_by`` (``lakesmith.sort_by``) sorts each appended batch ins
 
 Compaction (``stores.lake.delta_compact``): per partition with enough small files,
 delta-rs OPTIMIZE or, with ``dedupe_keys``, an overwrite of the partition; then VACUUM.
+What both read from and write to the log (app ids, commit infos, live files) is in
+``stores.lake.delta_log``.
 
 S3. delta-rs >= 1.0 commits with put-if-absent (``If-None-Match: *``, conditional writes:
 AWS S3 since 2024-11, MinIO, R2, moto) and dropped the DynamoDB locking provider;
@@ -50,13 +52,10 @@ spelled out; with delta-rs < 1.0 configure ``AWS_S3_LOCKING_PROVIDER=dynamodb`` 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import random
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
@@ -69,7 +68,7 @@ from lakesmith.config import Settings
 from lakesmith.core.columns import Column
 from lakesmith.core.errors import SinkError
 from lakesmith.core.logging import get_logger
-from lakesmith.core.positions import Position, Positions, covers, dumps, loads, unseen_arrow
+from lakesmith.core.positions import Position, Positions, covers, dumps, unseen_arrow
 from lakesmith.stores.lake.base import (
     CompactOptions,
     CompactReport,
@@ -85,25 +84,23 @@ from lakesmith.stores.lake.delta_arrow import (
     generated_name,
     sql_predicate,
 )
+from lakesmith.stores.lake.delta_compact import compact_table
+from lakesmith.stores.lake.delta_log import (
+    CURSORS_APP,
+    POSITIONS_KEY,
+    add_actions,
+    app_id,
+    backoff,
+    commit_positions,
+    committed_versions,
+)
 
 log = get_logger(__name__)
 
-APP_PREFIX = "lakesmith:"  # app id of a stream: lakesmith:<stream>
-CURSORS_APP = "lakesmith.cursors"  # set once by the first commit with a cursor (no stream
-# app id can collide: those all start with "lakesmith:")
-POSITIONS_KEY = "lakesmith.positions"  # commit info: the positions that commit advanced
 PARTITION_PROP = "lakesmith.partition_by"  # JSON [[column, transform], …]
 SORT_PROP = "lakesmith.sort_by"  # JSON [column, …]: rows are sorted on write
 ATTEMPTS = 30
 HISTORY_WINDOWS = (64, 1024, None)  # commits read per pass when looking for cursors
-
-
-def _app_id(stream: str) -> str:
-    return APP_PREFIX + stream
-
-
-def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0.01, 0.2) * min(attempt + 1, 5))
 
 
 # -- the table --------------------------------------------------------------------------
@@ -144,7 +141,8 @@ class DeltaTable:
             self._dt.update_incremental()
         return self._dt
 
-    def _table(self) -> _Delta:
+    def refresh(self) -> _Delta:
+        """The table at its latest version (it must exist)."""
         dt = self._load()
         if dt is None:
             raise SinkError(f"Delta table {self.label} does not exist at {self.uri}")
@@ -201,7 +199,7 @@ class DeltaTable:
     # -- schema and properties ------------------------------------------------------------
 
     def properties(self) -> dict[str, str]:
-        return {k: v for k, v in self._table().metadata().configuration.items() if v is not None}
+        return {k: v for k, v in self.refresh().metadata().configuration.items() if v is not None}
 
     def _partitioning(self, dt: _Delta) -> list[tuple[str, str]]:
         raw = dt.metadata().configuration.get(PARTITION_PROP)
@@ -215,7 +213,7 @@ class DeltaTable:
         return pa.schema(dt.schema().to_arrow())
 
     def column_names(self) -> list[str]:
-        dt = self._table()
+        dt = self.refresh()
         hidden = self._generated(dt)
         return [f.name for f in self._schema(dt) if f.name not in hidden]
 
@@ -225,7 +223,7 @@ class DeltaTable:
         """Add the columns the table lacks (old rows read null); set ``properties``."""
         added: list[str] = []
         for attempt in range(ATTEMPTS):
-            dt = self._table()
+            dt = self.refresh()
             have = set(self._schema(dt).names)
             missing = [c for c in columns if c.name not in have]
             config = dt.metadata().configuration
@@ -241,7 +239,7 @@ class DeltaTable:
                 if props:
                     dt.alter.set_table_properties(props, raise_if_not_exists=False)
             except CommitFailedError:
-                _backoff(attempt)
+                backoff(attempt)
         raise SinkError(f"could not evolve {self.label} after {ATTEMPTS} attempts")
 
     # -- positions ------------------------------------------------------------------------
@@ -251,22 +249,13 @@ class DeltaTable:
         dt = self._load()
         if dt is None:
             return {}
-        versions = self._versions(dt, streams)
+        versions = committed_versions(dt, streams)
         if not versions:
             return {}
         if dt.transaction_version(CURSORS_APP) is None:
             return {s: Position(v) for s, v in versions.items()}
         cursors = self._find_cursors(dt, versions)
         return {s: Position(v, cursors.get(s)) for s, v in versions.items()}
-
-    @staticmethod
-    def _versions(dt: _Delta, streams: Iterable[str]) -> dict[str, int]:
-        out = {}
-        for s in streams:
-            v = dt.transaction_version(_app_id(s))
-            if v is not None:
-                out[s] = int(v)
-        return out
 
     def _find_cursors(self, dt: _Delta, versions: Mapping[str, int]) -> dict[str, str | None]:
         """The cursor committed with each ``(stream, version)``, from the commit infos."""
@@ -276,7 +265,7 @@ class DeltaTable:
                 break
             commits = dt.history(limit)
             for commit in commits:  # newest first: the first mention wins
-                for s, p in _commit_positions(commit).items():
+                for s, p in commit_positions(commit).items():
                     self._cursors.setdefault((s, p.next), p.cursor)
             want = {k for k in want if k not in self._cursors}
             if limit is None or len(commits) < limit:
@@ -292,12 +281,12 @@ class DeltaTable:
         """Append the rows beyond the committed positions together with ``positions``,
         atomically; with empty ``positions`` append as is. Returns the rows written."""
         for attempt in range(ATTEMPTS):
-            dt = self._table()
+            dt = self.refresh()
             txns: list[Transaction] = []
             advanced: Positions = {}
             rows = data
             if positions:
-                committed = {s: Position(v) for s, v in self._versions(dt, positions).items()}
+                committed = {s: Position(v) for s, v in committed_versions(dt, positions).items()}
                 if covers(committed, positions):
                     return 0  # everything already committed (a replay)
                 rows = unseen_arrow(data, committed)
@@ -306,7 +295,7 @@ class DeltaTable:
                     for s, p in positions.items()
                     if s not in committed or p.next > committed[s].next
                 }
-                txns = [Transaction(_app_id(s), p.next) for s, p in advanced.items()]
+                txns = [Transaction(app_id(s), p.next) for s, p in advanced.items()]
                 if any(p.cursor is not None for p in advanced.values()) and (
                     dt.transaction_version(CURSORS_APP) is None
                 ):
@@ -327,7 +316,7 @@ class DeltaTable:
                 )
             except CommitFailedError as exc:
                 log.info("lake_commit_conflict", table=self.label, attempt=attempt, error=str(exc))
-                _backoff(attempt)
+                backoff(attempt)
                 continue
             for s, p in advanced.items():
                 self._cursors[(s, p.next)] = p.cursor
@@ -338,13 +327,13 @@ class DeltaTable:
         """Delete matching rows, keeping the committed positions (``txn`` actions)."""
         predicate = sql_predicate(where)
         for attempt in range(ATTEMPTS):
-            dt = self._table()
+            dt = self.refresh()
             try:
                 dt.delete(predicate)
                 return
             except CommitFailedError as exc:
                 log.info("lake_delete_conflict", table=self.label, attempt=attempt, error=str(exc))
-                _backoff(attempt)
+                backoff(attempt)
         raise SinkError(f"could not delete from {self.label} after {ATTEMPTS} attempts")
 
     # -- reading --------------------------------------------------------------------------
@@ -357,7 +346,7 @@ class DeltaTable:
 
     def scan(self, columns: Sequence[str] | None = None, where: Filter = ()) -> pl.DataFrame:
         """Matching rows, all in memory."""
-        dt = self._table()
+        dt = self.refresh()
         ds = dt.to_pyarrow_dataset()
         table = ds.to_table(
             columns=self._read_columns(dt, columns), filter=arrow_predicate(where, ds.schema)
@@ -370,7 +359,7 @@ class DeltaTable:
         self, columns: Sequence[str] | None = None, where: Filter = ()
     ) -> Iterator[pa.Table]:
         """Matching rows, one data file at a time (bounded memory)."""
-        dt = self._table()
+        dt = self.refresh()
         ds = dt.to_pyarrow_dataset()
         cols = self._read_columns(dt, columns)
         expr = arrow_predicate(where, ds.schema)
@@ -382,12 +371,12 @@ class DeltaTable:
     def day_counts(self, column: str) -> dict[date, int] | None:
         """Rows per UTC day of ``column``, from the log's file statistics when the table is
         partitioned by day on it; None otherwise (or when a file has no row count)."""
-        dt = self._table()
+        dt = self.refresh()
         if (column, "day") not in self._partitioning(dt):
             return None
         key = f"partition.{generated_name(column, 'day')}"
         counts: dict[date, int] = {}
-        for f in _add_actions(dt):
+        for f in add_actions(dt):
             day, rows = f.get(key), f.get("num_records")
             if rows is None:
                 return None
@@ -400,8 +389,6 @@ class DeltaTable:
     def compact(
         self, options: CompactOptions, progress: Callable[[str], None] | None = None
     ) -> CompactReport:
-        from lakesmith.stores.lake.delta_compact import compact_table
-
         return compact_table(self, options, progress)
 
 
@@ -424,21 +411,6 @@ def storage_options(settings: Settings) -> dict[str, str]:
     if s3["endpoint"].startswith("http://"):
         opts["AWS_ALLOW_HTTP"] = "true"
     return opts
-
-
-def _commit_positions(commit: Mapping[str, Any]) -> Positions:
-    raw = commit.get(POSITIONS_KEY)
-    if not isinstance(raw, str):
-        return {}
-    with contextlib.suppress(ValueError, TypeError, IndexError, KeyError):
-        return loads(raw)
-    return {}
-
-
-def _add_actions(dt: _Delta) -> list[dict[str, Any]]:
-    """One dict per live data file: path, size_bytes, num_records, partition.<col>."""
-    rows: list[dict[str, Any]] = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
-    return rows
 
 
 if TYPE_CHECKING:  # mypy checks that DeltaTable implements the LakeTable protocol

@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 import pyarrow as pa
@@ -30,15 +30,15 @@ from lakesmith.core.errors import SinkError
 from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Positions, dumps
 from lakesmith.stores.lake.base import CompactOptions, CompactReport
-from lakesmith.stores.lake.delta import (
+from lakesmith.stores.lake.delta_arrow import arrow_predicate, sql_predicate
+from lakesmith.stores.lake.delta_log import (
     CURSORS_APP,
     POSITIONS_KEY,
-    DeltaTable,
-    _add_actions,
-    _backoff,
-    _commit_positions,
+    add_actions,
+    backoff,
+    commit_positions,
+    committed_versions,
 )
-from lakesmith.stores.lake.delta_arrow import arrow_predicate, sql_predicate
 
 log = get_logger(__name__)
 
@@ -48,8 +48,19 @@ SMALL_FILE_RATIO = 0.75  # a file below 75 % of the target size is a compaction 
 DEDUPE_ORDER = (INGESTED_AT, RECORD_ID)
 
 
+class CompactTarget(Protocol):
+    """What compaction needs of the table (``DeltaTable``)."""
+
+    @property
+    def label(self) -> str: ...
+
+    def refresh(self) -> _Delta:
+        """The deltalake table at its latest version."""
+        ...
+
+
 def compact_table(
-    table: DeltaTable,
+    table: CompactTarget,
     options: CompactOptions,
     progress: Callable[[str], None] | None = None,
 ) -> CompactReport:
@@ -57,8 +68,8 @@ def compact_table(
     ``dedupe_keys``: keep the first row per key, by ``_ingested_at, _record_id``), then
     vacuum files removed longer than ``expire_older_than`` ago. Dry run: only plan."""
     started = time.perf_counter()
-    dt = table._table()
-    files = _add_actions(dt)
+    dt = table.refresh()
+    files = add_actions(dt)
     n, size, rows = _totals(files)
     rep = CompactReport(table.label, n, n, size, size, rows, rows)
     plans = _plan(files, options)
@@ -78,7 +89,7 @@ def compact_table(
         rep.files_deleted = len(_vacuum(table, options, {}, dry_run=True))
     else:
         rep.files_deleted = len(_vacuum(table, options, carried, dry_run=False))
-        rep.files_after, rep.bytes_after, rep.rows_after = _totals(_add_actions(table._table()))
+        rep.files_after, rep.bytes_after, rep.rows_after = _totals(add_actions(table.refresh()))
     rep.seconds = time.perf_counter() - started
     return rep
 
@@ -90,9 +101,9 @@ def _carried_cursors(dt: _Delta) -> Positions:
         return {}
     found: Positions = {}
     for commit in dt.history(CARRY_WINDOW):
-        for s, p in _commit_positions(commit).items():
+        for s, p in commit_positions(commit).items():
             found.setdefault(s, p)
-    current = DeltaTable._versions(dt, found)
+    current = committed_versions(dt, found)
     return {s: p for s, p in found.items() if p.cursor is not None and current.get(s) == p.next}
 
 
@@ -104,7 +115,7 @@ def _commit_props(carried: Positions, note: str) -> CommitProperties:
 
 
 def _rewrite(
-    table: DeltaTable,
+    table: CompactTarget,
     label: str,
     filters: list[tuple[str, str, Any]],
     options: CompactOptions,
@@ -112,7 +123,7 @@ def _rewrite(
     carried: Positions,
 ) -> None:
     for attempt in range(options.attempts):
-        dt = table._table()
+        dt = table.refresh()
         try:
             if options.dedupe_keys:
                 dupes = _rewrite_deduped(dt, label, filters, options, carried)
@@ -132,7 +143,7 @@ def _rewrite(
         except CommitFailedError as exc:
             rep.conflicts += 1
             log.info("compact_conflict", table=table.label, partition=label, error=str(exc))
-            _backoff(attempt)
+            backoff(attempt)
             continue
         rep.partitions_rewritten += 1
         rep.details.append(label)
@@ -171,11 +182,11 @@ def _rewrite_deduped(
 
 
 def _vacuum(
-    table: DeltaTable, options: CompactOptions, carried: Positions, dry_run: bool
+    table: CompactTarget, options: CompactOptions, carried: Positions, dry_run: bool
 ) -> list[str]:
     hours = math.ceil(options.expire_older_than.total_seconds() / 3600)
     for attempt in range(options.attempts):
-        dt = table._table()
+        dt = table.refresh()
         try:
             return dt.vacuum(
                 retention_hours=hours,
@@ -184,7 +195,7 @@ def _vacuum(
                 commit_properties=None if dry_run else _commit_props(carried, "vacuum"),
             )
         except CommitFailedError:
-            _backoff(attempt)
+            backoff(attempt)
     raise SinkError(f"could not vacuum {table.label} after {options.attempts} attempts")
 
 

@@ -70,14 +70,16 @@ from lakesmith.core.columns import Column
 from lakesmith.core.errors import SinkError
 from lakesmith.core.logging import get_logger
 from lakesmith.stores.lake.base import CompactOptions, CompactReport, Filter, LakeFormat
+from lakesmith.stores.lake.iceberg_compact import compact_table
+from lakesmith.stores.lake.iceberg_snapshots import (
+    COMMIT_RETRIES,
+    NO_INTERNAL_RETRY,
+    POSITIONS_KEY,
+    carry_positions,
+    read_positions,
+)
 
 log = get_logger(__name__)
-
-POSITIONS_KEY = "lakesmith.stream-positions"
-# pyiceberg retries a failed commit by itself with the snapshot properties it was given:
-# stale positions would then overwrite another worker's. Our own loop re-reads them.
-COMMIT_RETRIES = "commit.retry.num-retries"
-NO_INTERNAL_RETRY = {COMMIT_RETRIES: "0"}
 
 _TYPES: dict[str, Callable[[], IcebergType]] = {
     "string": StringType,
@@ -143,19 +145,6 @@ def catalog(settings: Settings) -> Catalog:
         warehouse,
         tuple(sorted(io.items())),
     )
-
-
-def read_positions(table: Table) -> pos.Positions:
-    snap = table.current_snapshot()
-    if snap is None or snap.summary is None:
-        return {}
-    return pos.loads(snap.summary[POSITIONS_KEY])
-
-
-def carry_positions(table: Table) -> dict[str, str]:
-    """Snapshot properties that keep the current positions (for non-stream commits)."""
-    current = read_positions(table)
-    return {POSITIONS_KEY: pos.dumps(current)} if current else {}
 
 
 def to_expression(where: Filter) -> BooleanExpression:
@@ -378,8 +367,6 @@ class IcebergTable:
     def compact(
         self, options: CompactOptions, progress: Callable[[str], None] | None = None
     ) -> CompactReport:
-        from lakesmith.stores.lake.iceberg_compact import compact_table
-
         return compact_table(self, options, progress)
 
 
@@ -396,3 +383,16 @@ def _conform(data: pa.Table, table: Table) -> pa.Table:
         if field.name not in data.column_names:
             data = data.append_column(field, pa.nulls(data.num_rows, field.type))
     return data
+
+
+__all__ = [  # with the positions helpers of iceberg_snapshots, for callers of this module
+    "COMMIT_RETRIES",
+    "NO_INTERNAL_RETRY",
+    "POSITIONS_KEY",
+    "IcebergTable",
+    "carry_positions",
+    "catalog",
+    "iceberg_schema",
+    "read_positions",
+    "to_expression",
+]

@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import polars as pl
 import pyarrow as pa
@@ -51,10 +52,9 @@ from lakesmith.core.columns import INGESTED_AT, RECORD_ID
 from lakesmith.core.errors import SinkError
 from lakesmith.core.logging import get_logger
 from lakesmith.stores.lake.base import CompactOptions, CompactReport
-from lakesmith.stores.lake.iceberg import (
+from lakesmith.stores.lake.iceberg_snapshots import (
     NO_INTERNAL_RETRY,
     POSITIONS_KEY,
-    IcebergTable,
     carry_positions,
 )
 
@@ -71,6 +71,17 @@ REWRITE_PROPERTIES = {
     TableProperties.WRITE_UPDATE_ISOLATION_LEVEL: IsolationLevel.SNAPSHOT.value,
     **NO_INTERNAL_RETRY,
 }
+
+
+class CompactTarget(Protocol):
+    """What compaction needs of the table (``IcebergTable``)."""
+
+    @property
+    def label(self) -> str: ...
+
+    def refresh(self) -> Table:
+        """The pyiceberg table at its latest metadata."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -91,7 +102,7 @@ class TablePlan:
 
 
 def compact_table(
-    lt: IcebergTable,
+    lt: CompactTarget,
     options: CompactOptions,
     progress: Callable[[str], None] | None = None,
     before_commit: Callable[[str], None] | None = None,
@@ -238,7 +249,7 @@ def order_rows(
 # -- one partition --------------------------------------------------------------------
 
 
-def _ensure_properties(lt: IcebergTable, options: CompactOptions) -> None:
+def _ensure_properties(lt: CompactTarget, options: CompactOptions) -> None:
     """Set ``REWRITE_PROPERTIES`` the table lacks (a properties-only commit)."""
     for attempt in range(options.attempts):
         table = lt.refresh()
@@ -280,7 +291,7 @@ def _write(
 
 
 def _rewrite(
-    lt: IcebergTable,
+    lt: CompactTarget,
     plan: PartitionPlan,
     options: CompactOptions,
     rep: CompactReport,
@@ -370,7 +381,7 @@ def _check(
 # -- snapshots ------------------------------------------------------------------------
 
 
-def _expire(lt: IcebergTable, options: CompactOptions) -> tuple[int, int]:
+def _expire(lt: CompactTarget, options: CompactOptions) -> tuple[int, int]:
     """Expire old snapshots; delete files only they referenced. ``(expired, deleted)``."""
     for attempt in range(options.attempts):
         table = lt.refresh()
