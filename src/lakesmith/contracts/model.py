@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lakesmith.contracts.plugins import known_formats, parse_spec
+
 FieldType = Literal["string", "long", "double", "boolean", "timestamp"]
 TimestampFormat = Literal["iso8601", "epoch_seconds", "epoch_millis"]
 
@@ -118,7 +120,7 @@ RuleSpec = Annotated[
 class SourceSpec(_Model):
     """The contract's ``source:`` section. Each source kind subclasses it with its own
     fields (``sources/<kind>.py``); ``Contract`` validates the section with the model the
-    kind registered (``sources.registry``)."""
+    kind registered (``contracts.plugins``)."""
 
     kind: str
 
@@ -140,8 +142,6 @@ class PayloadSpec(_Model):
     @field_validator("format")
     @classmethod
     def _known_format(cls, v: str) -> str:
-        from lakesmith.formats import known_formats  # formats register lazily
-
         if v not in known_formats():
             raise ValueError(
                 f"unknown payload format {v!r}; use one of: {', '.join(known_formats())}"
@@ -184,8 +184,6 @@ class Contract(_Model):
     @field_validator("source", mode="before")
     @classmethod
     def _source_of_kind(cls, v: object) -> object:
-        from lakesmith.sources.registry import parse_spec  # kinds load lazily
-
         if isinstance(v, dict) and "kind" not in v:
             v = {"kind": "kafka", **v}  # contracts written before other kinds existed
         return parse_spec(v)

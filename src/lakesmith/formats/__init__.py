@@ -8,37 +8,22 @@
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
 
-from lakesmith.core.errors import ContractError
+from lakesmith.contracts import plugins
+from lakesmith.contracts.plugins import known_formats
 from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, Format, RecordChunk
-
-_FORMATS: dict[str, str] = {
-    "json": "lakesmith.formats.json",
-    "jsonl": "lakesmith.formats.jsonl",
-    "csv": "lakesmith.formats.csv",
-    "parquet": "lakesmith.formats.parquet",
-}
 
 
 def register_format(name: str, module: str) -> None:
     """Register (or replace) the module implementing ``name`` (it exposes ``FORMAT``)."""
-    _FORMATS[name] = module
+    plugins.register_format(name, module)
     get_format.cache_clear()
-
-
-def known_formats() -> list[str]:
-    return sorted(_FORMATS)
 
 
 @cache
 def get_format(name: str) -> Format:
-    if name not in _FORMATS:
-        raise ContractError(
-            f"unknown payload format {name!r}", hint=f"use one of: {', '.join(known_formats())}"
-        )
-    fmt: Format = importlib.import_module(_FORMATS[name]).FORMAT
+    fmt: Format = plugins.format_module(name).FORMAT
     return fmt
 
 
