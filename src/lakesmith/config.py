@@ -125,6 +125,12 @@ class WorkerSettings(_Section):
     idle_timeout_s: float = Field(
         5.0, gt=0, description="--until-idle: stop after this long with no lag"
     )
+    assign_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="--until-idle: give up (exit non-zero) when no share of the source is "
+        "assigned this long while data waits",
+    )
     dedupe_window: str = Field(
         "2d", description="event-time window of natural keys primed from silver"
     )

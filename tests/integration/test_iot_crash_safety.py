@@ -7,7 +7,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,43 +20,9 @@ from lakesmith.sources.kafka import kafka_spec
 from lakesmith.stores.postgres import connect
 from lakesmith.testing.pipeline import read_sinks, unique_contract
 from lakesmith.testing.stack import worker_env
+from lakesmith.testing.workers import WorkerProcess
 
 pytestmark = pytest.mark.integration
-
-
-class WorkerProcess:
-    """``lakesmith run CONTRACT --until-idle`` as a subprocess, its log lines collected."""
-
-    def __init__(self, contract_path: Path, env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lakesmith", "run", str(contract_path), "--until-idle"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-
-    def committed_batches(self) -> int:
-        return sum('"batch_committed"' in ln for ln in self.lines)
-
-    def wait_for_batches(self, n: int, timeout: float = 90) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            if self.committed_batches() >= n:
-                return True
-            time.sleep(0.02)
-        return False
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
 
 
 def _check_exactly_once(

@@ -7,6 +7,8 @@ message (and ``hint``) and exits non-zero, never with a traceback::
     ├── ConfigError            invalid lakesmith.toml / LAKESMITH__… value
     ├── ContractError          a dataset contract is unknown or invalid
     ├── SinkError              a store rejected a write (after retries)
+    ├── SourceError            a source cannot deliver what it holds
+    ├── InputError             an input file or object cannot be read
     └── LocalStackError        the no-Docker local stack
         ├── MissingBinaryError     a service binary is not installed
         ├── PortInUseError         the configured port is taken by another process
@@ -38,6 +40,10 @@ class ContractError(LakesmithError):
 
 class SinkError(LakesmithError):
     """A store rejected a write after retries."""
+
+
+class SourceError(LakesmithError):
+    """A source cannot deliver what it holds (no partitions assigned, topic missing, …)."""
 
 
 class InputError(LakesmithError):

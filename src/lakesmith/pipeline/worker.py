@@ -84,12 +84,16 @@ class Worker:
         self._fault = self._parse_fault()
         self.source: Source | None = None
 
+    def committed(self, streams: Sequence[str]) -> Positions:
+        """The lowest position over all sinks of ``streams`` (what is safely written)."""
+        return pos.lowest([s.positions(streams) for s in self.sinks], streams)
+
     def resume(self, streams: Sequence[str]) -> Positions:
         """Where to start ``streams``: the lowest position over all sinks. Called by the
         source on every (re)assignment; the dedupe index is re-primed from silver."""
-        per_sink = [s.positions(streams) for s in self.sinks]
+        found = self.committed(streams)
         self.dataset.prime_dedupe(self.dedupe)
-        return pos.lowest(per_sink, streams)
+        return found
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -149,7 +153,7 @@ class Worker:
         parallel with Python), so two batches are in memory at most."""
         cfg = self.settings.worker
         self.source = open_source(
-            SourceContext(self.settings, self.contract, self.group_id, self.resume)
+            SourceContext(self.settings, self.contract, self.group_id, self.resume, self.committed)
         )
         stats = RunStats()
         started = time.monotonic()

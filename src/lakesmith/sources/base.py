@@ -33,7 +33,13 @@ class SourceContext:
     settings: Settings
     contract: Contract
     group_id: str  # workers sharing this id share the source (consumer group, claims)
+    # where to (re)start streams: the lowest position over all sinks (primes dedupe too)
     resume: Callable[[Sequence[str]], Positions]
+    # the lowest position over all sinks, read only (for ``drained``); defaults to resume
+    committed: Callable[[Sequence[str]], Positions] | None = None
+
+    def committed_positions(self, streams: Sequence[str]) -> Positions:
+        return (self.committed or self.resume)(streams)
 
 
 class Source(Protocol):
@@ -48,8 +54,11 @@ class Source(Protocol):
         ...
 
     def drained(self) -> bool:
-        """True when everything available right now has been delivered by ``poll``
-        (``run --until-idle`` stops once this holds for ``idle_timeout_s``)."""
+        """True when everything available right now has been delivered by ``poll`` and
+        committed by the sinks — for the whole source, not only this worker's share
+        (``run --until-idle`` stops once this holds for ``idle_timeout_s``). Raises
+        ``SourceError`` when it can never become true for this worker (e.g. no share of
+        the source assigned while data waits)."""
         ...
 
     def lag(self) -> dict[str, int]:

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from lakesmith.config import Settings
 from lakesmith.contracts.model import SourceSpec
+from lakesmith.core.errors import ContractError, SourceError
 from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Position, Positions
 from lakesmith.core.records import RawBatch
@@ -73,8 +74,6 @@ class KafkaSpec(SourceSpec):
 def kafka_spec(spec: SourceSpec) -> KafkaSpec:
     """The contract's source as a Kafka spec (clear error for other kinds)."""
     if not isinstance(spec, KafkaSpec):
-        from lakesmith.core.errors import ContractError
-
         raise ContractError(f"this needs a kafka source; the contract's source is {spec.kind!r}")
     return spec
 
@@ -93,7 +92,6 @@ class KafkaSource:
         self,
         context: SourceContext,
         on_revoke: Callable[[list[int]], None] | None = None,
-        assign_timeout_s: float = 60.0,
         **overrides: Any,
     ) -> None:
         from confluent_kafka import Consumer
@@ -103,8 +101,10 @@ class KafkaSource:
         self.topic = topic = spec.topic
         self.uri = spec.uri
         self._resume = context.resume
+        self._committed = context.committed_positions
+        self.group_id = context.group_id
         self._started = time.monotonic()
-        self._assign_timeout_s = assign_timeout_s
+        self._assign_timeout_s = settings.worker.assign_timeout_s
         self._on_revoke = on_revoke
         self.assigned: set[int] = set()
         self._revoked_during_poll: set[int] = set()
@@ -208,9 +208,43 @@ class KafkaSource:
         return out
 
     def drained(self) -> bool:
-        if not self.assigned:
-            return time.monotonic() - self._started > self._assign_timeout_s
-        return all(v == 0 for v in self.lag().values())
+        """Every partition of the topic — not only ours — is committed by the sinks up to
+        its high watermark, read fresh from the broker now. Partitions assigned to us whose
+        consumer position already reached the watermark count as done too (the last
+        offsets may be control records that no sink ever sees)."""
+        from confluent_kafka import TopicPartition
+
+        meta = self.consumer.list_topics(self.topic, timeout=10.0).topics.get(self.topic)
+        parts = sorted(meta.partitions) if meta is not None and meta.error is None else []
+        committed = self._committed([self.stream(p) for p in parts])
+        mine = {
+            tp.partition: tp.offset
+            for tp in self.consumer.position(
+                [TopicPartition(self.topic, p) for p in sorted(self.assigned)]
+            )
+        }
+        waiting: dict[int, int] = {}
+        for p in parts:
+            _, high = self.consumer.get_watermark_offsets(
+                TopicPartition(self.topic, p), timeout=10.0, cached=False
+            )
+            done = committed.get(self.stream(p), Position(0)).next
+            if high > done and not (p in mine and mine[p] >= high):
+                waiting[p] = high - done
+        if not waiting:
+            return True
+        waited = time.monotonic() - self._started
+        if not self.assigned and waited > self._assign_timeout_s:
+            raise SourceError(
+                f"no partitions of {self.topic!r} assigned after {waited:.0f} s while "
+                f"{sum(waiting.values()):,} records wait in partitions "
+                f"{', '.join(map(str, sorted(waiting)))}: the consumer group "
+                f"{self.group_id!r} is still held by other members (a killed worker keeps "
+                "its partitions until its session times out)",
+                hint="run again once the other members are gone, or raise "
+                "LAKESMITH__WORKER__ASSIGN_TIMEOUT_S",
+            )
+        return False
 
     def committed(self, positions: Positions) -> None:
         """Commit the group offsets as a hint for monitoring tools (never read back)."""
