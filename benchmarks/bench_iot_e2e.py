@@ -86,7 +86,7 @@ def main() -> None:
 
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("LAKESMITH")},
-            "LAKESMITH_CONFIG": "/nonexistent/lakesmith.toml",
+            "LAKESMITH_CONFIG": "none",
             "LAKESMITH__STATE_DIR": str(state),
             "LAKESMITH__LOCAL__POSTGRES_PORT": str(settings.local.postgres_port),
             "LAKESMITH__LOCAL__KAFKA_PORT": str(settings.local.kafka_port),

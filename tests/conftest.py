@@ -22,14 +22,14 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("LAKESMITH"):
             monkeypatch.delenv(key)
-    monkeypatch.setenv("LAKESMITH_CONFIG", "/nonexistent/lakesmith.toml")
+    monkeypatch.setenv("LAKESMITH_CONFIG", "none")
 
 
 @pytest.fixture(scope="session")
 def stack_settings() -> Iterator[Settings]:
     """Start PostgreSQL, S3, the Kafka broker and Typesense once for the whole session."""
     state_dir = make_state_dir()
-    os.environ["LAKESMITH_CONFIG"] = "/nonexistent/lakesmith.toml"
+    os.environ["LAKESMITH_CONFIG"] = "none"
     settings = local_stack_settings(state_dir)
     stack = LocalStack(settings)
     try:

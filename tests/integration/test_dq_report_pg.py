@@ -191,7 +191,7 @@ def _cli_env(settings: Settings) -> dict[str, str]:
     return {
         "LAKESMITH__STATE_DIR": str(settings.state_dir),
         "LAKESMITH__LOCAL__POSTGRES_PORT": str(settings.local.postgres_port),
-        "LAKESMITH_CONFIG": "/nonexistent",
+        "LAKESMITH_CONFIG": "none",
         "COLUMNS": "200",
     }
 

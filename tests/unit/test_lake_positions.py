@@ -43,3 +43,19 @@ def test_concurrent_writers_keep_each_others_positions(tmp_path: Path) -> None:
     # a batch overlapping the committed position writes only the new rows
     assert a.append(_rows("t/1", list(range(5, 15))), {"t/1": Position(15)}) == 5
     assert a.positions(["t/1", "t/9"]) == {"t/1": Position(15)}
+
+
+def test_kafka_positions_are_checked_against_the_partition() -> None:
+    from lakesmith.sources.kafka import check_positions, positions_error
+
+    starts, lost = check_positions(
+        {0: Position(120), 1: None, 2: Position(5), 3: Position(40)},
+        {0: 100, 1: 7, 2: 30, 3: 40},
+    )
+    # 0 resumes, 1 (never committed) starts at its first record, 3 resumes at its first
+    assert starts == {0: 120, 1: 7, 3: 40}
+    assert lost == {2: (5, 30)}  # retention removed 25 records before they were read
+    err = positions_error("iot.telemetry", "iot.telemetry", lost | {4: (9, -1)})
+    text = str(err)
+    assert "partitions 2 (committed 5, first available 30), 4 (committed 9, out of range)" in text
+    assert "lakesmith reset-positions iot.telemetry --to earliest" in text

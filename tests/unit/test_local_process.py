@@ -53,7 +53,7 @@ def test_missing_pg_binaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_cli_help_and_clean_errors(tmp_path: Path) -> None:
-    env = {**os.environ, "LAKESMITH__LOCAL__S3_PORT": "nope", "LAKESMITH_CONFIG": "/nonexistent"}
+    env = {**os.environ, "LAKESMITH__LOCAL__S3_PORT": "nope", "LAKESMITH_CONFIG": "none"}
     out = subprocess.run(
         [sys.executable, "-m", "lakesmith", "local", "--help"], capture_output=True, text=True
     )

@@ -1,19 +1,23 @@
 """The ``lakesmith`` command (Typer + Rich).
 
 Each command group lives in its own module and is registered here. Errors that a user
-can fix (``LakesmithError``) print one clear message and exit 2; no traceback.
+or the environment causes (``LakesmithError``; a lost PostgreSQL connection, a Kafka
+error, a port in use, a permission denied, a full disk) print one clear message and its
+fix and exit 2; no traceback unless ``--debug``.
 """
 
 from __future__ import annotations
 
+import errno
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from lakesmith import __version__
-from lakesmith.cli import backfill, compact, datasets, demo, dq, local, run, simulate
+from lakesmith.cli import backfill, compact, datasets, demo, dq, local, positions, run, simulate
 from lakesmith.cli.common import state
 from lakesmith.core.errors import LakesmithError
 
@@ -33,6 +37,10 @@ app.add_typer(datasets.schema_app, name="schema")
 app.add_typer(demo.app, name="demo")
 app.command("backfill")(backfill.backfill)
 app.command("compact")(compact.compact)
+app.command("reset-positions")(positions.reset_positions)
+
+
+_debug = False  # --debug: errors re-raised with their traceback (cli.common.state has no field)
 
 
 def _version(value: bool) -> None:
@@ -49,22 +57,110 @@ def root(
     log_level: str | None = typer.Option(
         None, "--log-level", help="DEBUG, INFO, WARNING or ERROR (overrides config)."
     ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of an error instead of one line."
+    ),
+    state_dir: Path | None = typer.Option(
+        None,
+        "--state-dir",
+        file_okay=False,
+        help="State folder (data, logs, pids, secrets); overrides LAKESMITH__STATE_DIR and "
+        "lakesmith.toml. Default: .lakesmith in the nearest folder upwards that holds "
+        "lakesmith.toml or .lakesmith/, else ./.lakesmith.",
+    ),
 ) -> None:
-    """lakesmith — configure with ./lakesmith.toml or LAKESMITH__SECTION__KEY env vars."""
+    """lakesmith — configure with lakesmith.toml (here or in a parent folder) or
+    LAKESMITH__SECTION__KEY env vars."""
+    global _debug
     state.log_level = log_level
+    state.state_dir = state_dir
+    _debug = debug
+
+
+def _environment_error(exc: Exception) -> tuple[str, str] | None:
+    """(message, fix) for an error the environment causes deep in a command, else None.
+
+    Checked by module lookup, not import: a library not loaded cannot have raised, and
+    ``lakesmith --help`` stays free of confluent_kafka."""
+    psycopg = sys.modules.get("psycopg")
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    kafka = sys.modules.get("confluent_kafka")
+    pg_error = exc
+    if sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.OperationalError):
+        pg_error = exc.orig  # a lake catalog in PostgreSQL (SQLAlchemy wraps psycopg's error)
+    if psycopg is not None and isinstance(pg_error, psycopg.OperationalError):
+        from lakesmith.stores.postgres import connect_failure
+
+        if (failed := connect_failure(pg_error)) is not None:  # e.g. the lake catalog's
+            return failed.message, failed.hint or ""
+        sqlstate = pg_error.sqlstate or ""
+        lost = not sqlstate or sqlstate.startswith(("08", "57P"))  # no server reply, shutdown
+        return (
+            f"{'lost the connection to PostgreSQL' if lost else 'PostgreSQL failed'} "
+            f"({_first_line(pg_error)})",
+            ("check it runs ('lakesmith local status postgres'; "
+             "'lakesmith local up postgres' starts it), then re-run" if lost else "re-run")
+            + ": a worker resumes from the positions its sinks committed",
+        )  # fmt: skip
+    if kafka is not None and isinstance(exc, kafka.KafkaException):
+        err = exc.args[0] if exc.args else None
+        text = err.str() if isinstance(err, kafka.KafkaError) else _first_line(exc)
+        return (
+            f"Kafka error: {text}",
+            "check the broker runs ('lakesmith local up kafka') or set "
+            "LAKESMITH__KAFKA__BOOTSTRAP_SERVERS",
+        )
+    if isinstance(exc, PermissionError):
+        return (
+            f"permission denied: {exc.filename}"
+            if exc.filename is not None
+            else f"permission denied ({_first_line(exc)})",
+            "check who owns it (ls -l), or use a folder you can write "
+            "(LAKESMITH__STATE_DIR for the state dir)",
+        )
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"no space left on device{f': {exc.filename}' if exc.filename else ''}",
+            "free disk space (the state dir and the lake's warehouse grow as data comes in), "
+            "then re-run",
+        )
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return (
+            f"address already in use ({_first_line(exc)})",
+            "another process holds the port: stop it, or configure another port",
+        )
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
+def _fail(message: str, hint: str | None) -> None:
+    """``error: …`` and ``fix: …`` on stderr, each one line (never wrapped), then exit 2."""
+    err = Console(stderr=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    if hint:
+        err.print(f"[yellow]fix:[/] {escape(hint)}", highlight=False)
+    sys.exit(2)
 
 
 def main() -> None:
     try:
         app()
     except LakesmithError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
-        if exc.hint:
-            Console(stderr=True).print(f"[yellow]fix:[/] {escape(exc.hint)}", highlight=False)
-        sys.exit(2)
+        if _debug:
+            raise
+        _fail(exc.message, exc.hint)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM in `lakesmith run`: in-flight writes finished
         Console(stderr=True).print("interrupted", highlight=False)
         sys.exit(130)
+    except Exception as exc:
+        known = _environment_error(exc)
+        if known is None or _debug:
+            raise
+        _fail(*known)
 
 
 __all__ = ["app", "main"]

@@ -4,12 +4,13 @@ Every error a user can cause or fix is a ``LakesmithError``; the CLI prints its
 message (and ``hint``) and exits non-zero, never with a traceback::
 
     LakesmithError
-    ├── ConfigError            invalid lakesmith.toml / LAKESMITH__… value
-    ├── ContractError          a dataset contract is unknown or invalid
-    ├── SinkError              a store rejected a write (after retries)
-    ├── SourceError            a source cannot deliver what it holds
-    ├── InputError             an input file or object cannot be read
-    └── LocalStackError        the no-Docker local stack
+    ├── ConfigError              invalid lakesmith.toml / LAKESMITH__… value
+    ├── ContractError            a dataset contract is unknown or invalid
+    ├── SinkError                a store rejected a write (after retries)
+    ├── SourceError              a source cannot deliver what it holds
+    ├── InputError               an input file or object cannot be read
+    ├── ServiceUnavailableError  a service (PostgreSQL, …) is unreachable or refuses us
+    └── LocalStackError          the no-Docker local stack
         ├── MissingBinaryError     a service binary is not installed
         ├── PortInUseError         the configured port is taken by another process
         └── ServiceStartError      a service exited or never became healthy
@@ -48,6 +49,10 @@ class SourceError(LakesmithError):
 
 class InputError(LakesmithError):
     """An input file or object cannot be opened or read (the message names it and why)."""
+
+
+class ServiceUnavailableError(LakesmithError):
+    """A service lakesmith needs (PostgreSQL, …) is not reachable or refuses the connection."""
 
 
 class LocalStackError(LakesmithError):

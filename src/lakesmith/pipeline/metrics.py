@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from lakesmith.core.errors import LakesmithError
 
 
 class WorkerMetrics:
@@ -39,7 +43,20 @@ class WorkerMetrics:
         )  # fmt: skip
 
     def serve(self, port: int) -> None:
-        start_http_server(port, addr="127.0.0.1", registry=self.registry)
+        """Serve ``/metrics`` on 127.0.0.1:``port`` (a ``LakesmithError`` if it cannot bind)."""
+        try:
+            start_http_server(port, addr="127.0.0.1", registry=self.registry)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise LakesmithError(
+                    f"port {port} is in use; pick another --metrics-port"
+                ) from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise LakesmithError(
+                    f"port {port} needs privileges to bind; pick another --metrics-port "
+                    "(above 1023)"
+                ) from None
+            raise
 
     def observe_batch(self, counts: dict[str, int], rules: dict[str, int], seconds: float) -> None:
         d = self.dataset

@@ -1,12 +1,17 @@
 """The ``kafka`` source kind: a topic consumed by a consumer group (ING-1).
 
-Streams are partitions (``kafka://<topic>/<partition>``), seq is the offset. Positions
-come from the sinks (committed with the data); consumer-group commits are a hint for
-monitoring tools only. Also the client configuration shared with producers.
+Streams are partitions of one incarnation of the topic (``kafka://<topic>@<id>/<partition>``,
+``<id>`` a short hash of the broker's topic id, so a deleted and recreated topic is new
+streams read from their start, never positions of the old one), seq is the offset.
+Positions come from the sinks (committed with the data) and are checked against the
+partition's offsets before use (ING-7): retention that removed unread records stops the
+worker with the choices. Consumer-group commits are a hint for monitoring tools only.
+Also the client configuration shared with producers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -106,6 +111,9 @@ class KafkaSource:
         self._started = time.monotonic()
         self._assign_timeout_s = settings.worker.assign_timeout_s
         self._on_revoke = on_revoke
+        self.dataset = context.contract.name
+        self.prefix = stream_prefix(settings, spec)
+        self._error: SourceError | None = None
         self.assigned: set[int] = set()
         self._revoked_during_poll: set[int] = set()
         self.busy_s = 0.0
@@ -114,6 +122,9 @@ class KafkaSource:
                 settings,
                 context.group_id,
                 **{
+                    # positions are always explicit (the sinks', or a partition's first
+                    # record): one out of range is reported (poll), never silently moved
+                    "auto.offset.reset": "error",
                     "fetch.max.bytes": 64 * 1024 * 1024,
                     # bound the prefetch queue (librdkafka default: 64 MiB per partition)
                     "queued.max.messages.kbytes": 16 * 1024,
@@ -127,12 +138,23 @@ class KafkaSource:
         )
 
     def stream(self, partition: int) -> str:
-        return f"{self.uri}/{partition}"
+        return f"{self.prefix}/{partition}"
 
     def _assign(self, consumer: Any, partitions: list[Any]) -> None:
+        from confluent_kafka import TopicPartition
+
         parts = [tp.partition for tp in partitions]
         resumed = self._resume([self.stream(p) for p in parts])
-        starts = {p: resumed.get(self.stream(p), Position(0)).next for p in parts}
+        firsts = {
+            p: consumer.get_watermark_offsets(
+                TopicPartition(self.topic, p), timeout=10.0, cached=False
+            )[0]
+            for p in parts
+        }
+        starts, lost = check_positions({p: resumed.get(self.stream(p)) for p in parts}, firsts)
+        if lost:
+            self._error = positions_error(self.dataset, self.topic, lost)
+            return  # poll() raises it: exceptions do not cross librdkafka's callbacks
         for tp in partitions:
             tp.offset = starts[tp.partition]
         consumer.assign(partitions)
@@ -153,6 +175,7 @@ class KafkaSource:
         self.busy_s = 0.0  # time in consume calls that returned messages (not idle waits)
         self._revoked_during_poll.clear()
         deadline = time.monotonic() + max_wait_s
+        self._raise_pending()
         while len(batch) < max_records:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -161,11 +184,13 @@ class KafkaSource:
             msgs = self.consumer.consume(
                 num_messages=min(max_records - len(batch), 10_000), timeout=min(remaining, 0.1)
             )
+            self._raise_pending()
             if not msgs:
                 continue
             self.busy_s += time.monotonic() - t_call
             errors = [m for m in msgs if m.error() is not None]
             if errors:
+                self._check_out_of_range(errors)
                 for m in errors:
                     log.warning("kafka_consume_error", topic=self.topic, error=str(m.error()))
                 msgs = [m for m in msgs if m.error() is None]
@@ -186,6 +211,24 @@ class KafkaSource:
             batch = kept
         batch.streams = {p: self.stream(p) for p in set(batch.stream_ids)}
         return batch
+
+    def _check_out_of_range(self, errors: list[Any]) -> None:
+        """A fetch position outside the partition (the broker lost the records there, or
+        they expired while the fetch waited) is an error, not a silent reset."""
+        from confluent_kafka import KafkaError
+
+        bad = {
+            m.partition() or 0: (m.offset() or 0, -1)
+            for m in errors
+            if m.error().code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE)
+        }
+        if bad:
+            self._error = positions_error(self.dataset, self.topic, bad)
+            self._raise_pending()
+
+    def _raise_pending(self) -> None:
+        if self._error is not None:
+            raise self._error
 
     def _new_batch(self) -> RawBatch:
         # stream ids are the partition numbers; names are filled in once per batch
@@ -225,9 +268,7 @@ class KafkaSource:
         }
         waiting: dict[int, int] = {}
         for p in parts:
-            _, high = self.consumer.get_watermark_offsets(
-                TopicPartition(self.topic, p), timeout=10.0, cached=False
-            )
+            high = _end_offset(self.consumer, TopicPartition(self.topic, p))
             done = committed.get(self.stream(p), Position(0)).next
             if high > done and not (p in mine and mine[p] >= high):
                 waiting[p] = high - done
@@ -250,7 +291,7 @@ class KafkaSource:
         """Commit the group offsets as a hint for monitoring tools (never read back)."""
         from confluent_kafka import KafkaException, TopicPartition
 
-        prefix = self.uri + "/"
+        prefix = self.prefix + "/"
         owned = {
             int(s[len(prefix) :]): p.next
             for s, p in positions.items()
@@ -268,6 +309,108 @@ class KafkaSource:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def stream_prefix(settings: Settings, spec: KafkaSpec) -> str:
+    """``kafka://<topic>@<tag>``: the topic and a short hash of its broker topic id (the
+    topic alone when the broker has no topic ids), so each incarnation is its own streams."""
+    from confluent_kafka import KafkaException, TopicCollection
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({**_base(settings), "log_level": 3})
+    try:
+        found = admin.describe_topics(TopicCollection([spec.topic]), request_timeout=10)
+        topic_id = found[spec.topic].result().topic_id
+    except (KafkaException, KeyError, ValueError) as exc:
+        log.warning("kafka_topic_id_unavailable", topic=spec.topic, error=str(exc)[:200])
+        return spec.uri
+    if topic_id is None:
+        return spec.uri
+    return f"{spec.uri}@{hashlib.blake2b(str(topic_id).encode(), digest_size=4).hexdigest()}"
+
+
+def _end_offset(consumer: Any, tp: Any) -> int:
+    """The partition's end offset: the larger of the broker's answer to ListOffsets and the
+    high watermark of the last fetch (Tansu 0.6 answers ListOffsets with a low figure)."""
+    _, listed = consumer.get_watermark_offsets(tp, timeout=10.0, cached=False)
+    try:
+        _, fetched = consumer.get_watermark_offsets(tp, cached=True)
+    except Exception:  # no fetch yet for this partition
+        fetched = -1
+    return int(max(listed, fetched))
+
+
+def check_positions(
+    resumed: dict[int, Position | None], firsts: dict[int, int]
+) -> tuple[dict[int, int], dict[int, tuple[int, int]]]:
+    """``(start offset per partition, lost)``: a partition never committed starts at its
+    first available record; a committed position before it means records were removed
+    unread (``lost``: partition → (committed, first available))."""
+    starts: dict[int, int] = {}
+    lost: dict[int, tuple[int, int]] = {}
+    for p, at in resumed.items():
+        if at is None:
+            starts[p] = firsts[p]
+        elif at.next < firsts[p]:
+            lost[p] = (at.next, firsts[p])
+        else:
+            starts[p] = at.next
+    return starts, lost
+
+
+def positions_error(dataset: str, topic: str, lost: dict[int, tuple[int, int]]) -> SourceError:
+    """``lost``: partition → (committed, first available); first available -1 when the
+    broker only said the position is out of range."""
+    parts = ", ".join(
+        f"{p} (committed {at:,}"
+        + (f", first available {edge:,})" if edge >= 0 else ", out of range)")
+        for p, (at, edge) in sorted(lost.items())
+    )
+    return SourceError(
+        f"{dataset}: stored positions of {topic!r} are outside what the broker holds in "
+        f"partitions {parts}: records were removed (retention) or the partition lost data "
+        "before they were read; nothing was skipped",
+        hint=f"accept and continue with `lakesmith reset-positions {dataset} --to earliest` "
+        "(from the first available record) or `--to latest` (only new records)",
+    )
+
+
+def bounds(context: SourceContext) -> dict[str, tuple[int, int]]:
+    """``stream → (first available offset, end offset)`` of every partition, read with a
+    group-less consumer (joining the group would disturb running workers)."""
+    from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+
+    spec = kafka_spec(context.contract.source)
+    prefix = stream_prefix(context.settings, spec)
+    consumer = Consumer(
+        {**_base(context.settings), "group.id": "lakesmith-bounds", "log_level": 3,
+         "enable.auto.commit": False}
+    )  # fmt: skip
+    try:
+        meta = consumer.list_topics(spec.topic, timeout=10.0).topics.get(spec.topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise SourceError(f"topic {spec.topic!r} does not exist", hint="check source.topic")
+        tps = [TopicPartition(spec.topic, p, OFFSET_END) for p in sorted(meta.partitions)]
+        consumer.assign(tps)  # one fetch at the end of each partition reports its watermark
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            consumer.consume(num_messages=1, timeout=0.2)
+            if all(_fetched(consumer, tp) for tp in tps):
+                break
+        out: dict[str, tuple[int, int]] = {}
+        for tp in tps:
+            low, _ = consumer.get_watermark_offsets(tp, timeout=10.0, cached=False)
+            out[f"{prefix}/{tp.partition}"] = (low, _end_offset(consumer, tp))
+        return out
+    finally:
+        consumer.close()
+
+
+def _fetched(consumer: Any, tp: Any) -> bool:
+    try:
+        return int(consumer.get_watermark_offsets(tp, cached=True)[1]) >= 0
+    except Exception:
+        return False
 
 
 SPEC = KafkaSpec

@@ -4,6 +4,7 @@
 - ``schema_versions``  the schema registry: every version of every dataset, first seen when/where
 - ``dq_batches``       DQ statistics per processed batch (records in / valid / quarantined by rule …)
 - ``backfill_days``    per-day checkpoints of lake → time-series backfills
+- ``position_resets``  every ``lakesmith reset-positions`` (when, to what, the positions written)
 
 Every statement is idempotent, so ``ensure_meta_schema`` runs at every start.
 """
@@ -53,6 +54,12 @@ CREATE TABLE IF NOT EXISTS lakesmith.dq_batches (
     PRIMARY KEY (dataset, batch_id)
 );
 CREATE INDEX IF NOT EXISTS dq_batches_time ON lakesmith.dq_batches (dataset, processed_at);
+CREATE TABLE IF NOT EXISTS lakesmith.position_resets (
+    dataset   text NOT NULL,
+    reset_at  timestamptz NOT NULL DEFAULT now(),
+    target    text NOT NULL,
+    positions jsonb NOT NULL
+);
 CREATE TABLE IF NOT EXISTS lakesmith.backfill_days (
     dataset     text NOT NULL,
     target      text NOT NULL,
@@ -135,3 +142,12 @@ def insert_dq_batch(conn: psycopg.Connection[Any], stats: dict[str, Any]) -> Non
         """,
         stats,
     )
+
+
+def record_reset(conn: psycopg.Connection[Any], dataset: str, target: str, positions: str) -> None:
+    """Remember a ``reset-positions`` (an audit trail beside the DQ history)."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO lakesmith.position_resets (dataset, target, positions) VALUES (%s, %s, %s)",
+            (dataset, target, positions),
+        )

@@ -207,6 +207,7 @@ class TimeseriesTable:
         if frame.height:
             self.ensure_partitions(frame.select(pl.col(event).dt.date().unique())[event].to_list())
         conn = self.conn
+        _ = self.columns  # read outside the transaction (it commits its own query)
         with conn.transaction():
             if positions:
                 frame = meta.lock_unseen(conn, self.sink, positions, frame)

@@ -51,7 +51,7 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKESMITH")}
     lake = settings.lake
     env.update(
-        LAKESMITH_CONFIG="/nonexistent/lakesmith.toml",
+        LAKESMITH_CONFIG="none",
         LAKESMITH__STATE_DIR=str(settings.state_dir),
         LAKESMITH__LOCAL__POSTGRES_PORT=str(settings.local.postgres_port),
         LAKESMITH__LOCAL__KAFKA_PORT=str(settings.local.kafka_port),

@@ -1,0 +1,45 @@
+"""``lakesmith reset-positions DATASET --to earliest|latest``."""
+
+from __future__ import annotations
+
+from typing import Literal, cast
+
+import typer
+
+from lakesmith.cli.common import console, settings
+from lakesmith.contracts import load_contract
+
+
+def reset_positions(
+    dataset: str = typer.Argument(..., help="dataset name or contract YAML path"),
+    to: str = typer.Option(
+        ...,
+        "--to",
+        help="earliest: continue from the first record the source still holds; "
+        "latest: only records that arrive from now on",
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
+) -> None:
+    """Move every sink's source positions forward after the source lost records (retention).
+
+    Run it when `lakesmith run` stops because stored positions are outside what the source
+    holds. Positions only move forward; the reset is recorded in lakesmith.position_resets.
+    Stop the dataset's workers first.
+    """
+    from lakesmith.maintenance.reset import plan_reset
+    from lakesmith.maintenance.reset import reset_positions as do_reset
+
+    if to not in ("earliest", "latest"):
+        raise typer.BadParameter("choose earliest or latest", param_hint="--to")
+    target = cast(Literal["earliest", "latest"], to)
+    s = settings()
+    contract = load_contract(dataset)
+    plan = plan_reset(s, contract, target)
+    for stream, p in sorted(plan.items()):
+        console.print(f"  {stream} → {p.next:,}", highlight=False)
+    if not yes and not typer.confirm(
+        f"move {contract.name}'s positions of {len(plan)} streams to {to}?"
+    ):
+        raise typer.Exit(1)
+    do_reset(s, contract, target)
+    console.print(f"{contract.name}: positions reset to {to}; `lakesmith run` continues from there")
