@@ -17,6 +17,7 @@ from lakesmith.config import Settings
 from lakesmith.contracts import Contract
 from lakesmith.domains.iot.simulator import SimConfig, generate, produce_simulation
 from lakesmith.sources.kafka import kafka_spec
+from lakesmith.stores.dq import dq_totals
 from lakesmith.stores.postgres import connect
 from lakesmith.testing.pipeline import read_sinks, unique_contract
 from lakesmith.testing.stack import worker_env
@@ -40,11 +41,7 @@ def _check_exactly_once(
     )
     assert sinks.silver.select(contract.keys).is_duplicated().sum() == 0
     with connect(settings) as conn:
-        totals = conn.execute(
-            "SELECT sum(records_in), sum(valid), sum(quarantined), sum(duplicates) "
-            "FROM lakesmith.dq_batches WHERE dataset = %s",
-            (contract.name,),
-        ).fetchone()
+        totals = dq_totals(conn, contract.name)
     assert totals == (total, expected["valid"], quarantined, expected["duplicate"])
 
 

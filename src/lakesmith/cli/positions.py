@@ -41,5 +41,5 @@ def reset_positions(
         f"move {contract.name}'s positions of {len(plan)} streams to {to}?"
     ):
         raise typer.Exit(1)
-    do_reset(s, contract, target)
+    do_reset(s, contract, target, plan)  # exactly the positions shown
     console.print(f"{contract.name}: positions reset to {to}; `lakesmith run` continues from there")

@@ -51,9 +51,11 @@ def plan_reset(settings: Settings, contract: Contract, to: Target) -> pos.Positi
     }
 
 
-def reset_positions(settings: Settings, contract: Contract, to: Target) -> pos.Positions:
-    """Write the planned positions to every sink of the dataset; returns them."""
-    target = plan_reset(settings, contract, to)
+def reset_positions(
+    settings: Settings, contract: Contract, to: Target, planned: pos.Positions | None = None
+) -> pos.Positions:
+    """Write ``planned`` (default: ``plan_reset`` now) to every sink; returns it."""
+    target = planned if planned is not None else plan_reset(settings, contract, to)
     dataset = Dataset(settings, contract).ensure()
     sinks = build_sinks(dataset)
     try:

@@ -57,6 +57,7 @@ class Dataset:
         self.timeseries = TimeseriesTable(settings, contract) if contract.timeseries else None
         self._conn: psycopg.Connection[Any] | None = None
         self._registry: SchemaRegistry | None = None
+        self._silver_version: int | None = None
 
     # -- naming --------------------------------------------------------------------------
 
@@ -77,11 +78,9 @@ class Dataset:
     @property
     def conn(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            from lakesmith.stores import meta
-            from lakesmith.stores.postgres import connect
+            from lakesmith.stores.meta import connect_meta
 
-            self._conn = connect(self.settings)
-            meta.ensure_meta_schema(self._conn)
+            self._conn = connect_meta(self.settings)
         return self._conn
 
     @property
@@ -108,7 +107,10 @@ class Dataset:
 
     @property
     def silver_version(self) -> int:
-        return int(self.silver.properties().get(SCHEMA_VERSION_PROP, "1"))
+        """The schema version silver is laid out for (read once; ``evolve`` keeps it)."""
+        if self._silver_version is None:
+            self._silver_version = int(self.silver.properties().get(SCHEMA_VERSION_PROP, "1"))
+        return self._silver_version
 
     def accepted_version(self) -> int | None:
         """The newest schema version accepted under freeze/discard_row (None: evolve)."""
@@ -135,11 +137,14 @@ class Dataset:
                     )
         wanted = batch.max_version
         if wanted > self.silver_version:
+            self._silver_version = None  # another worker may have widened it: read again
+        if wanted > self.silver_version:
             self.silver.add_columns(
                 silver_columns(self.contract, wanted), {SCHEMA_VERSION_PROP: str(wanted)}
             )
             if self.timeseries is not None:
                 self.timeseries.add_columns(self.contract.fields_at(wanted))
+            self._silver_version = wanted
 
     def prime_dedupe(self, dedupe: DedupeIndex) -> None:
         """Load recent natural keys from silver so duplicates across restarts are caught."""

@@ -21,7 +21,6 @@ from lakesmith.pipeline.process import ProcessedBatch
 from lakesmith.quality.dq import batch_stats
 from lakesmith.stores import meta
 from lakesmith.stores.lake import LakeTable
-from lakesmith.stores.postgres import connect
 from lakesmith.stores.timeseries import TimeseriesTable
 
 if TYPE_CHECKING:
@@ -88,8 +87,7 @@ class DqSink:
     def __init__(self, settings: Settings, dataset: str) -> None:
         self.dataset = dataset
         self.sink = f"dq:{dataset}"
-        self.conn = connect(settings)
-        meta.ensure_meta_schema(self.conn)
+        self.conn = meta.connect_meta(settings)
 
     def positions(self, streams: Iterable[str]) -> pos.Positions:
         found = meta.read_positions(self.conn, self.sink, streams)

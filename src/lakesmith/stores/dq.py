@@ -152,3 +152,16 @@ def entity_freshness(
         table=sql.Identifier(SCHEMA, table),
     )
     return conn.execute(query, {"limit": limit}).fetchall()
+
+
+def dq_totals(conn: Conn, dataset: str) -> tuple[int, int, int, int] | None:
+    """``(records in, valid, quarantined, duplicates)`` summed over every batch of the
+    dataset; None before its first batch."""
+    row = conn.execute(
+        "SELECT sum(records_in), sum(valid), sum(quarantined), sum(duplicates) "
+        "FROM lakesmith.dq_batches WHERE dataset = %s",
+        (dataset,),
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])

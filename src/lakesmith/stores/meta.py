@@ -17,7 +17,9 @@ from typing import Any
 import polars as pl
 import psycopg
 
+from lakesmith.config import Settings
 from lakesmith.core import positions as pos
+from lakesmith.stores.postgres import connect
 
 META_DDL = """
 CREATE SCHEMA IF NOT EXISTS lakesmith;
@@ -71,6 +73,13 @@ CREATE TABLE IF NOT EXISTS lakesmith.backfill_days (
     PRIMARY KEY (dataset, target, day)
 );
 """
+
+
+def connect_meta(settings: Settings) -> psycopg.Connection[Any]:
+    """A new PostgreSQL connection with lakesmith's bookkeeping tables in place."""
+    conn = connect(settings)
+    ensure_meta_schema(conn)
+    return conn
 
 
 def ensure_meta_schema(conn: psycopg.Connection[Any]) -> None:

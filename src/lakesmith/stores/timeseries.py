@@ -27,7 +27,6 @@ from lakesmith.contracts.model import Contract, FieldSpec
 from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Positions
 from lakesmith.stores import meta, pgcopy
-from lakesmith.stores.postgres import connect
 
 log = get_logger(__name__)
 
@@ -81,8 +80,7 @@ class TimeseriesTable:
     @property
     def conn(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = connect(self.settings)
-            meta.ensure_meta_schema(self._conn)
+            self._conn = meta.connect_meta(self.settings)
         return self._conn
 
     def close(self) -> None:

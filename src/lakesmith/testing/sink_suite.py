@@ -194,12 +194,10 @@ class SinkSuite:
         assert sorted(sinks.timeseries[RECORD_ID].to_list()) == sorted(
             sinks.silver[RECORD_ID].to_list()
         )
+        from lakesmith.stores.dq import dq_totals
         from lakesmith.stores.postgres import connect
 
         with connect(settings) as conn:
-            row = conn.execute(
-                "SELECT sum(records_in), sum(quarantined) FROM lakesmith.dq_batches "
-                "WHERE dataset = %s",
-                (contract.name,),
-            ).fetchone()
-        assert row == (total, bad)
+            totals = dq_totals(conn, contract.name)
+        assert totals is not None
+        assert (totals[0], totals[2]) == (total, bad)
