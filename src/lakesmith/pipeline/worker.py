@@ -83,6 +83,7 @@ class Worker:
         self._pool = ThreadPoolExecutor(max_workers=len(self.sinks), thread_name_prefix="sink")
         self._fault = self._parse_fault()
         self.source: Source | None = None
+        self.stats = RunStats()  # the current (or last) run's figures, also after Ctrl-C
 
     def committed(self, streams: Sequence[str]) -> Positions:
         """The lowest position over all sinks of ``streams`` (what is safely written)."""
@@ -155,7 +156,7 @@ class Worker:
         self.source = open_source(
             SourceContext(self.settings, self.contract, self.group_id, self.resume, self.committed)
         )
-        stats = RunStats()
+        stats = self.stats = RunStats()
         started = time.monotonic()
         idle_since: float | None = None
         flight: _InFlight | None = None
