@@ -15,11 +15,28 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer import _click as click
+from typer.core import TyperOption
 
 from lakesmith import __version__
 from lakesmith.cli import backfill, compact, datasets, demo, dq, local, positions, run, simulate
-from lakesmith.cli.common import state
+from lakesmith.cli.common import state, tidy_help
 from lakesmith.core.errors import LakesmithError
+
+# Start-up: every command module is imported here (for the help listing), so they import
+# nothing heavy at module level; each command imports what it uses when it runs.
+
+_type_of = TyperOption.display_type_rich
+
+
+def _display_type(self: TyperOption, ctx: click.Context) -> str | None:
+    """A flag takes no value: no ``<bool>`` beside it in the help."""
+    if self.is_flag and self.metavar is None:
+        return None
+    return _type_of(self, ctx)
+
+
+TyperOption.display_type_rich = _display_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="lakesmith",
@@ -38,6 +55,7 @@ app.add_typer(demo.app, name="demo")
 app.command("backfill")(backfill.backfill)
 app.command("compact")(compact.compact)
 app.command("reset-positions")(positions.reset_positions)
+tidy_help(app)
 
 
 _debug = False  # --debug: errors re-raised with their traceback (cli.common.state has no field)

@@ -5,22 +5,17 @@ from __future__ import annotations
 import threading
 import time
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import JustifyMethod
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from lakesmith.cli.common import console, settings
-from lakesmith.contracts import load_contract
 from lakesmith.core.errors import LakesmithError
-from lakesmith.maintenance.backfill import Backfill, BackfillReport, DayResult
+
+if TYPE_CHECKING:
+    from lakesmith.maintenance.backfill import Backfill, BackfillReport, DayResult
 
 
 def _day(value: datetime | None) -> date | None:
@@ -29,25 +24,25 @@ def _day(value: datetime | None) -> date | None:
 
 def backfill(
     dataset: str = typer.Argument(
-        ..., help="dataset name (e.g. iot.telemetry) or a contract YAML path"
+        ..., help="Dataset name (e.g. iot.telemetry) or a contract YAML path."
     ),
-    source: str = typer.Option("lake", "--from", help="where the history is: lake (silver)"),
-    target: str = typer.Option("timeseries", "--to", help="where it goes: timeseries"),
+    source: str = typer.Option("lake", "--from", help="Where the history is: lake (silver)."),
+    target: str = typer.Option("timeseries", "--to", help="Where it goes: timeseries."),
     since: datetime | None = typer.Option(
-        None, "--since", formats=["%Y-%m-%d"], help="first day (UTC), inclusive"
+        None, "--since", formats=["%Y-%m-%d"], help="First day (UTC), inclusive."
     ),
     until: datetime | None = typer.Option(
-        None, "--until", formats=["%Y-%m-%d"], help="last day (UTC), inclusive"
+        None, "--until", formats=["%Y-%m-%d"], help="Last day (UTC), inclusive."
     ),
-    force: bool = typer.Option(False, "--force", help="redo days that are already verified"),
+    force: bool = typer.Option(False, "--force", help="Redo days that are already verified."),
     verify_only: bool = typer.Option(
-        False, "--verify-only", help="compare lake and target per day, load nothing"
+        False, "--verify-only", help="Compare lake and target per day; load nothing."
     ),
-    jobs: int = typer.Option(2, "--jobs", min=1, help="days loaded concurrently"),
+    jobs: int = typer.Option(2, "--jobs", min=1, help="Days loaded concurrently."),
 ) -> None:
-    """Load the silver history of DATASET into its time-series table, day by day, verified.
+    """Load a dataset's silver history into its time-series table.
 
-    Each day is one transaction (data + checkpoint); verified days are skipped on the next
+    Day by day, each verified (row count and checksum). Each day is one transaction (data + checkpoint); verified days are skipped on the next
     run, so an interrupted backfill resumes where it stopped. Exits 1 if any day's row
     count or checksum differs between the lake and PostgreSQL.
     """
@@ -57,6 +52,9 @@ def backfill(
         )
     if since and until and since > until:
         raise LakesmithError(f"--since {since:%Y-%m-%d} is after --until {until:%Y-%m-%d}")
+    from lakesmith.contracts import load_contract
+    from lakesmith.maintenance.backfill import Backfill
+
     s = settings()
     contract = load_contract(dataset)
     job = Backfill(
@@ -81,6 +79,8 @@ def backfill(
 
 
 def _run_with_progress(job: Backfill, days: int, rows_hint: int) -> BackfillReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     verb = "verifying" if job.verify_only else "loading"
     lock, moved, started = threading.Lock(), [0], time.perf_counter()
     columns = (

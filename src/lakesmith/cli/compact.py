@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import typer
+from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from lakesmith.cli.common import console, settings
-from lakesmith.contracts import load_contract
-from lakesmith.contracts.model import parse_duration
-from lakesmith.core.progress import progress_bar
-from lakesmith.maintenance.compact import TABLES
-from lakesmith.maintenance.compact import compact as compact_dataset
-from lakesmith.stores.lake import CompactOptions, CompactReport
-from lakesmith.stores.lake.base import MB
+
+if TYPE_CHECKING:
+    from lakesmith.stores.lake import CompactReport
+
+
+MB = 1024 * 1024  # as lakesmith.stores.lake.base.MB (not imported: it loads Polars)
 
 
 def _duration(value: str, option: str) -> timedelta:
+    from lakesmith.contracts.model import parse_duration
+
     try:
         return parse_duration(value)
     except ValueError as exc:
@@ -28,6 +33,8 @@ def _duration(value: str, option: str) -> timedelta:
 def _tables(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
+    from lakesmith.maintenance.compact import TABLES
+
     names = tuple(dict.fromkeys(t.strip() for t in value.split(",") if t.strip()))
     unknown = [t for t in names if t not in TABLES]
     if unknown or not names:
@@ -42,56 +49,88 @@ def _size(n: int) -> str:
     return f"{n / MB:,.1f} MB" if n >= MB else f"{n / 1024:,.0f} KB"
 
 
-def render(reports: list[CompactReport], dry_run: bool) -> Table:
+def _cells(r: CompactReport, dry_run: bool) -> dict[str, str]:
+    """One table's figures, by column name (``-``: not applicable to a dry run)."""
     arrow = "→ ~" if dry_run else "→ "
-    out = Table(title="compaction (dry run: nothing written)" if dry_run else "compaction")
-    for col in ("table", "partitions", "files", "size", "rows", "duplicates", "snapshots expired"):
-        out.add_column(col, justify="left" if col == "table" else "right")
-    out.add_column("files deleted", justify="right")
-    out.add_column("conflicts", justify="right")
-    out.add_column("seconds", justify="right")
-    for r in reports:
-        out.add_row(
-            r.table,
-            f"{r.partitions_rewritten:,}",
-            f"{r.files_before:,} {arrow}{r.files_after:,}",
-            _size(r.bytes_before)
-            if dry_run
-            else f"{_size(r.bytes_before)} → {_size(r.bytes_after)}",
-            f"{r.rows_before:,}" if dry_run else f"{r.rows_before:,} → {r.rows_after:,}",
-            "-" if dry_run else f"{r.duplicates_removed:,}",
-            f"{r.snapshots_expired:,}",
-            "-" if dry_run else f"{r.files_deleted:,}",
-            "-" if dry_run else f"{r.conflicts:,}",
-            f"{r.seconds:.2f}",
+    done = not dry_run
+    return {
+        "partitions": f"{r.partitions_rewritten:,}",
+        "files": f"{r.files_before:,} {arrow}{r.files_after:,}",
+        "size": f"{_size(r.bytes_before)} → {_size(r.bytes_after)}"
+        if done
+        else _size(r.bytes_before),
+        "rows": f"{r.rows_before:,} → {r.rows_after:,}" if done else f"{r.rows_before:,}",
+        "duplicates": f"{r.duplicates_removed:,}" if done else "-",
+        "snapshots expired": f"{r.snapshots_expired:,}",
+        "files deleted": f"{r.files_deleted:,}" if done else "-",
+        "conflicts": f"{r.conflicts:,}" if done else "-",
+        "seconds": f"{r.seconds:.2f}",
+    }
+
+
+def render(reports: list[CompactReport], dry_run: bool, width: int = 200) -> Table:
+    """The figures per lake table: a row per table when that fits ``width`` columns, else
+    a column per table (fits 80 columns)."""
+    title = "compaction (dry run: nothing written)" if dry_run else "compaction"
+    cells = [_cells(r, dry_run) for r in reports]
+    names = list(cells[0]) if cells else []
+    # bronze.iot_telemetry, silver.iot_telemetry, …: the layer per table, the name in the title
+    layers = [r.table.partition(".") for r in reports]
+    if len({name for _, _, name in layers}) == 1 and all(sep for _, sep, _ in layers):
+        labels = [layer for layer, _, _ in layers]
+        title = title.replace("compaction", f"compaction of {layers[0][2]}", 1)
+    else:
+        labels = [r.table for r in reports]
+    wide = Table(title=Text(title))
+    wide.add_column("table", no_wrap=True)
+    for name in names:
+        wide.add_column(name, justify="right", no_wrap=True)
+    for label, row in zip(labels, cells, strict=True):
+        wide.add_row(Text(label), *row.values())
+    measuring = Console(width=10_000)  # the natural width, unclamped
+    if Measurement.get(measuring, measuring.options, wide).maximum <= width:
+        return wide
+    tall = Table(title=Text(title))
+    tall.add_column("", style="bold", no_wrap=True)
+    for label in labels:
+        tall.add_column(Text(label), justify="right")
+    for name in names:  # a long "before → after" on two lines rather than cut anywhere
+        tall.add_row(
+            name,
+            *(v.replace(" → ", " →\n") if len(v) > 14 else v for v in (row[name] for row in cells)),
         )
-    return out
+    return tall
 
 
 def compact(
     dataset: str = typer.Argument(
-        ..., help="dataset name (e.g. iot.telemetry) or a contract YAML path"
+        ..., help="Dataset name (e.g. iot.telemetry) or a contract YAML path."
     ),
     tables: str | None = typer.Option(
-        None, "--tables", help="comma-separated subset of bronze,silver,quarantine (default: all)"
+        None, "--tables", help="Comma-separated subset of bronze,silver,quarantine. Default: all."
     ),
     min_files: int = typer.Option(
-        4, "--min-files", min=2, help="rewrite a partition with at least this many small files"
+        4, "--min-files", min=2, help="Rewrite a partition with at least this many small files."
     ),
-    target_mb: int = typer.Option(128, "--target-mb", min=1, help="target data file size (MB)"),
+    target_mb: int = typer.Option(128, "--target-mb", min=1, help="Target data file size (MB)."),
     expire_older_than: str = typer.Option(
-        "1h", "--expire-older-than", help="expire snapshots older than this (30m, 1h, 7d)"
+        "1h", "--expire-older-than", help="Expire snapshots older than this (30m, 1h, 7d)."
     ),
     retain_last: int = typer.Option(
-        5, "--retain-last", min=1, help="always keep this many of the latest snapshots"
+        5, "--retain-last", min=1, help="Always keep this many of the latest snapshots."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="only report what would be done"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only report what would be done."),
 ) -> None:
-    """Compact a dataset's lake tables: fewer, sorted files; old snapshots expired.
+    """Compact a dataset's lake tables and expire old snapshots.
 
-    Safe while the worker runs: only the files read are replaced (one commit per
+    Small files are rewritten into fewer, sorted ones. Safe while the worker runs: only the files read are replaced (one commit per
     partition), conflicts are retried, and the source positions carry forward.
     """
+    from lakesmith.contracts import load_contract
+    from lakesmith.core.progress import progress_bar
+    from lakesmith.maintenance.compact import compact as compact_dataset
+    from lakesmith.stores.lake import CompactOptions
+
     cfg = settings()
     contract = load_contract(dataset)
     wanted = _tables(tables)
@@ -112,7 +151,7 @@ def compact(
             bar.update(task, advance=1, description=escape(label))
 
         reports = compact_dataset(cfg, contract, opts, wanted, advance)
-    console.print(render(reports, dry_run))
+    console.print(render(reports, dry_run, console.width))
     if dry_run:
         for r in reports:
             for line in r.details:

@@ -16,7 +16,7 @@ from rich.markup import escape
 from typer import _click as click  # Typer vendors Click; its groups take these types
 from typer.core import TyperGroup
 
-from lakesmith.cli.common import console, settings, state
+from lakesmith.cli.common import console, settings, state, tidy_text
 from lakesmith.core.errors import LakesmithError
 from lakesmith.domains import DOMAINS, load_domain
 
@@ -60,7 +60,7 @@ class DomainCommands(TyperGroup):
                 f"domains with one: {', '.join(having) or 'none'}"
             )
         sub = typer.Typer(add_completion=False, rich_markup_mode=self.rich_markup_mode)
-        sub.command(cmd_name, short_help=domain.description)(fn)
+        sub.command(cmd_name, help=tidy_text(fn.__doc__), short_help=domain.description)(fn)
         return typer.main.get_command(sub)
 
 

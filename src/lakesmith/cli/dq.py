@@ -5,19 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import typer
 from rich.markup import escape
 
 from lakesmith.cli.common import console, settings
-from lakesmith.contracts import load_contract
-from lakesmith.contracts.model import parse_duration
-from lakesmith.core.errors import LakesmithError
-from lakesmith.quality.report import filters_text, load_dq_summary, render_table
-from lakesmith.stores.meta import ensure_meta_schema
-from lakesmith.stores.postgres import connect
 
-app = typer.Typer(help="Data-quality reports.", no_args_is_help=True)
+app = typer.Typer(help="Show data-quality reports.", no_args_is_help=True)
 
 
 @app.callback()
@@ -29,6 +22,8 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
     """An ISO-8601 time (naive = UTC) or a duration back from now (``90m``, ``24h``, ``7d``)."""
     if value is None:
         return None
+    from lakesmith.contracts.model import parse_duration
+
     text = value.strip()
     try:
         return (now or datetime.now(UTC)) - parse_duration(text)
@@ -48,17 +43,31 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
 @app.command()
 def report(
     dataset: str = typer.Argument(
-        ..., help="dataset name (iot.telemetry) or the path of a contract YAML file"
+        ..., help="Dataset name (e.g. iot.telemetry) or a contract YAML path."
     ),
     html: Path | None = typer.Option(
-        None, "--html", help="also write a self-contained HTML report to this file"
+        None, "--html", help="Also write a self-contained HTML report to this file."
     ),
     since: str | None = typer.Option(
-        None, "--since", help="only batches processed at/after: ISO-8601 time or 30m/24h/7d"
+        None,
+        "--since",
+        help="Only batches processed at or after this ISO-8601 time or this long ago (30m, 24h, 7d).",
     ),
-    last: int | None = typer.Option(None, "--last", min=1, help="only the last N batches"),
+    last: int | None = typer.Option(None, "--last", min=1, help="Only the last N batches."),
 ) -> None:
-    """Totals, quarantine rate, failures per rule, schema versions and freshness."""
+    """Show a dataset's data-quality report.
+
+    Totals, quarantined records (and those a replay recovered), failures per rule, schema
+    versions, per-entity freshness and the last batches.
+    """
+    import psycopg
+
+    from lakesmith.contracts import load_contract
+    from lakesmith.core.errors import LakesmithError
+    from lakesmith.quality.report import filters_text, load_dq_summary, render_table
+    from lakesmith.stores.meta import ensure_meta_schema
+    from lakesmith.stores.postgres import connect
+
     cfg = settings()
     contract = load_contract(dataset)
     since_t = parse_since(since)

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from lakesmith.cli.common import console, settings
-from lakesmith.local import LocalStack
+
+if TYPE_CHECKING:
+    from lakesmith.local import LocalStack
 
 app = typer.Typer(
-    help="Start, stop and inspect the local services (no Docker needed).", no_args_is_help=True
+    help="Start, stop and inspect the local services (no Docker).", no_args_is_help=True
 )
 
-_SERVICES_OPT = typer.Argument(None, help="services (default: all): postgres, s3, kafka, typesense")
+_SERVICES_OPT = typer.Argument(None, help="Services: postgres, s3, kafka, typesense. Default: all.")
 
 
 @app.command()
 def up(services: list[str] | None = _SERVICES_OPT) -> None:
-    """Start the local services and wait until each answers; running ones are left alone."""
+    """Start the local services and wait until each answers.
+
+    Services already running are left alone.
+    """
+    from lakesmith.local import LocalStack
+
     stack = LocalStack(settings(), services or None)
     t0 = {"t": time.monotonic()}
 
@@ -36,7 +44,12 @@ def up(services: list[str] | None = _SERVICES_OPT) -> None:
 
 @app.command()
 def down(services: list[str] | None = _SERVICES_OPT) -> None:
-    """Stop the services this state dir started (and every child process they have)."""
+    """Stop the services this state dir started.
+
+    Every child process they have is stopped too.
+    """
+    from lakesmith.local import LocalStack
+
     stack = LocalStack(settings(), services or None)
     for name, was_running in stack.down().items():
         console.print(f"  {name:<10} {'stopped' if was_running else 'not running'}")
@@ -44,7 +57,12 @@ def down(services: list[str] | None = _SERVICES_OPT) -> None:
 
 @app.command()
 def status(services: list[str] | None = _SERVICES_OPT) -> None:
-    """Show each service's pid, port, health and data dir. Exit 1 if any is unhealthy."""
+    """Show each service's pid, port, health and data dir.
+
+    Exits 1 if any service is unhealthy.
+    """
+    from lakesmith.local import LocalStack
+
     stack = LocalStack(settings(), services or None)
     if not _print_status(stack):
         raise typer.Exit(1)
@@ -52,10 +70,12 @@ def status(services: list[str] | None = _SERVICES_OPT) -> None:
 
 @app.command()
 def logs(
-    service: str = typer.Argument(..., help="postgres, s3, kafka or typesense"),
-    lines: int = typer.Option(50, "--lines", "-n", help="how many of the last lines"),
+    service: str = typer.Argument(..., help="postgres, s3, kafka or typesense."),
+    lines: int = typer.Option(50, "--lines", "-n", help="How many of the last lines."),
 ) -> None:
     """Print the last lines of a service's log file."""
+    from lakesmith.local import LocalStack
+
     stack = LocalStack(settings())
     console.print(f"[dim]{stack.service(service).log_file}[/]")
     console.out(stack.logs(service, lines), end="")

@@ -7,25 +7,27 @@ from typing import Literal, cast
 import typer
 
 from lakesmith.cli.common import console, settings
-from lakesmith.contracts import load_contract
 
 
 def reset_positions(
-    dataset: str = typer.Argument(..., help="dataset name or contract YAML path"),
+    dataset: str = typer.Argument(
+        ..., help="Dataset name (e.g. iot.telemetry) or a contract YAML path."
+    ),
     to: str = typer.Option(
         ...,
         "--to",
         help="earliest: continue from the first record the source still holds; "
-        "latest: only records that arrive from now on",
+        "latest: only records that arrive from now on.",
     ),
-    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    """Move every sink's source positions forward after the source lost records (retention).
+    """Move a dataset's source positions after the source lost records.
 
     Run it when `lakesmith run` stops because stored positions are outside what the source
     holds. Positions only move forward; the reset is recorded in lakesmith.position_resets.
     Stop the dataset's workers first.
     """
+    from lakesmith.contracts import load_contract
     from lakesmith.maintenance.reset import plan_reset
     from lakesmith.maintenance.reset import reset_positions as do_reset
 

@@ -6,13 +6,14 @@ import json
 import signal
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from lakesmith.cli.common import console, settings
-from lakesmith.contracts import load_contract
-from lakesmith.pipeline.metrics import WorkerMetrics
-from lakesmith.pipeline.worker import Worker
+
+if TYPE_CHECKING:
+    from lakesmith.pipeline.worker import RunStats
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -21,35 +22,52 @@ def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def summary(name: str, stats: RunStats, *, interrupted: bool = False) -> str:
+    """One line: records, batches, throughput and the records per disposition."""
+    counts = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.by_disposition.items()))
+    head = f"{name}: interrupted after " if interrupted else f"{name}: "
+    rest = counts or ("nothing committed yet" if interrupted else "nothing to do")
+    return (
+        f"{head}{stats.records:,} records in {stats.batches} batches, "
+        f"{stats.active_seconds:.1f}s of processing ({stats.records_per_second:,.0f}/s), "
+        f"{stats.seconds:.1f}s wall — {rest}"
+    )
+
+
 def run(
     dataset: str = typer.Argument(
-        ..., help="dataset name (e.g. iot.telemetry) or a contract YAML path"
+        ..., help="Dataset name (e.g. iot.telemetry) or a contract YAML path."
     ),
     until_idle: bool = typer.Option(
-        False, "--until-idle", help="drain what the source has now, then exit (demos, tests)"
+        False, "--until-idle", help="Drain what the source holds now, then exit (demos, tests)."
     ),
     group_id: str | None = typer.Option(
         None,
         "--group",
-        help="workers sharing a group share the source (default lakesmith-<dataset>)",
+        help="Workers in the same group share the source. Default: lakesmith-DATASET.",
     ),
     metrics_port: int | None = typer.Option(
-        None, "--metrics-port", help="serve Prometheus metrics on this port"
+        None, "--metrics-port", help="Serve Prometheus metrics on this port."
     ),
     max_batches: int | None = typer.Option(
-        None, "--max-batches", help="stop after this many batches"
+        None, "--max-batches", min=1, help="Stop after this many batches."
     ),
     stats_json: Path | None = typer.Option(
-        None, "--stats-json", help="write the run's figures as JSON to this file"
+        None, "--stats-json", help="Write the run's figures as JSON to this file."
     ),
 ) -> None:
-    """Ingest the dataset's source (Kafka topic, files, …) into bronze, quarantine, silver,
-    the time-series table and DQ stats.
+    """Ingest a dataset's source into the lakehouse.
 
-    Exactly-once: each batch's source positions are committed with its data in every
-    sink; a restarted worker resumes from them. Run several workers with the same
-    --group to share a Kafka topic's partitions.
+    Records go to bronze, quarantine (with the rules they failed), silver, the time-series
+    table and the DQ statistics. Exactly-once: each batch's source positions are committed with its data in every sink,
+    and a restarted worker resumes from them. Workers started with the same --group share
+    a Kafka topic's partitions. Ctrl-C (or SIGTERM) finishes the batch in flight, prints
+    what was done and exits 130.
     """
+    from lakesmith.contracts import load_contract
+    from lakesmith.pipeline.metrics import WorkerMetrics
+    from lakesmith.pipeline.worker import Worker
+
     s = settings()
     signal.signal(signal.SIGTERM, _stop)
     contract = load_contract(dataset)
@@ -57,18 +75,26 @@ def run(
     if metrics_port:
         metrics.serve(metrics_port)
         console.print(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
-    worker = Worker(s, contract, group_id=group_id, metrics=metrics)
+    worker: Worker | None = None
     try:
-        stats = worker.run(until_idle=until_idle, max_batches=max_batches)
-    finally:
-        worker.close()
-    if stats_json is not None:
-        stats_json.write_text(
-            json.dumps({**asdict(stats), "records_per_second": stats.records_per_second})
-        )
-    counts = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.by_disposition.items()))
-    console.print(
-        f"{contract.name}: {stats.records:,} records in {stats.batches} batches, "
-        f"{stats.active_seconds:.1f}s of processing ({stats.records_per_second:,.0f}/s), "
-        f"{stats.seconds:.1f}s wall — {counts or 'nothing to do'}"
-    )
+        worker = Worker(s, contract, group_id=group_id, metrics=metrics)
+        try:
+            stats = worker.run(until_idle=until_idle, max_batches=max_batches)
+        finally:
+            worker.close()
+    except KeyboardInterrupt:
+        if worker is None:  # interrupted while opening the tables
+            console.print(f"{contract.name}: interrupted before the first batch", highlight=False)
+        else:
+            stats = worker.stats
+            _write_stats(stats_json, stats, interrupted=True)
+            console.print(summary(contract.name, stats, interrupted=True), highlight=False)
+        raise typer.Exit(130) from None
+    _write_stats(stats_json, stats)
+    console.print(summary(contract.name, stats), highlight=False)
+
+
+def _write_stats(path: Path | None, stats: RunStats, *, interrupted: bool = False) -> None:
+    if path is not None:
+        figures = {**asdict(stats), "records_per_second": stats.records_per_second}
+        path.write_text(json.dumps({**figures, "interrupted": interrupted}))

@@ -45,13 +45,18 @@ def parse_start(text: str | None) -> datetime | None:
 
 
 def produce(
-    file: Path = typer.Argument(..., help="a JSON array or JSON-lines file"),
-    dataset: str = typer.Option(..., "--dataset", help="contract name, e.g. iot.environment"),
-    limit: int | None = typer.Option(None, "--limit", min=0, help="produce at most N elements"),
-    topic: str | None = typer.Option(None, "--topic", help="default: the contract's topic"),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+    file: Path = typer.Argument(..., help="A JSON array or JSON-lines file."),
+    dataset: str = typer.Option(
+        ..., "--dataset", help="Dataset name (e.g. iot.environment) or a contract YAML path."
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=0, help="Produce at most N elements."),
+    topic: str | None = typer.Option(None, "--topic", help="Kafka topic. Default: the contract's."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Produce every element of FILE to the dataset's topic (keyed by source.key_field)."""
+    """Produce a JSON or JSON-lines file to a dataset's Kafka topic.
+
+    Every element of FILE becomes one message, keyed by the contract's source.key_field.
+    """
     from lakesmith.sources.produce import produce_file
 
     report = produce_file(settings(), file, dataset, limit=limit, topic=topic, progress=progress)

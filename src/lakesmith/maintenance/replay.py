@@ -8,6 +8,11 @@ the time-series table, then removed from quarantine; the rest stay, untouched.
 Re-running is safe: rows whose ``_record_id`` is already in silver are not appended again
 (a crash between the silver commit and the quarantine delete), and the time-series load is
 an upsert.
+
+Every recovered record is recorded in ``lakesmith.dq_recovered`` (``stores.dq``: record id,
+the batch that quarantined it, the rules it had failed) before it leaves quarantine, so
+the DQ report counts it as recovered rather than still quarantined; the record id is the
+key, so a re-run after a crash never counts a record twice.
 """
 
 from __future__ import annotations
@@ -20,12 +25,24 @@ import polars as pl
 from lakesmith.bronze.envelope import as_stored
 from lakesmith.config import Settings
 from lakesmith.contracts.model import Contract
-from lakesmith.core.columns import DISPOSITION, KEY, PAYLOAD, RECORD_ID, RULE_IDS, SEQ, STREAM
+from lakesmith.core.columns import (
+    BATCH_ID,
+    DISPOSITION,
+    KEY,
+    PAYLOAD,
+    RECORD_ID,
+    RULE_IDS,
+    SEQ,
+    STREAM,
+)
+from lakesmith.core.errors import LakesmithError
 from lakesmith.core.logging import get_logger
 from lakesmith.core.records import RawBatch
 from lakesmith.pipeline.dataset import Dataset
 from lakesmith.pipeline.process import process_batch
 from lakesmith.silver.dedupe import DedupeIndex
+from lakesmith.stores import dq as dq_store
+from lakesmith.stores.postgres import connect
 
 log = get_logger(__name__)
 
@@ -36,6 +53,50 @@ class ReplayReport:
     recovered: int
     still_invalid: int
     duplicates: int
+
+
+# Rule ids the payload decoders and the evolution policies give (``formats.*``,
+# ``pipeline.process``); the contract's own rules come from ``quality.rules``.
+DECODE_RULES: dict[str, tuple[str, ...]] = {
+    "json": ("invalid_json", "not_an_object", "payload_too_large"),
+    "jsonl": ("invalid_json", "not_an_object", "payload_too_large"),
+    "parquet": ("invalid_json", "not_an_object", "payload_too_large"),
+    "csv": ("invalid_csv", "payload_too_large"),
+}
+POLICY_RULES = {"freeze": "schema_frozen", "discard_row": "schema_discarded"}
+
+
+def known_rule_ids(contract: Contract) -> list[str]:
+    """Every rule id a record of ``contract`` can be quarantined for, in contract order:
+    the fields' implicit rules, the contract's rules, then decoding and policy ids."""
+    from lakesmith.quality.rules import compile_rules
+
+    ids = [r.id for r in compile_rules(contract, datetime.now(UTC))]
+    ids += DECODE_RULES.get(contract.payload.format, ("payload_too_large",))
+    if contract.evolution in POLICY_RULES:
+        ids.append(POLICY_RULES[contract.evolution])
+    return list(dict.fromkeys(ids))
+
+
+def check_rule(contract: Contract, rule: str | None, quarantined: pl.DataFrame | None) -> None:
+    """Reject a ``--rule`` that is neither a rule of ``contract`` nor one the quarantined
+    rows (``quarantined``, with ``_rule_ids``; rules since removed from the contract)
+    failed."""
+    if rule is None:
+        return
+    known = known_rule_ids(contract)
+    if rule in known:
+        return
+    if quarantined is not None and quarantined.height:
+        seen = quarantined.select(pl.col(RULE_IDS).explode().drop_nulls().unique())
+        if rule in set(seen[RULE_IDS].to_list()):
+            return
+    close = [k for k in known if rule.lower() in k or k in rule.lower()]
+    maybe = f" (did you mean {close[0]!r}?)" if close else ""
+    raise LakesmithError(
+        f"unknown rule {rule!r} for {contract.name}{maybe}",
+        hint=f"use one of its rule ids: {', '.join(known)}",
+    )
 
 
 def rebuild_batch(contract: Contract, rows: pl.DataFrame) -> RawBatch:
@@ -58,6 +119,7 @@ def replay_quarantine(
     try:
         rows = dataset.quarantine.scan()
         if rule is not None:
+            check_rule(contract, rule, rows)
             rows = rows.filter(pl.col(RULE_IDS).list.contains(rule))
         if rows.height == 0:
             return ReplayReport(0, 0, 0, 0)
@@ -80,6 +142,10 @@ def replay_quarantine(
                 dataset.silver.append(as_stored(fresh), {})  # keeps the stream positions
             if dataset.timeseries is not None:
                 dataset.timeseries.upsert(recovered)
+            # recorded before the delete: a crash in between re-records the same ids (no-op)
+            origin = rows.filter(pl.col(RECORD_ID).is_in(ids)).select(RECORD_ID, BATCH_ID, RULE_IDS)
+            with connect(settings) as conn:  # its own transaction, committed here
+                dq_store.record_recovered(conn, contract.name, origin.rows())
             dataset.quarantine.delete([(RECORD_ID, "in", ids)])
         report = ReplayReport(
             examined=rows.height,

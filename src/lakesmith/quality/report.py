@@ -3,7 +3,9 @@
 ``load_dq_summary`` builds the summary model from the aggregates ``stores.dq`` computes
 in SQL (totals, per-rule and per-schema-version sums, a time series bucketed to at most
 ``max_points`` points; the cost does not depend on how many batches there are) and, when
-the time-series table exists, per-entity freshness. ``render_table`` shows the summary
+the time-series table exists, per-entity freshness. Quarantined records that a later
+``quarantine replay`` moved to silver count as *recovered*: the report shows quarantined
+(at ingestion), recovered and still quarantined. ``render_table`` shows the summary
 in the console; ``quality.report_html.write_html`` writes one self-contained HTML file.
 """
 
@@ -14,7 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -72,8 +75,10 @@ class DQSummary:
     batches: int = 0
     records_in: int = 0
     valid: int = 0
-    quarantined: int = 0
+    quarantined: int = 0  # at ingestion, including records a replay recovered since
     duplicates: int = 0
+    recovered: int = 0  # quarantined records a replay moved to silver since
+    recovered_rules: dict[str, int] = field(default_factory=dict)  # by the rules they failed
     first_processed_at: datetime | None = None
     last_processed_at: datetime | None = None
     oldest_event_time: datetime | None = None
@@ -98,6 +103,15 @@ class DQSummary:
     @property
     def duplicate_rate(self) -> float:
         return self.duplicates / self.records_in if self.records_in else 0.0
+
+    @property
+    def still_quarantined(self) -> int:
+        """Quarantined and not recovered by a replay (still in the quarantine table)."""
+        return max(self.quarantined - self.recovered, 0)
+
+    @property
+    def still_quarantined_rate(self) -> float:
+        return self.still_quarantined / self.records_in if self.records_in else 0.0
 
 
 def entity_column(contract: Contract) -> str | None:
@@ -128,6 +142,8 @@ def load_dq_summary(
         since=since,
         last=last,
         **agg.totals,
+        recovered=agg.recovered,
+        recovered_rules=dict(agg.recovered_rules or []),
         last_lag_seconds=recent_rows[0].lag_seconds if recent_rows else None,
         rule_counts=dict(agg.rule_counts),
         schema_versions=dict(agg.schema_versions),
@@ -201,6 +217,16 @@ def overview(summary: DQSummary) -> list[tuple[str, str]]:
         ("records in", f"{s.records_in:,}"),
         ("valid", f"{s.valid:,}"),
         ("quarantined", f"{s.quarantined:,} ({fmt_pct(s.quarantine_rate)})"),
+    ]
+    if s.quarantined or s.recovered:
+        out += [
+            ("recovered by replay", f"{s.recovered:,} (moved to silver)"),
+            (
+                "still quarantined",
+                f"{s.still_quarantined:,} ({fmt_pct(s.still_quarantined_rate)})",
+            ),
+        ]
+    out += [
         ("duplicates", f"{s.duplicates:,} ({fmt_pct(s.duplicate_rate)})"),
         ("newest event", fmt_time(s.newest_event_time)),
         ("lag of last batch", fmt_duration(s.last_lag_seconds)),
@@ -225,8 +251,15 @@ TableData = tuple[list[str], list[list[str]], int]
 
 
 def rule_rows(s: DQSummary) -> TableData:
-    rows = [[r, f"{n:,}", fmt_pct(n / (s.records_in or 1))] for r, n in s.rule_counts.items()]
-    return ["rule", "failures", "% of records in"], rows, 1
+    """Failures per rule; with a ``recovered`` column once a replay recovered records."""
+    if not s.recovered_rules:
+        rows = [[r, f"{n:,}", fmt_pct(n / (s.records_in or 1))] for r, n in s.rule_counts.items()]
+        return ["rule", "failures", "% of records in"], rows, 1
+    rows = [
+        [r, f"{n:,}", fmt_pct(n / (s.records_in or 1)), f"{s.recovered_rules.get(r, 0):,}"]
+        for r, n in s.rule_counts.items()
+    ]
+    return ["rule", "failures", "% of records in", "recovered"], rows, 1
 
 
 def version_rows(s: DQSummary) -> TableData:
@@ -267,6 +300,47 @@ def _rich(title: str, data: TableData) -> Table:
     return table
 
 
+class Fit:
+    """The first of several layouts that fits the console's width unwrapped (else the
+    last): a wide table on a wide terminal, a compact one at 80 columns."""
+
+    def __init__(self, *layouts: RenderableType) -> None:
+        self.layouts = layouts
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        unbounded = options.update_width(10_000)
+        for layout in self.layouts[:-1]:
+            if Measurement.get(console, unbounded, layout).maximum <= options.max_width:
+                yield layout
+                return
+        yield self.layouts[-1]
+
+
+def compact_batch_table(s: DQSummary, limit: int) -> Table:
+    """The recent batches for a narrow console: batch ids cut to 8 characters, times
+    without the date when every batch shown was processed on the same (UTC) day."""
+    batches = s.recent_batches[:limit]
+    days = {b.processed_at.astimezone(UTC).date() for b in batches}
+    same_day = len(days) == 1
+    title = f"last {len(batches)} batches"
+    if same_day:
+        title += f", processed on {next(iter(days)).isoformat()} (UTC)"
+    table = Table(title=Text(title))
+    table.add_column("batch", no_wrap=True)
+    table.add_column("processed", no_wrap=True)
+    for h in ("records\nin", "valid", "quarantined", "duplicates", "lag"):
+        table.add_column(Text(h), justify="right", min_width=min(len(h), 7))
+    for b in batches:
+        t = b.processed_at.astimezone(UTC)
+        table.add_row(
+            Text(b.batch_id[:8]),
+            t.strftime("%H:%M:%SZ") if same_day else t.strftime("%m-%d %H:%M"),
+            *(f"{n:,}" for n in (b.records_in, b.valid, b.quarantined, b.duplicates)),
+            fmt_duration(b.lag_seconds),
+        )
+    return table
+
+
 def render_table(summary: DQSummary, *, rows: int = 10) -> Group:
     """Rich tables for the console: overview, rules, schema versions, freshness, batches."""
     s = summary
@@ -291,5 +365,5 @@ def render_table(summary: DQSummary, *, rows: int = 10) -> Group:
         shown = f"stalest {min(rows, len(s.entities))} of {s.entity_count:,}"
         parts.append(_rich(f"freshness per {s.entity_column} ({shown})", entity_rows(s, rows)))
     n = min(rows, len(s.recent_batches))
-    parts.append(_rich(f"last {n} batches", batch_rows(s, rows)))
+    parts.append(Fit(_rich(f"last {n} batches", batch_rows(s, rows)), compact_batch_table(s, rows)))
     return Group(*parts)

@@ -214,7 +214,7 @@ def _table(data: TableData) -> str:
 def _tiles(summary: DQSummary) -> str:
     out: list[str] = []
     for label, value in overview(summary):
-        bad = label == "quarantined" and summary.quarantined > 0
+        bad = label in ("quarantined", "still quarantined") and summary.still_quarantined > 0
         out.append(
             f'<div class="tile{" bad" if bad else ""}"><div class="k">{_e(label)}</div>'
             f'<div class="v">{_e(value)}</div></div>'

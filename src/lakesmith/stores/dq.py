@@ -5,10 +5,15 @@ per-schema-version sums, a time series bucketed to at most ``points`` points), s
 cost does not depend on how many batches there are; per-entity freshness is one
 ``GROUP BY`` over the dataset's time-series table. Results are plain rows; the summary
 model, formatting and rendering live in ``quality.report``.
+
+``lakesmith.dq_recovered`` holds every quarantined record that ``quarantine replay`` later
+moved to silver (keyed by record id, so a re-run counts nothing twice), with the batch
+that quarantined it: the report counts those as recovered, not still quarantined.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +25,19 @@ from psycopg.rows import dict_row
 from lakesmith.stores.timeseries import SCHEMA
 
 Conn = psycopg.Connection[Any]
+
+RECOVERED_DDL = """
+CREATE SCHEMA IF NOT EXISTS lakesmith;
+CREATE TABLE IF NOT EXISTS lakesmith.dq_recovered (
+    dataset      text NOT NULL,
+    record_id    text NOT NULL,
+    batch_id     text NOT NULL,   -- the batch that quarantined the record
+    rule_ids     text[] NOT NULL, -- the rules it had failed
+    recovered_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (dataset, record_id)
+);
+CREATE INDEX IF NOT EXISTS dq_recovered_batch ON lakesmith.dq_recovered (dataset, batch_id);
+"""
 
 # The selected batches; every query below starts with this CTE.
 _SELECTED = """
@@ -62,6 +80,18 @@ SELECT max(processed_at), count(*), sum(records_in), sum(quarantined), sum(dupli
 FROM b GROUP BY bucket ORDER BY bucket
 """
 
+# Records of the selected batches that a replay later recovered (total and per rule).
+_RECOVERED = f"""{_SELECTED}
+SELECT count(*) FROM lakesmith.dq_recovered r
+JOIN sel ON sel.dataset = r.dataset AND sel.batch_id = r.batch_id
+"""
+_RECOVERED_RULES = f"""{_SELECTED}
+SELECT rule, count(*) AS n FROM lakesmith.dq_recovered r
+JOIN sel ON sel.dataset = r.dataset AND sel.batch_id = r.batch_id
+CROSS JOIN LATERAL unnest(r.rule_ids) AS rule
+GROUP BY rule ORDER BY n DESC, rule
+"""
+
 _RECENT = f"""{_SELECTED}
 SELECT batch_id, processed_at, records_in, valid, quarantined, duplicates, max_event_time,
        lag_seconds
@@ -96,6 +126,9 @@ class BatchAggregates:
     # (batch_id, processed_at, records_in, valid, quarantined, duplicates, max_event_time,
     #  lag_seconds), newest first
     recent: list[tuple[Any, ...]]
+    # quarantined records of the selected batches that a replay moved to silver since
+    recovered: int = 0
+    recovered_rules: list[tuple[str, int]] | None = None  # per rule they had failed
 
 
 def batch_aggregates(
@@ -121,13 +154,65 @@ def batch_aggregates(
         totals = cur.execute(_TOTALS, params).fetchone()
     assert totals is not None  # an aggregate always returns one row
     recent_rows = conn.execute(_RECENT, params).fetchall()
+    recovered, recovered_rules = 0, []
+    if _has_recovered_table(conn):
+        row = conn.execute(_RECOVERED, params).fetchone()
+        recovered = int(row[0]) if row is not None else 0
+        if recovered:
+            recovered_rules = [(str(r), int(n)) for r, n in conn.execute(_RECOVERED_RULES, params)]
     return BatchAggregates(
         totals=totals,
         rule_counts=conn.execute(_RULES, params).fetchall(),
         schema_versions=conn.execute(_VERSIONS, params).fetchall(),
         series=conn.execute(_SERIES, params).fetchall(),
         recent=recent_rows,
+        recovered=recovered,
+        recovered_rules=recovered_rules,
     )
+
+
+def _has_recovered_table(conn: Conn) -> bool:
+    """Whether ``lakesmith.dq_recovered`` exists (a reader creates no tables)."""
+    row = conn.execute("SELECT to_regclass('lakesmith.dq_recovered') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def record_recovered(
+    conn: Conn, dataset: str, records: Sequence[tuple[str, str, Sequence[str] | None]]
+) -> int:
+    """Record quarantined records a replay moved to silver: ``(record id, the batch that
+    quarantined it, the rule ids it had failed)``. Idempotent on the record id; commits.
+    Returns how many were new."""
+    if not records:
+        return 0
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('lakesmith.dq_recovered_ddl'))")
+        conn.execute(RECOVERED_DDL)
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _recovered (record_id text, batch_id text, "
+            "rule_ids text[]) ON COMMIT DROP"
+        )
+        with cur.copy("COPY _recovered (record_id, batch_id, rule_ids) FROM STDIN") as copy:
+            for record_id, batch_id, rules in records:
+                copy.write_row((record_id, batch_id, list(rules or [])))
+        cur.execute(
+            "INSERT INTO lakesmith.dq_recovered (dataset, record_id, batch_id, rule_ids) "
+            "SELECT %s, record_id, batch_id, rule_ids FROM _recovered "
+            "ON CONFLICT (dataset, record_id) DO NOTHING",
+            (dataset,),
+        )
+        return cur.rowcount
+
+
+def recovered_total(conn: Conn, dataset: str) -> int:
+    """Every record of ``dataset`` a replay recovered so far (0 before the first)."""
+    if not _has_recovered_table(conn):
+        return 0
+    row = conn.execute(
+        "SELECT count(*) FROM lakesmith.dq_recovered WHERE dataset = %s", (dataset,)
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def timeseries_columns(conn: Conn, table: str) -> set[str]:

@@ -20,31 +20,34 @@ ENV_SENSOR_FILE = Path(
 
 
 def simulate(
-    devices: int = typer.Option(100, "--devices", "-n", min=1, help="fleet size"),
-    rate: float = typer.Option(100.0, "--rate", "-r", help="messages per second, whole fleet"),
-    duration: float = typer.Option(60.0, "--duration", "-d", help="seconds of stream time"),
+    devices: int = typer.Option(100, "--devices", "-n", min=1, help="Fleet size."),
+    rate: float = typer.Option(100.0, "--rate", "-r", help="Messages per second, whole fleet."),
+    duration: float = typer.Option(60.0, "--duration", "-d", help="Seconds of stream time."),
     evolve_after: float | None = typer.Option(
         None,
         "--evolve-after",
-        help="seconds after start when firmware v1.3.0 adds pressure (default: half the "
-        "duration; negative: never)",
+        help="Seconds after the start when firmware v1.3.0 adds pressure. Default: half "
+        "the duration; negative: never.",
     ),
     bad_ratio: float = typer.Option(
-        0.0, "--bad-ratio", min=0.0, max=1.0, help="fraction of deliberately bad messages"
+        0.0, "--bad-ratio", min=0.0, max=1.0, help="Fraction of deliberately bad messages."
     ),
-    seed: int = typer.Option(0, "--seed", help="same seed and start → same bytes"),
+    seed: int = typer.Option(0, "--seed", help="Same seed and start, same bytes."),
     topic: str | None = typer.Option(
-        None, "--topic", help=f"Kafka topic (default: the {TELEMETRY} contract's)"
+        None, "--topic", help=f"Kafka topic. Default: the {TELEMETRY} contract's."
     ),
     start: str | None = typer.Option(
-        None, "--start", help="event time of the first message, ISO-8601 (default: now - duration)"
+        None, "--start", help="Event time of the first message, ISO-8601. Default: now - duration."
     ),
     realtime: bool = typer.Option(
-        False, "--realtime", help="send at the wall-clock rate instead of as fast as possible"
+        False, "--realtime", help="Send at the wall-clock rate instead of as fast as possible."
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Produce W-IOT telemetry (v1, then v2 with pressure) with labelled bad records."""
+    """Produce simulated W-IOT telemetry to Kafka.
+
+    Schema v1, then v2 (with pressure) after a firmware upgrade, with labelled bad records.
+    """
     from rich.table import Table
 
     from lakesmith.cli.common import console, settings
@@ -78,14 +81,17 @@ def simulate(
 
 
 def demo(
-    devices: int = typer.Option(50, help="simulated devices"),
-    events: int = typer.Option(120_000, help="events to simulate"),
-    bad_ratio: float = typer.Option(0.02, help="fraction of bad records of every kind"),
-    seed: int = typer.Option(7, help="simulation seed"),
+    devices: int = typer.Option(50, help="Simulated devices."),
+    events: int = typer.Option(120_000, help="Events to simulate."),
+    bad_ratio: float = typer.Option(0.02, help="Fraction of bad records of every kind."),
+    seed: int = typer.Option(7, help="Simulation seed."),
 ) -> None:
-    """Start the local stack, simulate a device fleet through a firmware upgrade (schema v2)
-    with bad records, drain the worker, then show the DQ summary, the schema history and
-    example queries on the time-series table and the lake table."""
+    """Run the W-IOT workload end to end on the local stack.
+
+    Starts the local stack, simulates a device fleet through a firmware upgrade (schema v2)
+    with bad records, drains the worker, then shows the DQ summary, the schema history and
+    example queries on the time-series table and the lake table.
+    """
     from lakesmith.cli.common import console
     from lakesmith.cli.datasets import history
     from lakesmith.cli.demo import demo_settings, drain, show_dq, show_queries, start_local_stack
