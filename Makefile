@@ -47,6 +47,22 @@ bench:
 	$(UV) run --frozen python benchmarks/bench_backfill.py --rows 2000000
 	$(UV) run --frozen python benchmarks/bench_formats.py --rows 1000000
 
-clean:
+clean:  # stops the local services, then deletes the state dir, saying what it holds
 	-$(UV) run --frozen lakesmith local down
-	rm -rf .lakesmith
+	@if [ -d .lakesmith ]; then \
+	  echo "deleting the state dir $(CURDIR)/.lakesmith:"; \
+	  for entry in .lakesmith/* .lakesmith/.[!.]*; do \
+	    [ -e "$$entry" ] || continue; name=$${entry#.lakesmith/}; \
+	    case "$$name" in \
+	      local) what="local services: PostgreSQL data (time series, DQ history, positions), logs";; \
+	      warehouse) what="the lake: bronze, quarantine and silver tables";; \
+	      catalog.db) what="the Iceberg catalog of the lake tables";; \
+	      secrets) what="generated secrets (PostgreSQL password, Typesense API key)";; \
+	      *) what="";; \
+	    esac; \
+	    printf '  %-11s %6s  %s\n' "$$name" "$$(du -sh "$$entry" 2>/dev/null | cut -f1)" "$$what"; \
+	  done; \
+	  rm -rf .lakesmith; echo "deleted."; \
+	else \
+	  echo "nothing to delete: no state dir at $(CURDIR)/.lakesmith"; \
+	fi
