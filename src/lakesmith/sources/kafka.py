@@ -12,6 +12,7 @@ Also the client configuration shared with producers.
 from __future__ import annotations
 
 import hashlib
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -20,8 +21,8 @@ from pydantic import Field
 
 from lakesmith.config import Settings
 from lakesmith.contracts.model import SourceSpec
-from lakesmith.core.errors import ContractError, SourceError
-from lakesmith.core.logging import get_logger
+from lakesmith.core.errors import ContractError, ServiceUnavailableError, SourceError
+from lakesmith.core.logging import get_logger, kafka_client_logger
 from lakesmith.core.positions import Position, Positions
 from lakesmith.core.records import RawBatch
 from lakesmith.sources.base import SourceContext
@@ -30,7 +31,101 @@ log = get_logger(__name__)
 
 
 def _base(settings: Settings) -> dict[str, Any]:
-    return {"bootstrap.servers": settings.effective_kafka_bootstrap(), **settings.kafka.extra}
+    """Bootstrap servers, ``kafka.extra``, and librdkafka's logging routed through ours
+    (rate limited: a broker that is down is one line a while, not hundreds)."""
+    klog = kafka_client_logger()
+    return {
+        "bootstrap.servers": settings.effective_kafka_bootstrap(),
+        "logger": klog,
+        "error_cb": klog.error,
+        **settings.kafka.extra,
+    }
+
+
+def admin_client(settings: Settings, **overrides: Any) -> Any:
+    """An ``AdminClient`` with lakesmith's client settings and logging."""
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({**_base(settings), **overrides})
+
+
+def unreachable_hint(settings: Settings) -> str:
+    if settings.kafka.bootstrap_servers is None:
+        return "start the local broker with `lakesmith local up kafka` (or point " \
+            "LAKESMITH__KAFKA__BOOTSTRAP_SERVERS at a running cluster)"  # fmt: skip
+    return "check that the brokers run and kafka.bootstrap_servers " \
+        "(LAKESMITH__KAFKA__BOOTSTRAP_SERVERS) names them"  # fmt: skip
+
+
+def _split_server(server: str) -> tuple[str, int] | None:
+    server = server.strip().split("://", 1)[-1]
+    host, sep, port = server.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _tcp_refusals(servers: str, timeout_s: float) -> list[str] | None:
+    """Why each bootstrap server refused a TCP connection; ``None`` once one accepts (or a
+    server is not plain ``host:port``: librdkafka then decides)."""
+    reasons: list[str] = []
+    for server in servers.split(","):
+        target = _split_server(server)
+        if target is None:
+            return None
+        try:
+            with socket.create_connection(target, timeout=timeout_s):
+                return None
+        except OSError as exc:
+            reasons.append(f"{server.strip()}: {exc.strerror or exc}")
+    return reasons
+
+
+def check_reachable(settings: Settings, timeout_s: float | None = None) -> Any:
+    """The cluster's metadata (every topic), or ``ServiceUnavailableError`` within
+    ``kafka.connect_timeout_s``: at once when every bootstrap server refuses the
+    connection, else when no broker answers a metadata request in time.
+
+    All topics are listed, not one: a metadata request naming a missing topic can make a
+    broker with ``auto.create.topics.enable`` create it with default settings.
+    """
+    from confluent_kafka import KafkaException
+
+    timeout = settings.kafka.connect_timeout_s if timeout_s is None else timeout_s
+    servers = settings.effective_kafka_bootstrap()
+    refused = _tcp_refusals(servers, timeout)
+    if refused:
+        raise ServiceUnavailableError(
+            f"Kafka is not reachable at {servers} ({'; '.join(refused)})",
+            hint=unreachable_hint(settings),
+        )
+    try:
+        return admin_client(settings).list_topics(timeout=timeout)
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else exc
+        text = err.str() if hasattr(err, "str") else str(err)
+        raise ServiceUnavailableError(
+            f"Kafka at {servers} did not answer within {timeout:g} s ({text})",
+            hint=unreachable_hint(settings),
+        ) from None
+
+
+def missing_topic_error(topic: str, dataset: str | None = None) -> SourceError:
+    what = f"{dataset}: " if dataset else ""
+    return SourceError(
+        f"{what}Kafka topic {topic!r} does not exist",
+        hint=f"create it by producing to it (`lakesmith simulate …` / `lakesmith produce FILE "
+        f"--dataset {dataset or 'DATASET'}` create it from the contract), or fix source.topic",
+    )
+
+
+def require_topic(settings: Settings, topic: str, dataset: str | None = None) -> Any:
+    """The topic's metadata; ``ServiceUnavailableError`` (broker down) or ``SourceError``
+    (no such topic) within ``kafka.connect_timeout_s``."""
+    meta = check_reachable(settings).topics.get(topic)
+    if meta is None or meta.error is not None or not meta.partitions:
+        raise missing_topic_error(topic, dataset)
+    return meta
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -112,6 +207,7 @@ class KafkaSource:
         self._assign_timeout_s = settings.worker.assign_timeout_s
         self._on_revoke = on_revoke
         self.dataset = context.contract.name
+        require_topic(settings, topic, self.dataset)  # broker down / no topic: fail now
         self.prefix = stream_prefix(settings, spec)
         self._error: SourceError | None = None
         self.assigned: set[int] = set()
@@ -258,7 +354,9 @@ class KafkaSource:
         from confluent_kafka import TopicPartition
 
         meta = self.consumer.list_topics(self.topic, timeout=10.0).topics.get(self.topic)
-        parts = sorted(meta.partitions) if meta is not None and meta.error is None else []
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise missing_topic_error(self.topic, self.dataset)  # deleted while we ran
+        parts = sorted(meta.partitions)
         committed = self._committed([self.stream(p) for p in parts])
         mine = {
             tp.partition: tp.offset
@@ -315,9 +413,8 @@ def stream_prefix(settings: Settings, spec: KafkaSpec) -> str:
     """``kafka://<topic>@<tag>``: the topic and a short hash of its broker topic id (the
     topic alone when the broker has no topic ids), so each incarnation is its own streams."""
     from confluent_kafka import KafkaException, TopicCollection
-    from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({**_base(settings), "log_level": 3})
+    admin = admin_client(settings)
     try:
         found = admin.describe_topics(TopicCollection([spec.topic]), request_timeout=10)
         topic_id = found[spec.topic].result().topic_id
@@ -381,15 +478,12 @@ def bounds(context: SourceContext) -> dict[str, tuple[int, int]]:
     from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
     spec = kafka_spec(context.contract.source)
+    meta = require_topic(context.settings, spec.topic, context.contract.name)
     prefix = stream_prefix(context.settings, spec)
     consumer = Consumer(
-        {**_base(context.settings), "group.id": "lakesmith-bounds", "log_level": 3,
-         "enable.auto.commit": False}
-    )  # fmt: skip
+        {**_base(context.settings), "group.id": "lakesmith-bounds", "enable.auto.commit": False}
+    )
     try:
-        meta = consumer.list_topics(spec.topic, timeout=10.0).topics.get(spec.topic)
-        if meta is None or meta.error is not None or not meta.partitions:
-            raise SourceError(f"topic {spec.topic!r} does not exist", hint="check source.topic")
         tps = [TopicPartition(spec.topic, p, OFFSET_END) for p in sorted(meta.partitions)]
         consumer.assign(tps)  # one fetch at the end of each partition reports its watermark
         deadline = time.monotonic() + 5.0

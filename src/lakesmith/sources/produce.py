@@ -29,11 +29,15 @@ from confluent_kafka import KafkaError, Producer
 from lakesmith.config import Settings
 from lakesmith.contracts import Contract, load_contract
 from lakesmith.core.errors import LakesmithError
+from lakesmith.core.logging import get_logger
 from lakesmith.core.progress import progress_bar
 from lakesmith.sources.kafka import kafka_spec, producer_config
 from lakesmith.sources.topics import ensure_topic
 
+log = get_logger(__name__)
+
 _BATCH = 10_000
+_SAMPLE = 10_000  # elements checked against the contract's required fields
 _HINT = "is the broker reachable? start the local one with: lakesmith local up kafka"
 
 
@@ -133,6 +137,66 @@ class FileProduceReport:
     not_objects: int  # valid JSON but not an object (the pipeline quarantines them)
     unparsed: int  # JSON-lines lines that are not JSON, sent as they are
     seconds: float
+    shape: ShapeCheck | None = None  # a sample checked against the contract
+
+
+@dataclass(frozen=True)
+class ShapeCheck:
+    """How a sample of a file's elements fits the contract's required fields."""
+
+    sampled: int
+    not_objects: int  # not a JSON object (or not JSON): nothing of the contract can match
+    missing: int  # objects without at least one required field
+    missing_fields: dict[str, int]  # required field -> sampled objects without it
+
+    @property
+    def mismatched(self) -> int:
+        return self.not_objects + self.missing
+
+    def message(self, dataset: str) -> str | None:
+        """One line for the user, ``None`` when every sampled element fits."""
+        if not self.mismatched:
+            return None
+        worst = sorted(self.missing_fields.items(), key=lambda kv: -kv[1])[:5]
+        fields = ", ".join(f"{name} ({n:,})" for name, n in worst)
+        parts = []
+        if self.not_objects:
+            parts.append(f"{self.not_objects:,} are not JSON objects")
+        if self.missing:
+            parts.append(f"{self.missing:,} lack required fields: {fields}")
+        return (
+            f"{self.mismatched:,} of {self.sampled:,} sampled records do not match the "
+            f"contract of {dataset} ({'; '.join(parts)}): the pipeline will quarantine them "
+            "— is this the right --dataset?"
+        )
+
+
+def check_shape(contract: Contract, elements: Sequence[tuple[Any, bytes | None]]) -> ShapeCheck:
+    """Check up to ``_SAMPLE`` evenly spaced elements for the required fields of the
+    contract's first schema version (later versions' fields may be absent from older data)."""
+    required = {f.name: f.source_path for f in contract.fields_at(1) if f.required}
+    step = max(1, len(elements) // _SAMPLE)
+    sample = elements[::step][:_SAMPLE]
+    not_objects = missing = 0
+    missing_fields: dict[str, int] = {}
+    for value, _ in sample:
+        if not isinstance(value, dict):
+            not_objects += 1
+            continue
+        lacking = [name for name, path in required.items() if _lookup(value, path) is None]
+        if lacking:
+            missing += 1
+            for name in lacking:
+                missing_fields[name] = missing_fields.get(name, 0) + 1
+    return ShapeCheck(len(sample), not_objects, missing, missing_fields)
+
+
+def _lookup(value: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
 
 
 def _compact_std(value: Any) -> bytes:
@@ -237,6 +301,18 @@ def produce_file(
         ) from None
     elements = list(islice(read_elements(data, path), limit))
     topic = topic or kafka_spec(contract.source).topic
+    shape = check_shape(contract, elements)
+    if (warning := shape.message(contract.name)) is not None:
+        log.warning(
+            "produce_shape_mismatch",
+            dataset=contract.name,
+            file=str(path),
+            sampled=shape.sampled,
+            not_objects=shape.not_objects,
+            missing_required=shape.missing,
+            missing_fields=shape.missing_fields,
+            message=warning,
+        )
     ensure_topic(settings, contract, topic=topic)
     key_path = _key_path(contract)
     not_objects = unparsed = 0
@@ -255,4 +331,6 @@ def produce_file(
                 values.append(payload if payload is not None else orjson.dumps(value))
             producer.send(keys, values)
             bar.update(task, completed=producer.sent)
-    return FileProduceReport(topic, len(elements), not_objects, unparsed, time.perf_counter() - t0)
+    return FileProduceReport(
+        topic, len(elements), not_objects, unparsed, time.perf_counter() - t0, shape
+    )

@@ -17,27 +17,26 @@ import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from lakesmith.config import Settings
 from lakesmith.contracts.model import Contract
-from lakesmith.core.errors import LakesmithError
+from lakesmith.core.errors import LakesmithError, ServiceUnavailableError
 from lakesmith.core.logging import get_logger
-from lakesmith.sources.kafka import kafka_spec
+from lakesmith.sources.kafka import admin_client, check_reachable, kafka_spec, unreachable_hint
 
 log = get_logger(__name__)
 
-_HINT = "is the broker reachable? start the local one with: lakesmith local up kafka"
+
+def _ready(md: Any, topic: str) -> int | None:
+    """Number of partitions of ``topic`` with a leader in ``md``; ``None``: not listed."""
+    t = md.topics.get(topic)
+    if t is None or t.error is not None:
+        return None
+    return sum(1 for p in t.partitions.values() if p.leader >= 0 and p.error is None)
 
 
-def _admin(settings: Settings) -> Any:
-    return AdminClient(
-        {"bootstrap.servers": settings.effective_kafka_bootstrap(), **settings.kafka.extra}
-    )
-
-
-def _partitions_ready(admin: Any, bootstrap: str, topic: str, timeout_s: float) -> int | None:
+def _partitions_ready(admin: Any, settings: Settings, topic: str, timeout_s: float) -> int | None:
     """Number of partitions with a leader, or ``None`` if the topic is not listed.
 
     All topics are listed (not just ``topic``): a metadata request naming a missing topic
@@ -46,13 +45,11 @@ def _partitions_ready(admin: Any, bootstrap: str, topic: str, timeout_s: float) 
     try:
         md = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        raise LakesmithError(
-            f"cannot read metadata from Kafka at {bootstrap}: {exc}", hint=_HINT
+        raise ServiceUnavailableError(
+            f"cannot read metadata from Kafka at {settings.effective_kafka_bootstrap()}: {exc}",
+            hint=unreachable_hint(settings),
         ) from None
-    t = md.topics.get(topic)
-    if t is None or t.error is not None:
-        return None
-    return sum(1 for p in t.partitions.values() if p.leader >= 0 and p.error is None)
+    return _ready(md, topic)
 
 
 def _create(admin: Any, topic: NewTopic, timeout_s: float) -> KafkaError | None:
@@ -83,10 +80,8 @@ def ensure_topic(
     spec = kafka_spec(contract.source)
     name = topic or spec.topic
     want = spec.partitions
-    admin = _admin(settings)
-    bootstrap = settings.effective_kafka_bootstrap()
-
-    have = _partitions_ready(admin, bootstrap, name, timeout_s)
+    have = _ready(check_reachable(settings), name)  # broker down: an error within seconds
+    admin = admin_client(settings)
     if have is not None:
         if have < want:
             log.warning("topic_has_fewer_partitions", topic=name, partitions=have, contract=want)
@@ -109,15 +104,17 @@ def ensure_topic(
         )
         err = _create(admin, NewTopic(name, num_partitions=want, replication_factor=-1), timeout_s)
     if err is not None:
-        raise LakesmithError(f"cannot create Kafka topic {name!r}: {err.str()}", hint=_HINT)
+        raise LakesmithError(
+            f"cannot create Kafka topic {name!r}: {err.str()}", hint=unreachable_hint(settings)
+        )
 
     deadline = time.monotonic() + timeout_s
-    while (have := _partitions_ready(admin, bootstrap, name, timeout_s)) is None or have < want:
+    while (have := _partitions_ready(admin, settings, name, timeout_s)) is None or have < want:
         if time.monotonic() > deadline:
             raise LakesmithError(
                 f"topic {name!r} was created but only {have or 0} of {want} partitions "
                 f"have a leader after {timeout_s:.0f}s",
-                hint=_HINT,
+                hint=unreachable_hint(settings),
             )
         time.sleep(0.1)
     log.info(
