@@ -268,6 +268,11 @@ class LakeSettings(_Section):
         "state_dir/warehouse when unset",
     )
     catalog_name: str = "lakesmith"
+    commit_lock: Literal["postgres", "none"] = Field(
+        "postgres",
+        description="serialise each table's commits across workers with a PostgreSQL "
+        "advisory lock (postgres), or let them race optimistically and retry (none)",
+    )
 
     @field_validator("warehouse")
     @classmethod
@@ -301,6 +306,12 @@ class WorkerSettings(_Section):
     )
     dedupe_window: str = Field(
         "2d", description="event-time window of natural keys primed from silver (30s, 5m, 2h, 7d)"
+    )
+    retry_for_s: float = Field(
+        300.0,
+        gt=0,
+        description="how long a write keeps retrying while PostgreSQL, the broker or the S3 "
+        "server is unreachable before the worker exits non-zero",
     )
 
     @field_validator("dedupe_window")

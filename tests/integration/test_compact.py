@@ -54,7 +54,8 @@ S0, S1 = stream(0), stream(1)
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(state_dir=tmp_path / "state")
+    # the lake alone (no PostgreSQL): commits race and retry, which these tests exercise
+    return load_settings(state_dir=tmp_path / "state", lake={"commit_lock": "none"})
 
 
 @pytest.fixture
@@ -473,6 +474,7 @@ def test_cli(
     lake = make_tables(settings, contract)
     load(lake, batches=8)
     monkeypatch.setenv("LAKESMITH__STATE_DIR", str(settings.state_dir))
+    monkeypatch.setenv("LAKESMITH__LAKE__COMMIT_LOCK", "none")  # no PostgreSQL here
     app = typer.Typer()
     app.command("compact")(compact_command)
     app.command("noop")(lambda: None)  # a group, so the command name is an argument

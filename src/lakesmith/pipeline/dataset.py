@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from lakesmith.contracts.registry import SchemaRegistry
     from lakesmith.pipeline.process import ProcessedBatch
+    from lakesmith.stores.meta import AdvisoryLock
 
 log = get_logger(__name__)
 
@@ -51,13 +52,29 @@ class Dataset:
         self.settings = settings
         self.contract = contract
         self.format = contract.lake.format or settings.lake.format
+        self._locks = (
+            {layer: self._commit_lock(layer) for layer in LAYERS}
+            if settings.lake.commit_lock == "postgres"
+            else {}
+        )
         self.lake: dict[str, LakeTable] = {
-            layer: open_table(settings, self.format, layer, contract.table_name) for layer in LAYERS
+            layer: open_table(
+                settings, self.format, layer, contract.table_name, self._locks.get(layer)
+            )
+            for layer in LAYERS
         }
         self.timeseries = TimeseriesTable(settings, contract) if contract.timeseries else None
         self._conn: psycopg.Connection[Any] | None = None
         self._registry: SchemaRegistry | None = None
         self._silver_version: int | None = None
+
+    def _commit_lock(self, layer: str) -> AdvisoryLock:
+        """One lock per table for every worker of the dataset (commits take turns)."""
+        from lakesmith.stores.meta import AdvisoryLock
+
+        where = self.settings.effective_warehouse()
+        name = f"lakesmith.commit:{self.format}:{where}:{layer}.{self.contract.table_name}"
+        return AdvisoryLock(self.settings, name)
 
     # -- naming --------------------------------------------------------------------------
 
@@ -85,7 +102,7 @@ class Dataset:
 
     @property
     def registry(self) -> SchemaRegistry:
-        if self._registry is None:
+        if self._registry is None or self._registry.conn is not self.conn:  # reconnected
             from lakesmith.contracts.registry import SchemaRegistry
 
             self._registry = SchemaRegistry(self.conn, self.contract)
@@ -162,6 +179,8 @@ class Dataset:
         )
 
     def close(self) -> None:
+        for lock in self._locks.values():
+            lock.close()
         if self.timeseries is not None:
             self.timeseries.close()
         if self._conn is not None:

@@ -24,6 +24,8 @@ from lakesmith.stores.lake import LakeTable
 from lakesmith.stores.timeseries import TimeseriesTable
 
 if TYPE_CHECKING:
+    import psycopg
+
     from lakesmith.config import Settings
     from lakesmith.pipeline.dataset import Dataset
 
@@ -85,9 +87,17 @@ class DqSink:
     name = "dq"
 
     def __init__(self, settings: Settings, dataset: str) -> None:
+        self.settings = settings
         self.dataset = dataset
         self.sink = f"dq:{dataset}"
-        self.conn = meta.connect_meta(settings)
+        self._conn: psycopg.Connection[Any] | None = meta.connect_meta(settings)
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        """The connection, opened again after PostgreSQL dropped it (a restart)."""
+        if self._conn is None or self._conn.closed:
+            self._conn = meta.connect_meta(self.settings)
+        return self._conn
 
     def positions(self, streams: Iterable[str]) -> pos.Positions:
         found = meta.read_positions(self.conn, self.sink, streams)
@@ -113,7 +123,8 @@ class DqSink:
         return outcomes.height
 
     def close(self) -> None:
-        self.conn.close()
+        if self._conn is not None:
+            self._conn.close()
 
 
 def build_sinks(dataset: Dataset) -> list[Sink]:

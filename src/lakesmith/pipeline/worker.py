@@ -15,10 +15,12 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 import polars as pl
 
@@ -28,6 +30,7 @@ from lakesmith.core import positions as pos
 from lakesmith.core.columns import DISPOSITION, RULE_IDS
 from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Positions
+from lakesmith.core.transient import retrying
 from lakesmith.pipeline.dataset import Dataset
 from lakesmith.pipeline.metrics import WorkerMetrics
 from lakesmith.pipeline.process import ProcessedBatch, process_batch
@@ -37,6 +40,7 @@ from lakesmith.sources.base import Source, SourceContext
 from lakesmith.sources.registry import open_source
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 FAULT_ENV = (
     "LAKESMITH_FAULT_KILL_AFTER"  # "<sink>:<n>": SIGKILL self after the n-th write of <sink>
@@ -57,6 +61,8 @@ class RunStats:
     by_disposition: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0  # wall time of run(), group join and idle wait included
     active_seconds: float = 0.0  # receiving + processing + committing; idle waits excluded
+    lake_commits: int = 0  # commits to the lake tables (one per table per batch)
+    lake_conflicts: int = 0  # of which had to be redone because another worker won
 
     @property
     def records_per_second(self) -> float:
@@ -111,8 +117,16 @@ class Worker:
             log.warning("fault_injected", sink=sink, write=self._writes[sink])
             os.kill(os.getpid(), signal.SIGKILL)
 
+    def _retrying(self, call: Callable[[], T], what: str, **context: object) -> T:
+        """``call()`` retried while a service is briefly away (``core.transient``)."""
+        budget = self.settings.worker.retry_for_s
+        return retrying(call, what, budget, dataset=self.contract.name, **context)
+
     def _write(self, sink: Sink, batch: ProcessedBatch) -> None:
-        sink.write(batch)
+        # each sink retries on its own: it is idempotent, so a repeated write is harmless
+        self._retrying(
+            lambda: sink.write(batch), f"writing to the {sink.name} sink", batch_id=batch.batch_id
+        )
         self._after_write(sink.name)
 
     def _submit(self, batch: ProcessedBatch) -> list[Future[None]]:
@@ -137,6 +151,8 @@ class Worker:
         self.metrics.observe_lag(self.source.lag())
         stats.batches += 1
         stats.records += batch.bronze.height
+        stats.lake_commits += len(self.dataset.lake)
+        stats.lake_conflicts = sum(t.conflicts for t in self.dataset.lake.values())
         for k, v in counts.items():
             stats.by_disposition[k] = stats.by_disposition.get(k, 0) + int(v)
         log.info(
@@ -153,7 +169,7 @@ class Worker:
         (the sinks run in threads: Parquet encoding and the PostgreSQL server work in
         parallel with Python), so two batches are in memory at most."""
         cfg = self.settings.worker
-        self.source = open_source(
+        source = self.source = open_source(
             SourceContext(self.settings, self.contract, self.group_id, self.resume, self.committed)
         )
         stats = self.stats = RunStats()
@@ -163,13 +179,15 @@ class Worker:
         try:
             while max_batches is None or stats.batches + (flight is not None) < max_batches:
                 t_iter = time.perf_counter()
-                raw = self.source.poll(cfg.batch_size, cfg.max_wait_s)
+                raw = self._retrying(
+                    lambda: source.poll(cfg.batch_size, cfg.max_wait_s), "reading the source"
+                )
                 if len(raw) == 0:
                     if flight is not None:
                         self._finish(flight, stats)
                         flight = None
                         stats.active_seconds += time.perf_counter() - t_iter
-                    elif until_idle and self.source.drained():
+                    elif until_idle and self._retrying(source.drained, "checking the source"):
                         idle_since = idle_since or time.monotonic()
                         if time.monotonic() - idle_since >= cfg.idle_timeout_s:
                             break
@@ -185,7 +203,7 @@ class Worker:
                 )
                 if flight is not None:
                     self._finish(flight, stats)
-                self.dataset.evolve(batch)
+                self._retrying(partial(self.dataset.evolve, batch), "evolving the tables")
                 flight = _InFlight(batch, self._submit(batch), t_batch)
                 stats.active_seconds += self.source.busy_s + (time.perf_counter() - t_batch)
             if flight is not None:

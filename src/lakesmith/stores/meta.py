@@ -11,7 +11,10 @@ Every statement is idempotent, so ``ensure_meta_schema`` runs at every start.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from collections.abc import Iterable
+from types import TracebackType
 from typing import Any
 
 import polars as pl
@@ -19,7 +22,10 @@ import psycopg
 
 from lakesmith.config import Settings
 from lakesmith.core import positions as pos
+from lakesmith.core.logging import get_logger
 from lakesmith.stores.postgres import connect
+
+log = get_logger(__name__)
 
 META_DDL = """
 CREATE SCHEMA IF NOT EXISTS lakesmith;
@@ -160,3 +166,65 @@ def record_reset(conn: psycopg.Connection[Any], dataset: str, target: str, posit
             "INSERT INTO lakesmith.position_resets (dataset, target, positions) VALUES (%s, %s, %s)",
             (dataset, target, positions),
         )
+
+
+class AdvisoryLock:
+    """A PostgreSQL session advisory lock named ``name``, as a reusable context manager:
+    every process using the same PostgreSQL server and name waits its turn. The lake uses
+    one per table to serialise commits (``stores.lake.CommitLock``).
+
+    It holds its own connection (opened on first use), because a session lock is released
+    by the session that took it; a killed holder's session ends and the lock with it. A
+    connection lost while held loses the lock too — harmless, as commits never depend on it
+    for correctness. Threads of one process take turns through a local lock first."""
+
+    def __init__(self, settings: Settings, name: str, timeout_s: float = 300.0) -> None:
+        self.settings = settings
+        self.name = name
+        self.key = int.from_bytes(
+            hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+        )
+        self.timeout_s = timeout_s
+        self._conn: psycopg.Connection[Any] | None = None
+        self._local = threading.Lock()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.settings, autocommit=True)
+            # a holder stuck longer than this is a failure, not a queue
+            self._conn.execute(f"SET lock_timeout = '{int(self.timeout_s * 1000)}ms'")
+        return self._conn
+
+    def __enter__(self) -> AdvisoryLock:
+        self._local.acquire()
+        try:
+            self._connection().execute("SELECT pg_advisory_lock(%s)", (self.key,))
+        except BaseException:
+            self._drop()
+            self._local.release()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._conn is not None and not self._conn.closed:
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+        except psycopg.Error as error:
+            log.warning("advisory_unlock_failed", lock=self.name, error=str(error))
+            self._drop()  # closing the session releases the lock
+        finally:
+            self._local.release()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        with self._local:
+            self._drop()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from lakesmith.core.errors import ConfigError
 from lakesmith.stores.lake.base import (
     SCHEMA_VERSION_PROP,
+    CommitLock,
     CompactOptions,
     CompactReport,
     Filter,
@@ -30,8 +31,15 @@ _FORMATS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def open_table(settings: Settings, format: str, namespace: str, name: str) -> LakeTable:
-    """The ``namespace.name`` table of the lake in ``format`` (not created until ``ensure``)."""
+def open_table(
+    settings: Settings,
+    format: str,
+    namespace: str,
+    name: str,
+    commit_lock: CommitLock | None = None,
+) -> LakeTable:
+    """The ``namespace.name`` table of the lake in ``format`` (not created until ``ensure``);
+    ``commit_lock`` serialises its commits with other workers' (see ``CommitLock``)."""
     if format not in _FORMATS:
         raise ConfigError(
             f"unknown lake format {format!r}", hint=f"choose one of: {', '.join(_FORMATS)}"
@@ -45,12 +53,13 @@ def open_table(settings: Settings, format: str, namespace: str, name: str) -> La
             "which is not installed",
             hint=f"pip install '{package}' (in a checkout: uv sync --all-extras)",
         ) from None
-    table: LakeTable = impl(settings, namespace, name)
+    table: LakeTable = impl(settings, namespace, name, commit_lock)
     return table
 
 
 __all__ = [
     "SCHEMA_VERSION_PROP",
+    "CommitLock",
     "CompactOptions",
     "CompactReport",
     "Filter",

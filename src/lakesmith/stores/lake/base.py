@@ -13,6 +13,7 @@ Filters are tiny and storage-neutral: a list of ``(column, op, value)`` predicat
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal, Protocol
@@ -28,6 +29,13 @@ Op = Literal["==", ">=", "<", "in"]
 Filter = Sequence[tuple[str, Op, Any]]
 SCHEMA_VERSION_PROP = "lakesmith.schema_version"
 MB = 1024 * 1024
+
+# Serialises the *commit* step of one table across every worker writing it (data files are
+# written outside it), so optimistic catalog commits stop conflicting as workers are added;
+# ``stores.meta.AdvisoryLock`` in production, ``contextlib.nullcontext()`` alone. Only an
+# optimisation: a commit that still races (a tool not taking the lock) fails the catalog's
+# own check and is retried, so exactly-once never depends on it.
+CommitLock = AbstractContextManager[object]
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class LakeTable(Protocol):
     format: LakeFormat
     namespace: str
     name: str
+    conflicts: int  # commits this handle had to redo because another writer won
 
     @property
     def label(self) -> str:

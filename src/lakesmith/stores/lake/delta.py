@@ -10,7 +10,8 @@ versions, drops rows below them (``unseen_arrow``) and only then writes; delta-r
 checker fails a commit whose app ids a concurrent winner also set (``CommitFailedError``:
 "Concurrent transaction failed"), so two writers of one stream can never both land: the
 loser reloads, re-filters and retries. Concurrent commits for *other* streams are resolved
-by delta-rs' own commit retries (they cannot change the rows this batch keeps). Delta
+by delta-rs' own commit retries (they cannot change the rows this batch keeps), so appends
+by many workers do not need the ``CommitLock``; schema changes and deletes take it. Delta
 keeps the newest ``txn`` per app id in every checkpoint: positions survive OPTIMIZE,
 VACUUM, DELETE and log cleanup (``delta.setTransactionRetentionDuration`` must stay unset).
 
@@ -52,6 +53,7 @@ spelled out; with delta-rs < 1.0 configure ``AWS_S3_LOCKING_PROVIDER=dynamodb`` 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
@@ -70,6 +72,7 @@ from lakesmith.core.errors import SinkError
 from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Position, Positions, covers, dumps, unseen_arrow
 from lakesmith.stores.lake.base import (
+    CommitLock,
     CompactOptions,
     CompactReport,
     Filter,
@@ -111,10 +114,18 @@ class DeltaTable:
 
     format: LakeFormat = "delta"
 
-    def __init__(self, settings: Settings, namespace: str, name: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        namespace: str,
+        name: str,
+        commit_lock: CommitLock | None = None,
+    ) -> None:
         self.settings = settings
         self.namespace = namespace
         self.name = name
+        self.commit_lock: CommitLock = commit_lock or contextlib.nullcontext()
+        self.conflicts = 0  # commits that had to be redone (another writer got there first)
         self.uri = f"{settings.effective_warehouse()}/{namespace}/{name}"
         self.storage_options = storage_options(settings) if self.uri.startswith("s3") else None
         self._dt: _Delta | None = None
@@ -223,23 +234,26 @@ class DeltaTable:
         """Add the columns the table lacks (old rows read null); set ``properties``."""
         added: list[str] = []
         for attempt in range(ATTEMPTS):
-            dt = self.refresh()
-            have = set(self._schema(dt).names)
-            missing = [c for c in columns if c.name not in have]
-            config = dt.metadata().configuration
-            props = {k: v for k, v in (properties or {}).items() if config.get(k) != v}
-            if not missing and not props:
-                return added
-            try:
-                if missing:
-                    new = DeltaSchema.from_arrow(arrow_schema(missing)).fields
-                    dt.alter.add_columns(new)
-                    added += [c.name for c in missing]
-                    log.info("lake_schema_evolved", table=self.label, added=added)
-                if props:
-                    dt.alter.set_table_properties(props, raise_if_not_exists=False)
-            except CommitFailedError:
-                backoff(attempt)
+            with self.commit_lock:
+                dt = self.refresh()
+                have = set(self._schema(dt).names)
+                missing = [c for c in columns if c.name not in have]
+                config = dt.metadata().configuration
+                props = {k: v for k, v in (properties or {}).items() if config.get(k) != v}
+                if not missing and not props:
+                    return added
+                try:
+                    if missing:
+                        new = DeltaSchema.from_arrow(arrow_schema(missing)).fields
+                        dt.alter.add_columns(new)
+                        added += [c.name for c in missing]
+                        log.info("lake_schema_evolved", table=self.label, added=added)
+                    if props:
+                        dt.alter.set_table_properties(props, raise_if_not_exists=False)
+                    continue
+                except CommitFailedError:
+                    pass
+            backoff(attempt)
         raise SinkError(f"could not evolve {self.label} after {ATTEMPTS} attempts")
 
     # -- positions ------------------------------------------------------------------------
@@ -315,6 +329,7 @@ class DeltaTable:
                     ),
                 )
             except CommitFailedError as exc:
+                self.conflicts += 1
                 log.info("lake_commit_conflict", table=self.label, attempt=attempt, error=str(exc))
                 backoff(attempt)
                 continue
@@ -327,13 +342,16 @@ class DeltaTable:
         """Delete matching rows, keeping the committed positions (``txn`` actions)."""
         predicate = sql_predicate(where)
         for attempt in range(ATTEMPTS):
-            dt = self.refresh()
-            try:
-                dt.delete(predicate)
-                return
-            except CommitFailedError as exc:
-                log.info("lake_delete_conflict", table=self.label, attempt=attempt, error=str(exc))
-                backoff(attempt)
+            with self.commit_lock:
+                dt = self.refresh()
+                try:
+                    dt.delete(predicate)
+                    return
+                except CommitFailedError as exc:
+                    log.info(
+                        "lake_delete_conflict", table=self.label, attempt=attempt, error=str(exc)
+                    )
+            backoff(attempt)
         raise SinkError(f"could not delete from {self.label} after {ATTEMPTS} attempts")
 
     # -- reading --------------------------------------------------------------------------

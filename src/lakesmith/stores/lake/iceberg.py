@@ -3,8 +3,14 @@
 Exactly-once: every append records the source positions it covers in the snapshot
 summary (``lakesmith.stream-positions``, see ``core.positions``), merged with the
 positions already committed. A writer re-reads them *inside* its commit loop and drops
-rows below them, so a replayed or zombie batch can never land twice. Concurrent commits
-(two workers) fail pyiceberg's optimistic check; the loop refreshes and retries.
+rows below them, so a replayed or zombie batch can never land twice.
+
+Many workers, one table: an append writes its data files first, outside any lock, then
+takes the table's ``CommitLock`` (a PostgreSQL advisory lock shared by every worker) only
+for the short commit: refresh, check that no one else advanced *its* streams meanwhile,
+commit the files with the merged positions. Commits are serialised instead of racing, so
+they do not turn into retries as workers are added; a commit that still races (a tool
+without the lock) fails pyiceberg's optimistic check and the loop retries.
 
 The catalog is a SQL catalog: SQLite in the state dir (default) or PostgreSQL
 (``lake.catalog = "postgres"``, or any SQLAlchemy ``lake.catalog_uri``); the warehouse
@@ -16,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from functools import cache
@@ -39,7 +46,8 @@ from pyiceberg.expressions import (
     In,
     LessThan,
 )
-from pyiceberg.io.pyarrow import ArrowScan
+from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
@@ -69,7 +77,13 @@ from lakesmith.core import positions as pos
 from lakesmith.core.columns import Column
 from lakesmith.core.errors import SinkError
 from lakesmith.core.logging import get_logger
-from lakesmith.stores.lake.base import CompactOptions, CompactReport, Filter, LakeFormat
+from lakesmith.stores.lake.base import (
+    CommitLock,
+    CompactOptions,
+    CompactReport,
+    Filter,
+    LakeFormat,
+)
 from lakesmith.stores.lake.iceberg_compact import compact_table
 from lakesmith.stores.lake.iceberg_snapshots import (
     COMMIT_RETRIES,
@@ -173,10 +187,18 @@ class IcebergTable:
 
     format: LakeFormat = "iceberg"
 
-    def __init__(self, settings: Settings, namespace: str, name: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        namespace: str,
+        name: str,
+        commit_lock: CommitLock | None = None,
+    ) -> None:
         self.catalog = catalog(settings)
         self.namespace, self.name = namespace, name
         self.identifier = (namespace, name)
+        self.commit_lock: CommitLock = commit_lock or contextlib.nullcontext()
+        self.conflicts = 0  # commits that had to be redone (another writer got there first)
         self._table: Table | None = None
 
     @property
@@ -264,24 +286,28 @@ class IcebergTable:
     ) -> list[str]:
         """Add missing columns (schema evolution while the stream runs; old rows read null)."""
         for attempt in range(10):
-            table = self.refresh()
-            missing = [c for c in columns if c.name not in {f.name for f in table.schema().fields}]
-            if not missing and not properties:
-                return []
-            try:
-                with table.transaction() as tx:
-                    if missing:
-                        with tx.update_schema() as upd:
-                            for c in missing:
-                                upd.add_column(
-                                    c.name, _iceberg_type(c.type, lambda: 0), doc=c.doc or None
-                                )
-                    if properties:
-                        tx.set_properties(properties)
-                log.info("lake_schema_evolved", table=self.label, added=[c.name for c in missing])
-                return [c.name for c in missing]
-            except CommitFailedException:
-                time.sleep(random.uniform(0.01, 0.1) * (attempt + 1))
+            with self.commit_lock:
+                table = self.refresh()
+                have = {f.name for f in table.schema().fields}
+                missing = [c for c in columns if c.name not in have]
+                if not missing and not properties:
+                    return []
+                try:
+                    with table.transaction() as tx:
+                        if missing:
+                            with tx.update_schema() as upd:
+                                for c in missing:
+                                    upd.add_column(
+                                        c.name, _iceberg_type(c.type, lambda: 0), doc=c.doc or None
+                                    )
+                        if properties:
+                            tx.set_properties(properties)
+                    added = [c.name for c in missing]
+                    log.info("lake_schema_evolved", table=self.label, added=added)
+                    return added
+                except CommitFailedException:
+                    self.conflicts += 1
+            time.sleep(random.uniform(0.01, 0.1) * (attempt + 1))
         raise SinkError(f"could not evolve {self.label} after 10 attempts")
 
     def append(self, data: pa.Table, positions: pos.Positions, attempts: int = 30) -> int:
@@ -296,26 +322,67 @@ class IcebergTable:
             if positions and pos.covers(committed, positions):
                 return 0  # everything already committed (a replay)
             rows = pos.unseen_arrow(data, committed) if positions else data
-            names = [f.name for f in table.schema().fields]
-            rows = _conform(rows, table)
-            merged = pos.merge(committed, positions)
-            props = {POSITIONS_KEY: pos.dumps(merged)} if merged else {}
-            try:
-                table.append(rows.select(names), snapshot_properties=props)
-                return int(rows.num_rows)
-            except CommitFailedException:
-                log.info("lake_commit_conflict", table=self.label, attempt=attempt)
-                time.sleep(random.uniform(0.01, 0.2) * min(attempt + 1, 5))
+            rows = _conform(rows, table).select([f.name for f in table.schema().fields])
+            files = self._write_files(table, rows)
+            with self.commit_lock:
+                table = self.refresh()
+                now = read_positions(table)
+                if any(now.get(s) != committed.get(s) for s in positions):
+                    # another writer advanced our streams meanwhile (a rebalance, a zombie):
+                    # drop what we wrote and start again from its positions
+                    self._discard(table, files)
+                    self._conflict(attempt, "streams advanced by another writer")
+                    continue
+                merged = pos.merge(now, positions)
+                props = {POSITIONS_KEY: pos.dumps(merged)} if merged else {}
+                try:
+                    with table.transaction() as tx:
+                        snapshot = tx.update_snapshot(snapshot_properties=props)
+                        with snapshot.fast_append() as append:
+                            for f in files:
+                                append.append_data_file(f)
+                    return int(rows.num_rows)
+                except CommitFailedException:
+                    pass  # a commit that did not take the lock; the files are still valid
+            self._conflict(attempt, "catalog commit failed")
         raise SinkError(f"could not commit to {self.label} after {attempts} attempts")
+
+    @staticmethod
+    def _write_files(table: Table, rows: pa.Table) -> list[DataFile]:
+        """Write ``rows`` as data files of ``table`` without committing them.
+
+        pyiceberg has no public "write now, commit later" (``Transaction.append`` writes and
+        stages in one step against the metadata it started from), so this calls the
+        function ``append`` itself uses; the commit then only adds these files' manifest."""
+        if rows.num_rows == 0:
+            return []
+        return list(
+            _dataframe_to_data_files(
+                table_metadata=table.metadata, df=rows, io=table.io, write_uuid=uuid.uuid4()
+            )
+        )
+
+    @staticmethod
+    def _discard(table: Table, files: Sequence[DataFile]) -> None:
+        for f in files:
+            with contextlib.suppress(Exception):  # best effort: orphans are harmless
+                table.io.delete(f.file_path)
+
+    def _conflict(self, attempt: int, reason: str) -> None:
+        self.conflicts += 1
+        log.info("lake_commit_conflict", table=self.label, attempt=attempt, reason=reason)
+        time.sleep(random.uniform(0.01, 0.2) * min(attempt + 1, 5))
 
     def delete(self, where: Filter) -> None:
         for attempt in range(30):
-            table = self.refresh()
-            try:
-                table.delete(to_expression(where), snapshot_properties=carry_positions(table))
-                return
-            except CommitFailedException:
-                time.sleep(random.uniform(0.01, 0.2) * min(attempt + 1, 5))
+            with self.commit_lock:
+                table = self.refresh()
+                try:
+                    table.delete(to_expression(where), snapshot_properties=carry_positions(table))
+                    return
+                except CommitFailedException:
+                    self.conflicts += 1
+            time.sleep(random.uniform(0.01, 0.2) * min(attempt + 1, 5))
         raise SinkError(f"could not delete from {self.label} after 30 attempts")
 
     def scan(self, columns: Sequence[str] | None = None, where: Filter = ()) -> pl.DataFrame:

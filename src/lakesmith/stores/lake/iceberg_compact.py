@@ -51,7 +51,7 @@ from pyiceberg.transforms import IdentityTransform
 from lakesmith.core.columns import INGESTED_AT, RECORD_ID
 from lakesmith.core.errors import SinkError
 from lakesmith.core.logging import get_logger
-from lakesmith.stores.lake.base import CompactOptions, CompactReport
+from lakesmith.stores.lake.base import CommitLock, CompactOptions, CompactReport
 from lakesmith.stores.lake.iceberg_snapshots import (
     NO_INTERNAL_RETRY,
     POSITIONS_KEY,
@@ -78,6 +78,11 @@ class CompactTarget(Protocol):
 
     @property
     def label(self) -> str: ...
+
+    @property
+    def commit_lock(self) -> CommitLock:
+        """Serialises commits with the table's other writers (``stores.lake.CommitLock``)."""
+        ...
 
     def refresh(self) -> Table:
         """The pyiceberg table at its latest metadata."""
@@ -312,11 +317,14 @@ def _rewrite(
         if before_commit is not None:
             before_commit(plan.label)
         try:
-            props = {
-                **carry_positions(table),  # this attempt's parent: the commit asserts it
-                COMPACTION_KEY: f"{plan.label}: {len(old)} files -> {len(new)}",
-            }
-            summary = _commit_rewrite(table, old, new, props)
+            with lt.commit_lock:
+                if attempt:  # a retry refreshes under the lock: writers cannot win again
+                    table = lt.refresh()
+                props = {
+                    **carry_positions(table),  # this attempt's parent: the commit asserts it
+                    COMPACTION_KEY: f"{plan.label}: {len(old)} files -> {len(new)}",
+                }
+                summary = _commit_rewrite(table, old, new, props)
         except (CommitFailedException, ValidationException) as exc:
             rep.conflicts += 1
             log.info("compact_conflict", partition=where, attempt=attempt, error=str(exc)[:200])

@@ -1,0 +1,111 @@
+"""Services restarting under a running worker: it retries with back-off, logs each retry,
+resumes, and the invariants hold; a dependency that stays down makes it exit non-zero
+with a clear message after ``worker.retry_for_s``, never a silent hang.
+
+PostgreSQL and the broker are the session stack's own servers, stopped and started again
+in place (the broker's ``s3://`` storage keeps its topics across the restart, as a real
+Kafka's disks would)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from lakesmith.config import Settings
+from lakesmith.contracts import Contract
+from lakesmith.domains.iot.simulator import SimConfig, generate, produce_simulation
+from lakesmith.local import LocalStack
+from lakesmith.sources.kafka import kafka_spec
+from lakesmith.testing.pipeline import read_sinks, unique_contract
+from lakesmith.testing.stack import worker_env
+from lakesmith.testing.workers import WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+TOTAL = 12_000
+
+
+def _produce(settings: Settings, contract: Contract) -> Counter[str]:
+    config = SimConfig(
+        devices=40, rate=200, duration=TOTAL / 200, bad_ratio=0.02, seed=23,
+        topic=kafka_spec(contract.source).topic,
+    ).resolved()  # fmt: skip
+    expected = Counter(m.expected for m in generate(config))
+    produce_simulation(settings, config, progress=False)
+    return expected
+
+
+def _check_exact(settings: Settings, contract: Contract, expected: Counter[str]) -> None:
+    sinks = read_sinks(settings, contract)
+    assert sinks.bronze.height == sinks.bronze["_record_id"].n_unique() == TOTAL
+    assert sinks.silver.height == expected["valid"]
+    invalid = sum(n for k, n in expected.items() if k not in ("valid", "duplicate"))
+    assert sinks.quarantine.height == invalid
+    assert sinks.timeseries is not None and sinks.timeseries.height == sinks.silver.height
+
+
+def _slow_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Small batches, so the worker is mid-stream when the service goes away."""
+    return worker_env(
+        settings, LAKESMITH__WORKER__BATCH_SIZE="400", LAKESMITH__WORKER__MAX_WAIT_S="0.3", **extra
+    )
+
+
+def test_postgres_restart_mid_stream(stack_settings: Settings, tmp_path: Path) -> None:
+    contract, path = unique_contract(tmp_path)
+    expected = _produce(stack_settings, contract)
+    postgres = LocalStack(stack_settings, ["postgres"]).service("postgres")
+    worker = WorkerProcess(path, _slow_env(stack_settings))
+    assert worker.wait_for_batches(3), worker.output()[-2000:]
+    try:
+        postgres.stop()
+        time.sleep(4)  # the worker keeps failing and retrying meanwhile
+    finally:
+        postgres.start()
+    assert worker.proc.wait(240) == 0, worker.output()[-3000:]
+    out = worker.output()
+    assert '"retrying"' in out and "sink" in out, out[-3000:]
+    _check_exact(stack_settings, contract, expected)
+
+
+def test_postgres_down_for_good_exits_non_zero(stack_settings: Settings, tmp_path: Path) -> None:
+    contract, path = unique_contract(tmp_path)
+    _produce(stack_settings, contract)
+    postgres = LocalStack(stack_settings, ["postgres"]).service("postgres")
+    worker = WorkerProcess(path, _slow_env(stack_settings, LAKESMITH__WORKER__RETRY_FOR_S="4"))
+    assert worker.wait_for_batches(2), worker.output()[-2000:]
+    try:
+        postgres.stop()
+        started = time.monotonic()
+        rc = worker.proc.wait(120)
+        took = time.monotonic() - started
+    finally:
+        postgres.start()
+    out = worker.output()
+    assert rc == 2, out[-3000:]
+    assert "kept failing for 4 s" in out and "Traceback" not in out, out[-3000:]
+    assert took < 60, took
+    # nothing lost: a new worker finishes the job
+    again = WorkerProcess(path, worker_env(stack_settings))
+    assert again.proc.wait(240) == 0, again.output()[-3000:]
+    sinks = read_sinks(stack_settings, contract)
+    assert sinks.bronze.height == sinks.bronze["_record_id"].n_unique() == TOTAL
+
+
+def test_broker_restart_mid_stream(stack_settings: Settings, tmp_path: Path) -> None:
+    assert stack_settings.local.kafka_storage.startswith("s3://")  # topics survive restarts
+    contract, path = unique_contract(tmp_path)
+    expected = _produce(stack_settings, contract)
+    broker = LocalStack(stack_settings, ["kafka"]).service("kafka")
+    worker = WorkerProcess(path, _slow_env(stack_settings))
+    assert worker.wait_for_batches(3), worker.output()[-2000:]
+    try:
+        broker.stop()
+        time.sleep(4)
+    finally:
+        broker.start()
+    assert worker.proc.wait(240) == 0, worker.output()[-3000:]
+    _check_exact(stack_settings, contract, expected)
