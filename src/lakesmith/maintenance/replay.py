@@ -17,6 +17,7 @@ key, so a re-run after a crash never counts a record twice.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -91,7 +92,7 @@ def check_rule(contract: Contract, rule: str | None, quarantined: pl.DataFrame |
         seen = quarantined.select(pl.col(RULE_IDS).explode().drop_nulls().unique())
         if rule in set(seen[RULE_IDS].to_list()):
             return
-    close = [k for k in known if rule.lower() in k or k in rule.lower()]
+    close = difflib.get_close_matches(rule, known, n=1)
     maybe = f" (did you mean {close[0]!r}?)" if close else ""
     raise LakesmithError(
         f"unknown rule {rule!r} for {contract.name}{maybe}",
