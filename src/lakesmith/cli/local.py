@@ -83,8 +83,9 @@ def logs(
 
 def _print_status(stack: LocalStack) -> bool:
     table = Table(title="lakesmith local services")
-    for col in ("service", "pid", "port", "healthy", "data dir"):
-        table.add_column(col)
+    for col in ("service", "pid", "port", "healthy"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("data dir", overflow="fold")  # a long path folds rather than being cut
     all_ok = True
     for st in stack.status():
         all_ok &= st.healthy
