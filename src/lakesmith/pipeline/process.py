@@ -39,6 +39,8 @@ from lakesmith.formats import get_format
 from lakesmith.quality.validate import validate
 from lakesmith.silver.dedupe import DedupeIndex
 
+_ROW = "__row"
+
 
 @dataclass(frozen=True)
 class ProcessedBatch:
@@ -85,7 +87,14 @@ def process_batch(
     batch_id = raw.batch_id()
     env = envelope(raw, batch_id, now)
     decoded = get_format(contract.payload.format).decode(raw, contract)
-    checked = validate(pl.concat([env, decoded], how="horizontal"), contract, now)
+    # The payload and key (the largest columns) stay out of validation and dedupe, so no
+    # filter copies them: bronze takes them from the envelope as received, quarantine
+    # gathers its few rows by row number.
+    checked = validate(
+        pl.concat([env.drop(PAYLOAD, KEY), decoded], how="horizontal").with_row_index(_ROW),
+        contract,
+        now,
+    )
     valid, invalid = checked.valid, checked.invalid
     if accepted_version is not None and valid.height:
         rule = "schema_frozen" if contract.evolution == "freeze" else "schema_discarded"
@@ -95,6 +104,10 @@ def process_batch(
         if rejected.height:
             invalid = pl.concat([invalid, rejected], how="diagonal_relaxed")
     firsts, dups = dedupe.split(valid)
+    rows = invalid.get_column(_ROW)
+    invalid = invalid.with_columns(
+        env.get_column(KEY).gather(rows), env.get_column(PAYLOAD).gather(rows)
+    )
 
     field_names = [f.name for f in contract.fields]
     silver = firsts.select(
@@ -104,10 +117,7 @@ def process_batch(
         RECORD_ID, SOURCE, STREAM, SEQ, KEY, PAYLOAD, RULE_IDS, MESSAGES, SCHEMA_VERSION,
         BATCH_ID, pl.lit(now).alias(QUARANTINED_AT),
     )  # fmt: skip
-    bronze = pl.concat(
-        [firsts.select(*ENVELOPE, SCHEMA_VERSION), dups.select(*ENVELOPE, SCHEMA_VERSION),
-         invalid.select(*ENVELOPE, SCHEMA_VERSION)]
-    )  # fmt: skip
+    bronze = env.with_columns(checked.versions).select(*ENVELOPE, SCHEMA_VERSION)  # input order
     empty_rules = pl.lit([], dtype=pl.List(pl.String))
     outcome_cols = [STREAM, SEQ, SCHEMA_VERSION]
     event = contract.event_time

@@ -27,6 +27,7 @@ _BAD = "__bad"
 class Validated:
     valid: pl.DataFrame
     invalid: pl.DataFrame  # with _rule_ids, _messages
+    versions: pl.Series  # _schema_version of every input row, in input order
 
 
 def schema_version_expr(contract: Contract) -> pl.Expr:
@@ -83,4 +84,4 @@ def validate(frame: pl.DataFrame, contract: Contract, now: datetime) -> Validate
         )
         .drop([*type_error_cols, PARSE_ERROR, PARSE_DETAIL, _BAD])
     )
-    return Validated(valid=valid, invalid=invalid)
+    return Validated(valid=valid, invalid=invalid, versions=typed_frame.get_column(SCHEMA_VERSION))

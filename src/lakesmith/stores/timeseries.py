@@ -5,8 +5,8 @@ time renamed to ``timeseries.time_column``) plus ``_record_id`` for lineage, pri
 = the natural key. Without TimescaleDB it is natively range-partitioned by day, with the
 partitions a batch needs (and ``partition_days_ahead`` future days) created on the fly.
 
-Loads are binary ``COPY`` (encoded from Polars by ``stores.pgcopy``, no per-row Python)
-straight into the table inside a savepoint; on a key conflict, into a temporary staging
+Loads are binary ``COPY`` (encoded from Polars by ``stores.pgcopy``, no per-row Python),
+sorted by the key, straight into the table inside a savepoint; on a key conflict, into a temporary staging
 table, then ``INSERT … ON CONFLICT (key) DO UPDATE`` — all in one transaction that also
 advances the source positions in ``lakesmith.positions``, after re-reading them under a
 row lock and dropping rows already committed. A replayed batch is therefore harmless.
@@ -223,6 +223,10 @@ class TimeseriesTable:
         batch is replayed (after a crash) or corrects earlier rows: the common case pays
         for one ``COPY`` (~2x the staging+upsert rate), the rare case for both.
         """
+        # In key order the server inserts into the primary-key index (and routes to the
+        # day partitions) in runs of neighbouring keys instead of at random leaves:
+        # 1M rows in 100k frames load ~35% faster (benchmarks/bench_timeseries_copy.py).
+        rows = rows.sort(self.key_columns)
         buf = self._encode(rows)
         col_list = sql.SQL(", ").join(sql.Identifier(c) for c in rows.columns)
         try:
