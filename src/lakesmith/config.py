@@ -268,6 +268,20 @@ class LakeSettings(_Section):
         "state_dir/warehouse when unset",
     )
     catalog_name: str = "lakesmith"
+    commit_interval_s: float = Field(
+        60.0,
+        gt=0,
+        description="a lake table commits at least this often while rows arrive; slower "
+        "streams collect rows between commits (one file a minute, not one a batch)",
+    )
+    commit_rows: int | None = Field(
+        None, ge=1, description="commit as soon as this many rows are held (default: a batch)"
+    )
+    compact_every_commits: int = Field(
+        100,
+        ge=0,
+        description="a worker compacts a table after this many of its commits (0: never)",
+    )
     commit_lock: Literal["postgres", "none"] = Field(
         "postgres",
         description="serialise each table's commits across workers with a PostgreSQL "

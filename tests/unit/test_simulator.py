@@ -336,7 +336,10 @@ def test_ensure_topic_retries_without_rejected_config(
         admins.append(_FakeAdmin(conf))
         return admins[-1]
 
-    monkeypatch.setattr(topics, "AdminClient", make)
+    make({})
+    monkeypatch.setattr(topics, "admin_client", lambda settings: admins[0])
+    # the broker "answers" with what the fake admin holds (no broker in unit tests)
+    monkeypatch.setattr(topics, "check_reachable", lambda settings: admins[0].list_topics(1))
     from lakesmith.config import load_settings
 
     settings = load_settings()
@@ -345,6 +348,5 @@ def test_ensure_topic_retries_without_rejected_config(
     assert [c.config or {} for c in created] == [{"retention.ms": str(168 * 3_600_000)}, {}]
     assert admins[0].topics == {"t1": 6}
     # Idempotent: an existing topic is left alone.
-    monkeypatch.setattr(topics, "AdminClient", lambda conf: admins[0])
     assert topics.ensure_topic(settings, contract, topic="t1") is False
     assert len(admins[0].created) == 2

@@ -66,6 +66,7 @@ def reset_positions(
         batch = dataclasses.replace(empty, positions=target, batch_id=f"reset-{now:%Y%m%dT%H%M%S}")
         for sink in sinks:
             sink.write(batch)
+            sink.flush(force=True)  # now, whatever the sink's commit policy
         meta.record_reset(dataset.conn, contract.name, to, pos.dumps(target))
         log.info("positions_reset", dataset=contract.name, to=to, positions=pos.dumps(target))
         return target

@@ -10,17 +10,22 @@ builds a dataset's sinks from its contract.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
+import pyarrow as pa
 
 from lakesmith.bronze.envelope import as_stored
 from lakesmith.core import positions as pos
+from lakesmith.core.errors import LakesmithError
+from lakesmith.core.logging import get_logger
 from lakesmith.pipeline.process import ProcessedBatch
 from lakesmith.quality.dq import batch_stats
 from lakesmith.stores import meta
-from lakesmith.stores.lake import LakeTable
+from lakesmith.stores.lake import CompactOptions, LakeTable
 from lakesmith.stores.timeseries import TimeseriesTable
 
 if TYPE_CHECKING:
@@ -29,9 +34,12 @@ if TYPE_CHECKING:
     from lakesmith.config import Settings
     from lakesmith.pipeline.dataset import Dataset
 
+log = get_logger(__name__)
+
 
 class Sink(Protocol):
     name: str
+    commits: int  # commits made (a held write is not one)
 
     def positions(self, streams: Iterable[str]) -> pos.Positions:
         """Committed positions of ``streams`` (absent: nothing committed for it)."""
@@ -39,27 +47,133 @@ class Sink(Protocol):
 
     def write(self, batch: ProcessedBatch) -> int:
         """Write the batch's rows beyond the committed positions, with its positions,
-        atomically; returns the rows written."""
+        atomically; returns the rows written. A sink with a commit policy (a lake table
+        receiving a trickle) may hold the batch instead and return 0: it is committed,
+        with the merged positions of everything held, by a later ``write`` or ``flush``."""
+        ...
+
+    def flush(self, force: bool = False) -> int | None:
+        """Commit what is held when the policy says it is due (``force``: now); returns the
+        rows written, None when nothing was committed. Nothing held: None."""
         ...
 
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class CommitPolicy:
+    """When a lake table commits (``[lake]`` settings): at once when the held batches cover
+    ``rows`` source records (a full batch at high rates: every table commits every batch,
+    as before), else once the oldest held batch waited ``interval_s`` — so a stream of 50 events/s writes a file a minute, not a
+    file a batch. ``compact_every``: this sink compacts its table after that many commits
+    (0: never; ``lakesmith compact`` or a scheduled job does it)."""
+
+    rows: int
+    interval_s: float
+    compact_every: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CommitPolicy:
+        lake = settings.lake
+        return cls(
+            rows=lake.commit_rows or settings.worker.batch_size,
+            interval_s=lake.commit_interval_s,
+            compact_every=lake.compact_every_commits,
+        )
+
+
 class LakeSink:
-    """A lake table (Iceberg or Delta) fed by one frame of the batch."""
+    """A lake table (Iceberg or Delta) fed by one frame of the batch, committing by its
+    ``CommitPolicy``: rows of several batches are held (as Arrow, in memory) and committed
+    together with their merged positions. Held rows are not committed, so the positions
+    the worker resumes from never cover them: a crash loses nothing."""
 
     def __init__(
-        self, name: str, table: LakeTable, frame: Callable[[ProcessedBatch], pl.DataFrame]
+        self,
+        name: str,
+        table: LakeTable,
+        frame: Callable[[ProcessedBatch], pl.DataFrame],
+        policy: CommitPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        compact_keys: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.table = table
         self._frame = frame
+        self.policy = policy or CommitPolicy(rows=1, interval_s=0.0)
+        self._clock = clock
+        self._compact_keys = tuple(compact_keys)
+        self._held: list[pa.Table] = []
+        self._held_positions: pos.Positions = {}
+        self._held_rows = 0
+        self._held_records = 0  # source records the held batches cover (all tables alike)
+        self._held_since: float | None = None
+        self.commits = 0
+
+    @property
+    def pending_rows(self) -> int:
+        return self._held_rows
 
     def positions(self, streams: Iterable[str]) -> pos.Positions:
         return self.table.positions(streams)
 
     def write(self, batch: ProcessedBatch) -> int:
-        return self.table.append(as_stored(self._frame(batch)), batch.positions)
+        rows = as_stored(self._frame(batch))
+        if self._held_positions:
+            # a source that seeks back (a rebalance resumes from the *committed* positions)
+            # re-delivers rows we hold: keep one copy
+            rows = pos.unseen_arrow(rows, self._held_positions)
+        if rows.num_rows or not self._held:  # an empty frame still gives the columns
+            self._held.append(rows)
+            self._held_rows += rows.num_rows
+        self._held_positions = pos.merge(self._held_positions, batch.positions)
+        self._held_records += batch.outcomes.height
+        if self._held_since is None:
+            self._held_since = self._clock()
+        return self._commit() if self._due() else 0
+
+    def flush(self, force: bool = False) -> int | None:
+        if self._held_since is None or not (force or self._due()):
+            return None
+        return self._commit()
+
+    def _due(self) -> bool:
+        if self._held_since is None:
+            return False
+        waited = self._clock() - self._held_since
+        return self._held_records >= self.policy.rows or waited >= self.policy.interval_s
+
+    def _commit(self) -> int:
+        held = self._held
+        data = (
+            held[0]
+            if len(held) == 1
+            else pa.concat_tables(held, promote_options="permissive")  # evolved columns
+        )
+        written = self.table.append(data, self._held_positions)
+        self._held, self._held_positions, self._held_rows = [], {}, 0
+        self._held_records = 0
+        self._held_since = None
+        self.commits += 1
+        every = self.policy.compact_every
+        if every and self.commits % every == 0:
+            self._compact()
+        return written
+
+    def _compact(self) -> None:
+        """Compaction after every ``compact_every`` commits: the small files of a low-rate
+        stream are rewritten into one per partition and old snapshots expire."""
+        options = CompactOptions(dedupe_keys=self._compact_keys)
+        started = time.monotonic()
+        try:
+            report = self.table.compact(options)
+        except LakesmithError as exc:  # the data is committed; compaction can wait
+            log.warning("auto_compact_failed", table=self.table.label, error=str(exc)[:300])
+            return
+        log.info(
+            "auto_compacted", table=self.table.label, files_before=report.files_before,
+            files_after=report.files_after, seconds=round(time.monotonic() - started, 2),
+        )  # fmt: skip
 
     def close(self) -> None:
         pass
@@ -70,12 +184,18 @@ class TimeseriesSink:
 
     def __init__(self, table: TimeseriesTable) -> None:
         self.table = table
+        self.commits = 0
 
     def positions(self, streams: Iterable[str]) -> pos.Positions:
         return self.table.positions(streams)
 
     def write(self, batch: ProcessedBatch) -> int:
-        return self.table.upsert(batch.silver, batch.positions)
+        written = self.table.upsert(batch.silver, batch.positions)
+        self.commits += 1
+        return written
+
+    def flush(self, force: bool = False) -> int | None:
+        return None  # commits every batch (the time series stays fresh)
 
     def close(self) -> None:
         self.table.close()
@@ -90,6 +210,7 @@ class DqSink:
         self.settings = settings
         self.dataset = dataset
         self.sink = f"dq:{dataset}"
+        self.commits = 0
         self._conn: psycopg.Connection[Any] | None = meta.connect_meta(settings)
 
     @property
@@ -120,20 +241,27 @@ class DqSink:
                     },
                 )
             meta.write_positions(self.conn, self.sink, batch.positions)
+        self.commits += 1
         return outcomes.height
+
+    def flush(self, force: bool = False) -> int | None:
+        return None  # commits every batch
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
 
 
-def build_sinks(dataset: Dataset) -> list[Sink]:
+def build_sinks(dataset: Dataset, clock: Callable[[], float] = time.monotonic) -> list[Sink]:
     """The dataset's sinks from its contract: the three lake tables, the time-series
-    table when the contract has one, and the DQ statistics."""
+    table when the contract has one, and the DQ statistics. ``clock`` times the lake
+    tables' commit interval (tests simulate hours with it)."""
+    policy = CommitPolicy.from_settings(dataset.settings)
+    keys = dataset.contract.keys
     sinks: list[Sink] = [
-        LakeSink("bronze", dataset.bronze, lambda b: b.bronze),
-        LakeSink("quarantine", dataset.quarantine, lambda b: b.quarantine),
-        LakeSink("silver", dataset.silver, lambda b: b.silver),
+        LakeSink("bronze", dataset.bronze, lambda b: b.bronze, policy, clock),
+        LakeSink("quarantine", dataset.quarantine, lambda b: b.quarantine, policy, clock),
+        LakeSink("silver", dataset.silver, lambda b: b.silver, policy, clock, keys),
     ]
     if dataset.timeseries is not None:
         sinks.append(TimeseriesSink(dataset.timeseries))

@@ -124,10 +124,23 @@ class Worker:
 
     def _write(self, sink: Sink, batch: ProcessedBatch) -> None:
         # each sink retries on its own: it is idempotent, so a repeated write is harmless
+        before = sink.commits
         self._retrying(
             lambda: sink.write(batch), f"writing to the {sink.name} sink", batch_id=batch.batch_id
         )
-        self._after_write(sink.name)
+        if sink.commits > before:  # not when the sink held the rows (its commit policy)
+            self._after_write(sink.name)
+
+    def _flush_one(self, sink: Sink, force: bool) -> None:
+        before = sink.commits
+        self._retrying(lambda: sink.flush(force), f"committing the {sink.name} sink")
+        if sink.commits > before:
+            self._after_write(sink.name)
+
+    def flush(self, force: bool = False) -> None:
+        """Commit the rows sinks hold (lake tables at low rates) when due, or now."""
+        for future in [self._pool.submit(self._flush_one, s, force) for s in self.sinks]:
+            future.result()
 
     def _submit(self, batch: ProcessedBatch) -> list[Future[None]]:
         """Write ``batch`` to every sink concurrently (each sink is idempotent on its own)."""
@@ -187,7 +200,9 @@ class Worker:
                         self._finish(flight, stats)
                         flight = None
                         stats.active_seconds += time.perf_counter() - t_iter
-                    elif until_idle and self._retrying(source.drained, "checking the source"):
+                        continue
+                    self.flush(force=until_idle)  # held rows: when due, or all to drain
+                    if until_idle and self._retrying(source.drained, "checking the source"):
                         idle_since = idle_since or time.monotonic()
                         if time.monotonic() - idle_since >= cfg.idle_timeout_s:
                             break
@@ -211,6 +226,13 @@ class Worker:
                 self._finish(flight, stats)
                 stats.active_seconds += time.perf_counter() - t_last
                 flight = None
+            self.flush(force=True)
+        except KeyboardInterrupt:  # Ctrl-C / SIGTERM: what is written stays written
+            if flight is not None:
+                self._finish(flight, stats)
+                flight = None
+            self.flush(force=True)
+            raise
         finally:
             stats.seconds = time.monotonic() - started
             if flight is not None:  # an error: let the in-flight writes end before closing

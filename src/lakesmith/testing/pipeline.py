@@ -7,6 +7,7 @@ source kind and lake format.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,28 @@ def read_sinks(settings: Settings, contract: Contract) -> Sinks:
         return Sinks(dataset.bronze.scan(), dataset.silver.scan(), dataset.quarantine.scan(), ts)
     finally:
         dataset.close()
+
+
+def assert_exactly_once(
+    settings: Settings, contract: Contract, expected: Counter[str], total: int
+) -> None:
+    """Every sink holds exactly the produced records: ``expected`` counts the simulator's
+    outcomes (``valid``, ``duplicate``, else the rule that must quarantine it)."""
+    from lakesmith.stores.dq import dq_totals
+    from lakesmith.stores.postgres import connect
+
+    sinks = read_sinks(settings, contract)
+    assert sinks.bronze.height == total
+    assert sinks.bronze["_record_id"].n_unique() == total
+    assert sinks.silver["_record_id"].n_unique() == sinks.silver.height == expected["valid"]
+    quarantined = sum(v for k, v in expected.items() if k not in ("valid", "duplicate"))
+    assert sinks.quarantine["_record_id"].n_unique() == sinks.quarantine.height == quarantined
+    assert sinks.timeseries is not None
+    assert sinks.timeseries.height == sinks.silver.height
+    assert set(sinks.timeseries["_record_id"].to_list()) == set(
+        sinks.silver["_record_id"].to_list()
+    )
+    assert sinks.silver.select(contract.keys).is_duplicated().sum() == 0
+    with connect(settings) as conn:
+        totals = dq_totals(conn, contract.name)
+    assert totals == (total, expected["valid"], quarantined, expected["duplicate"])
