@@ -16,12 +16,14 @@ import stat
 import subprocess
 import tempfile
 from pathlib import Path
-
-import psycopg
+from typing import TYPE_CHECKING
 
 from lakesmith.core.errors import LocalStackError, MissingBinaryError
 from lakesmith.core.secrets import get_or_create_secret
 from lakesmith.local.process import LocalService
+
+if TYPE_CHECKING:  # imported where used: `lakesmith local status` need not load it
+    import psycopg
 
 _INSTALL_HINT = "apt-get install -y postgresql (make setup does this), or set local.pg_bin_dir"
 
@@ -148,6 +150,8 @@ class PostgresService(LocalService):
             raise LocalStackError(f"initdb failed:\n{result.stdout}{result.stderr}")
 
     def _connect(self, dbname: str) -> psycopg.Connection[tuple[object, ...]]:
+        import psycopg
+
         return psycopg.connect(
             host=self.host,
             port=self.port,
@@ -163,10 +167,10 @@ class PostgresService(LocalService):
             return conn.execute("SELECT 1").fetchone() == (1,)
 
     def after_healthy(self) -> None:
+        from psycopg import sql
+
         db = self.settings.postgres.database
         with self._connect("postgres") as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone()
             if not exists:
-                conn.execute(
-                    psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(db))
-                )
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))

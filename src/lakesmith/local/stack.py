@@ -21,10 +21,18 @@ SERVICE_TYPES: dict[str, type[LocalService]] = {
 }
 
 
+def _broker_needs_local_s3(settings: Settings) -> bool:
+    """The local broker keeps its topics on the local S3 server (``s3://`` storage)."""
+    storage = settings.local.kafka_storage
+    return storage.startswith("s3://") and settings.s3.endpoint_url is None
+
+
 class LocalStack:
     def __init__(self, settings: Settings, names: Iterable[str] | None = None) -> None:
         self.settings = settings
         wanted = list(names) if names is not None else list(settings.local.services)
+        if "kafka" in wanted and _broker_needs_local_s3(settings) and "s3" not in wanted:
+            wanted.append("s3")  # its storage: started with it, stopped with it
         unknown = [n for n in wanted if n not in SERVICE_TYPES]
         if unknown:
             raise LocalStackError(
