@@ -69,7 +69,8 @@ def main() -> None:
     args = ap.parse_args()
 
     state = make_state_dir("lakesmith-bench-")
-    settings = local_stack_settings(state)
+    # the broker in memory: the worker is measured, not the broker's storage
+    settings = local_stack_settings(state, local={"kafka_storage": "memory://tansu/"})
     stack = LocalStack(settings, ["postgres", "kafka"])
     stack.up()
     try:

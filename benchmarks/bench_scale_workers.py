@@ -2,9 +2,9 @@
 
 Produces the same events once to a topic with --partitions partitions, then drains it
 twice into two datasets with their own tables: once with one `lakesmith run --until-idle`
-worker, once with --workers workers in one consumer group. Prints, per run, the wall time
-from the first worker's start to the last worker's exit, the aggregate events/s over that
-time, the lake commits and how many of them had to be redone because another worker won
+worker, once with --workers workers in one consumer group. Prints, per run, the aggregate
+events/s while there was data (from the first record any worker received to the last
+commit), the wall time from the first start to the last exit, the lake commits and how many of them had to be redone because another worker won
 (``lake_conflicts``, summed from each worker's --stats-json), and the peak RSS of the
 largest worker.
 
@@ -67,13 +67,18 @@ def report(label: str, wall: float, stats: list[dict[str, float]], peak: float) 
     records = sum(s["records"] for s in stats)
     commits = sum(s["lake_commits"] for s in stats)
     conflicts = sum(s["lake_conflicts"] for s in stats)
-    rate = records / wall
     share = 100 * conflicts / commits if commits else 0.0
     per_worker = ", ".join(f"{int(s['records']):,}" for s in stats)
+    # while there was data: the first record any worker received → the last commit
+    firsts = [s["first_record_at"] for s in stats if s.get("first_record_at")]
+    lasts = [s["last_commit_at"] for s in stats if s.get("last_commit_at")]
+    busy = max(lasts) - min(firsts)
+    rate = records / busy
     print(
-        f"{label:<22}{int(records):,} events in {wall:.1f}s wall → {rate:,.0f} events/s; "
-        f"lake commits {int(commits):,}, conflicts {int(conflicts):,} ({share:.1f}%); "
-        f"peak RSS {peak:,.0f} MiB; per worker [{per_worker}]"
+        f"{label:<22}{int(records):,} events: {rate:,.0f} events/s while there was data "
+        f"({busy:.1f}s first record → last commit; {wall:.1f}s wall incl. start-up, group "
+        f"join, idle wait); lake commits {int(commits):,}, conflicts {int(conflicts):,} "
+        f"({share:.1f}%); peak RSS {peak:,.0f} MiB; per worker [{per_worker}]"
     )
     return rate
 
@@ -91,7 +96,9 @@ def main() -> None:
     args = ap.parse_args()
 
     state = make_state_dir("lakesmith-bench-scale-")
-    settings = local_stack_settings(state, lake={"catalog": args.catalog})
+    settings = local_stack_settings(
+        state, lake={"catalog": args.catalog}, local={"kafka_storage": "memory://tansu/"}
+    )
     stack = LocalStack(settings, ["postgres", "kafka"])
     stack.up()
     try:

@@ -4,23 +4,28 @@ with a clear message after ``worker.retry_for_s``, never a silent hang.
 
 PostgreSQL and the broker are the session stack's own servers, stopped and started again
 in place (the broker's ``s3://`` storage keeps its topics across the restart, as a real
-Kafka's disks would)."""
+Kafka's disks would). The lake-on-S3 case uses a second S3 server of its own, which keeps
+its objects across the restart in its data dir."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from lakesmith.config import Settings
+from lakesmith.config import Settings, load_settings
 from lakesmith.contracts import Contract
 from lakesmith.domains.iot.simulator import SimConfig, generate, produce_simulation
 from lakesmith.local import LocalStack
+from lakesmith.local.process import LocalService
 from lakesmith.sources.kafka import kafka_spec
+from lakesmith.stores.objects import ensure_bucket, s3_client
 from lakesmith.testing.pipeline import read_sinks, unique_contract
-from lakesmith.testing.stack import worker_env
+from lakesmith.testing.stack import free_ports, make_state_dir, worker_env
 from lakesmith.testing.workers import WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -109,3 +114,45 @@ def test_broker_restart_mid_stream(stack_settings: Settings, tmp_path: Path) -> 
         broker.start()
     assert worker.proc.wait(240) == 0, worker.output()[-3000:]
     _check_exact(stack_settings, contract, expected)
+
+
+@pytest.fixture
+def lake_on_own_s3(stack_settings: Settings) -> Iterator[tuple[Settings, LocalService]]:
+    """Settings whose lake lives on a second S3 server (persisted to its data dir), so it
+    can go away without taking the session broker's storage with it."""
+    state = make_state_dir("lakesmith-s3-outage-")
+    (port,) = free_ports(1)
+    own = LocalStack(load_settings(state_dir=state, local={"s3_port": port}), ["s3"])
+    own.up()
+    settings = stack_settings.model_copy(
+        update={
+            "local": stack_settings.local.model_copy(update={"s3_port": port}),
+            "lake": stack_settings.lake.model_copy(
+                update={"warehouse": "s3://outage/warehouse", "catalog": "postgres"}
+            ),
+        }
+    )
+    ensure_bucket(s3_client(settings), "outage")
+    try:
+        yield settings, own.service("s3")
+    finally:
+        own.down()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def test_s3_briefly_unavailable_under_the_lake(
+    lake_on_own_s3: tuple[Settings, LocalService], tmp_path: Path
+) -> None:
+    settings, s3 = lake_on_own_s3
+    contract, path = unique_contract(tmp_path)
+    expected = _produce(settings, contract)
+    worker = WorkerProcess(path, _slow_env(settings))
+    assert worker.wait_for_batches(3), worker.output()[-2000:]
+    try:
+        s3.stop()  # saves its objects; the worker's lake writes fail meanwhile
+        time.sleep(4)
+    finally:
+        s3.start()
+    assert worker.proc.wait(240) == 0, worker.output()[-3000:]
+    assert '"retrying"' in worker.output(), worker.output()[-3000:]
+    _check_exact(settings, contract, expected)

@@ -75,6 +75,8 @@ class RunStats:
     active_seconds: float = 0.0  # receiving + processing + committing; idle waits excluded
     lake_commits: int = 0  # commits to the lake tables (one per table per batch)
     lake_conflicts: int = 0  # of which had to be redone because another worker won
+    first_record_at: float | None = None  # epoch seconds: the first record received …
+    last_commit_at: float | None = None  # … and the last batch committed (spans across workers)
 
     @property
     def records_per_second(self) -> float:
@@ -178,6 +180,7 @@ class Worker:
         stats.records += batch.bronze.height
         stats.lake_commits += len(self.dataset.lake)
         stats.lake_conflicts = sum(t.conflicts for t in self.dataset.lake.values())
+        stats.last_commit_at = time.time()
         for k, v in counts.items():
             stats.by_disposition[k] = stats.by_disposition.get(k, 0) + int(v)
         log.info(
@@ -221,6 +224,7 @@ class Worker:
                             break
                     continue
                 idle_since = None
+                stats.first_record_at = stats.first_record_at or time.time()
                 t_batch = time.perf_counter()
                 batch = process_batch(
                     raw,
