@@ -280,7 +280,8 @@ class LakeSettings(_Section):
     compact_every_commits: int = Field(
         100,
         ge=0,
-        description="a worker compacts a table after this many of its commits (0: never)",
+        description="a worker compacts a table after this many of its small commits (less "
+        "than a full batch, i.e. a trickle's) to files of up to 16 MiB (0: never)",
     )
     commit_lock: Literal["postgres", "none"] = Field(
         "postgres",

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from lakesmith.pipeline.dataset import Dataset
 
 log = get_logger(__name__)
+AUTO_COMPACT_BYTES = 16 * 1024 * 1024  # target file size of the worker's own compactions
 
 
 class Sink(Protocol):
@@ -66,7 +67,8 @@ class CommitPolicy:
     ``rows`` source records (a full batch at high rates: every table commits every batch,
     as before), else once the oldest held batch waited ``interval_s`` — so a stream of 50 events/s writes a file a minute, not a
     file a batch. ``compact_every``: this sink compacts its table after that many commits
-    (0: never; ``lakesmith compact`` or a scheduled job does it)."""
+    (0: never; ``lakesmith compact`` or a scheduled job does it) — counting only commits of
+    less than a full batch, the small files a trickle writes."""
 
     rows: int
     interval_s: float
@@ -109,6 +111,7 @@ class LakeSink:
         self._held_records = 0  # source records the held batches cover (all tables alike)
         self._held_since: float | None = None
         self.commits = 0
+        self._small_commits = 0  # commits of less than a full batch since the last compaction
 
     @property
     def pending_rows(self) -> int:
@@ -151,19 +154,24 @@ class LakeSink:
             else pa.concat_tables(held, promote_options="permissive")  # evolved columns
         )
         written = self.table.append(data, self._held_positions)
+        small = self._held_records < self.policy.rows  # the interval (or a flush) was due
         self._held, self._held_positions, self._held_rows = [], {}, 0
         self._held_records = 0
         self._held_since = None
         self.commits += 1
+        self._small_commits += small
         every = self.policy.compact_every
-        if every and self.commits % every == 0:
+        if every and self._small_commits >= every:
+            self._small_commits = 0
             self._compact()
         return written
 
     def _compact(self) -> None:
         """Compaction after every ``compact_every`` commits: the small files of a low-rate
         stream are rewritten into one per partition and old snapshots expire."""
-        options = CompactOptions(dedupe_keys=self._compact_keys)
+        # files of a trickle only: full-batch commits already write batch-sized files, and a
+        # small target keeps a rewrite (read into memory at once) small beside the worker
+        options = CompactOptions(dedupe_keys=self._compact_keys, target_bytes=AUTO_COMPACT_BYTES)
         started = time.monotonic()
         try:
             report = self.table.compact(options)
