@@ -277,3 +277,15 @@ def test_bad_url(monkeypatch: pytest.MonkeyPatch, var: str, value: str, expected
 def test_good_url(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
     monkeypatch.setenv("LAKESMITH__" + var, value)
     load_settings()
+
+
+def test_kafka_transport_errors_are_transient() -> None:
+    """confluent-kafka's exceptions come from its C module ("cimpl"): still recognised."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    from lakesmith.core.transient import transient
+
+    down = KafkaException(KafkaError(KafkaError._TRANSPORT, "Broker transport failure"))
+    assert transient(down)
+    assert not transient(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)))
+    assert transient(ConnectionRefusedError()) and not transient(ValueError("bad value"))

@@ -87,7 +87,8 @@ def _one(exc: BaseException) -> bool:
         root = cls.__module__.split(".")[0]
         if (root, cls.__name__) in _CLASSES:
             return True
-        if root == "confluent_kafka" and cls.__name__ == "KafkaException":
+        # confluent-kafka's C extension names its module "cimpl"
+        if root in ("confluent_kafka", "cimpl") and cls.__name__ == "KafkaException":
             err = exc.args[0] if exc.args else None
             retriable = getattr(err, "retriable", None)
             return bool(retriable and retriable()) or "transport" in str(err).lower()

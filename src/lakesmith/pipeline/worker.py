@@ -31,7 +31,7 @@ from lakesmith.core import positions as pos
 from lakesmith.core.columns import DISPOSITION, RULE_IDS
 from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Positions
-from lakesmith.core.transient import retrying
+from lakesmith.core.transient import retrying, transient
 from lakesmith.pipeline.dataset import Dataset
 from lakesmith.pipeline.metrics import WorkerMetrics
 from lakesmith.pipeline.process import ProcessedBatch, process_batch
@@ -175,7 +175,12 @@ class Worker:
             .iter_rows()
         )
         self.metrics.observe_batch(counts, rules, elapsed)
-        self.metrics.observe_lag(self.source.lag())
+        try:  # monitoring only: a broker away for a moment must not stop the worker
+            self.metrics.observe_lag(self.source.lag())
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            log.info("lag_unavailable", dataset=self.contract.name, error=str(exc)[:200])
         stats.batches += 1
         stats.records += batch.bronze.height
         stats.lake_commits += len(self.dataset.lake)

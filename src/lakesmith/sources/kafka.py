@@ -25,6 +25,7 @@ from lakesmith.core.errors import ContractError, ServiceUnavailableError, Source
 from lakesmith.core.logging import get_logger, kafka_client_logger
 from lakesmith.core.positions import Position, Positions
 from lakesmith.core.records import RawBatch
+from lakesmith.core.transient import retrying
 from lakesmith.sources.base import SourceContext
 
 log = get_logger(__name__)
@@ -209,10 +210,11 @@ class KafkaSource:
         self.dataset = context.contract.name
         require_topic(settings, topic, self.dataset)  # broker down / no topic: fail now
         self.prefix = stream_prefix(settings, spec)
-        self._error: SourceError | None = None
+        self._error: SourceError | ServiceUnavailableError | None = None
         self.assigned: set[int] = set()
         self._revoked_during_poll: set[int] = set()
         self.busy_s = 0.0
+        self._retry_s = settings.worker.retry_for_s
         self.consumer = Consumer(
             consumer_config(
                 settings,
@@ -241,12 +243,21 @@ class KafkaSource:
 
         parts = [tp.partition for tp in partitions]
         resumed = self._resume([self.stream(p) for p in parts])
-        firsts = {
-            p: consumer.get_watermark_offsets(
-                TopicPartition(self.topic, p), timeout=10.0, cached=False
-            )[0]
-            for p in parts
-        }
+
+        def first_offsets() -> dict[int, int]:
+            return {
+                p: consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, p), timeout=10.0, cached=False
+                )[0]
+                for p in parts
+            }
+
+        # the group re-forms as soon as a restarted broker answers; offsets may fail a moment
+        try:
+            firsts = retrying(first_offsets, "reading the partitions' first offsets", self._retry_s)
+        except ServiceUnavailableError as exc:
+            self._error = exc  # poll() raises it: exceptions do not cross librdkafka's callbacks
+            return
         starts, lost = check_positions({p: resumed.get(self.stream(p)) for p in parts}, firsts)
         if lost:
             self._error = positions_error(self.dataset, self.topic, lost)
