@@ -17,9 +17,7 @@ from lakesmith.config import Settings
 from lakesmith.contracts import Contract
 from lakesmith.domains.iot.simulator import SimConfig, generate, produce_simulation
 from lakesmith.sources.kafka import kafka_spec
-from lakesmith.stores.dq import dq_totals
-from lakesmith.stores.postgres import connect
-from lakesmith.testing.pipeline import read_sinks, unique_contract
+from lakesmith.testing.pipeline import assert_exactly_once, read_sinks, unique_contract
 from lakesmith.testing.stack import worker_env
 from lakesmith.testing.workers import WorkerProcess
 
@@ -29,20 +27,7 @@ pytestmark = pytest.mark.integration
 def _check_exactly_once(
     settings: Settings, contract: Contract, expected: Counter[str], total: int
 ) -> None:
-    sinks = read_sinks(settings, contract)
-    assert sinks.bronze.height == total
-    assert sinks.bronze["_record_id"].n_unique() == total
-    assert sinks.silver["_record_id"].n_unique() == sinks.silver.height == expected["valid"]
-    quarantined = sum(v for k, v in expected.items() if k not in ("valid", "duplicate"))
-    assert sinks.quarantine["_record_id"].n_unique() == sinks.quarantine.height == quarantined
-    assert sinks.timeseries.height == sinks.silver.height
-    assert set(sinks.timeseries["_record_id"].to_list()) == set(
-        sinks.silver["_record_id"].to_list()
-    )
-    assert sinks.silver.select(contract.keys).is_duplicated().sum() == 0
-    with connect(settings) as conn:
-        totals = dq_totals(conn, contract.name)
-    assert totals == (total, expected["valid"], quarantined, expected["duplicate"])
+    assert_exactly_once(settings, contract, expected, total)
 
 
 def _simulate(settings: Settings, contract: Contract, total: int, seed: int) -> Counter[str]:
