@@ -11,13 +11,13 @@ import yaml
 
 from lakesmith.config import Settings
 from lakesmith.contracts import load_contract
-from lakesmith.contracts.registry import SchemaRegistry
 from lakesmith.domains.iot.simulator import SimConfig, generate, produce_simulation
 from lakesmith.maintenance.replay import replay_quarantine
 from lakesmith.pipeline.worker import Worker
 from lakesmith.sources.kafka import kafka_spec
 from lakesmith.sources.produce import produce_file
 from lakesmith.stores.postgres import connect
+from lakesmith.stores.schema_registry import SchemaRegistry
 from lakesmith.testing.pipeline import read_sinks, unique_contract
 
 pytestmark = pytest.mark.integration

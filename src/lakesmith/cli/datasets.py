@@ -184,10 +184,10 @@ def replay(dataset: str = _DATASET, rule: str | None = _RULE) -> None:
 def history(dataset: str = _DATASET) -> None:
     """Show every schema version of DATASET: fields added, when and where first seen."""
     from lakesmith.contracts import load_contract
-    from lakesmith.contracts.registry import SchemaRegistry
     from lakesmith.quality.report import fmt_time
     from lakesmith.stores import meta
     from lakesmith.stores.postgres import connect
+    from lakesmith.stores.schema_registry import SchemaRegistry
 
     s = settings()
     contract = load_contract(dataset)

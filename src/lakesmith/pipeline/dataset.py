@@ -36,9 +36,9 @@ from lakesmith.stores.timeseries import TimeseriesTable
 if TYPE_CHECKING:
     import psycopg
 
-    from lakesmith.contracts.registry import SchemaRegistry
     from lakesmith.pipeline.process import ProcessedBatch
     from lakesmith.stores.meta import AdvisoryLock
+    from lakesmith.stores.schema_registry import SchemaRegistry
 
 log = get_logger(__name__)
 
@@ -103,7 +103,7 @@ class Dataset:
     @property
     def registry(self) -> SchemaRegistry:
         if self._registry is None or self._registry.conn is not self.conn:  # reconnected
-            from lakesmith.contracts.registry import SchemaRegistry
+            from lakesmith.stores.schema_registry import SchemaRegistry
 
             self._registry = SchemaRegistry(self.conn, self.contract)
         return self._registry

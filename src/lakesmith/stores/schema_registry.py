@@ -1,5 +1,7 @@
 """The schema registry (SCH-2): every schema version of every dataset, with when and where
-it first appeared. Stored in PostgreSQL (``lakesmith.schema_versions``)."""
+it first appeared. Stored in PostgreSQL (``lakesmith.schema_versions``, created with the
+other bookkeeping tables by ``stores.meta``), so it lives under ``stores/`` with the rest of
+lakesmith's SQL; the contract says what a version's fields are."""
 
 from __future__ import annotations
 
