@@ -41,6 +41,9 @@ class FieldSpec(_Model):
         description="timestamps written without a zone are local time here (e.g. UTC, "
         "Europe/London); without it such timestamps fail the <field>_type rule",
     )
+    empty_as_null: bool = Field(
+        False, description='an empty string ("") reads as null (e.g. Eventsim\'s userId "")'
+    )
     description: str = ""
 
     @property
@@ -112,8 +115,25 @@ class TimeWindowRule(_Model):
         return v
 
 
+class RuleCondition(_Model):
+    field: str
+    values: list[str] = Field(min_length=1, description="the condition holds for these values")
+
+
+class RequiredIfRule(_Model):
+    """``field`` must be present when ``when.field`` is one of ``when.values``
+    (e.g. ``song`` when ``page`` is ``NextSong``)."""
+
+    kind: Literal["required_if"]
+    id: str
+    field: str
+    when: RuleCondition
+    message: str | None = None
+
+
 RuleSpec = Annotated[
-    RangeRule | PatternRule | EnumRule | TimeWindowRule, Field(discriminator="kind")
+    RangeRule | PatternRule | EnumRule | TimeWindowRule | RequiredIfRule,
+    Field(discriminator="kind"),
 ]
 
 
@@ -168,6 +188,63 @@ class TimeseriesSpec(_Model):
     partition_days_ahead: int = Field(3, ge=0)
 
 
+class SilverSpec(_Model):
+    """The contract's ``silver:`` section: one silver table (default) or several, split by
+    the values of one field. ``tables`` maps a table name to the values it receives, or to
+    ``rest`` (exactly one table: every other value, null included)."""
+
+    split_by: str | None = None
+    tables: dict[str, list[str] | Literal["rest"]] = {}
+
+    @model_validator(mode="after")
+    def _one_rest(self) -> SilverSpec:
+        if self.split_by is None:
+            if self.tables:
+                raise ValueError("silver.tables needs silver.split_by")
+            return self
+        for name in self.tables:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"silver table name {name!r} must be lower_snake_case")
+        rest = [t for t, v in self.tables.items() if v == "rest"]
+        if len(rest) != 1:
+            raise ValueError("silver.tables needs exactly one table mapped to 'rest'")
+        seen: dict[str, str] = {}
+        for table, values in self.tables.items():
+            for v in values if isinstance(values, list) else ():
+                if v in seen:
+                    raise ValueError(f"silver value {v!r} is in both {seen[v]} and {table}")
+                seen[v] = table
+        return self
+
+
+class GoldSpec(_Model):
+    """The contract's ``gold:`` section: the gold model (``gold.registry``) built from
+    this dataset's silver rows, in the lake and/or the PostgreSQL warehouse."""
+
+    model: str
+    namespace: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="lake namespace and warehouse schema; the model's name when unset",
+    )
+    lake: bool = True
+    warehouse: bool = True
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        from lakesmith.gold.registry import known_models
+
+        if v not in known_models():
+            raise ValueError(f"unknown gold model {v!r}; use one of: {', '.join(known_models())}")
+        return v
+
+    @property
+    def schema_name(self) -> str:
+        """Where the gold tables live: lake namespace and warehouse schema."""
+        return self.namespace or self.model
+
+
 class Contract(_Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
     description: str = ""
@@ -180,6 +257,8 @@ class Contract(_Model):
     lake: LakeSpec = LakeSpec()
     timeseries: TimeseriesSpec | None = None
     rules: list[RuleSpec] = []
+    silver: SilverSpec = SilverSpec()
+    gold: GoldSpec | None = None
 
     @field_validator("source", mode="before")
     @classmethod
@@ -203,6 +282,10 @@ class Contract(_Model):
         for r in self.rules:
             if r.field not in known:
                 raise ValueError(f"rule {r.id}: {r.field!r} is not a field of the contract")
+            if isinstance(r, RequiredIfRule) and r.when.field not in known:
+                raise ValueError(f"rule {r.id}: {r.when.field!r} is not a field of the contract")
+        if self.silver.split_by is not None and self.silver.split_by not in known:
+            raise ValueError(f"silver.split_by {self.silver.split_by!r} is not a field")
         ids = [r.id for r in self.rules]
         if len(set(ids)) != len(ids):
             raise ValueError("rule ids must be unique")

@@ -24,6 +24,7 @@ from lakesmith.core.errors import ContractError
 _KINDS: dict[str, tuple[str, str | None]] = {
     "kafka": ("lakesmith.sources.kafka", None),
     "file": ("lakesmith.sources.file", None),
+    "s3": ("lakesmith.sources.objects", None),
 }
 # format → module exposing FORMAT
 _FORMATS: dict[str, str] = {

@@ -22,6 +22,7 @@ from lakesmith.contracts.model import (
     EnumRule,
     PatternRule,
     RangeRule,
+    RequiredIfRule,
     TimeWindowRule,
     parse_duration,
 )
@@ -115,6 +116,16 @@ def compile_rules(contract: Contract, now: datetime) -> list[CompiledRule]:
                         r.field,
                         f" is more than {r.max_future} in the future or older than {r.max_age}",
                     ),
+                )
+            )
+        elif isinstance(r, RequiredIfRule):
+            cond = pl.col(r.when.field).cast(pl.String).is_in(r.when.values)
+            type_error = pl.col(r.field + TYPE_ERROR_SUFFIX)  # reported by <field>_type
+            rules.append(
+                CompiledRule(
+                    r.id,
+                    (cond & col.is_null() & ~type_error).fill_null(False),
+                    _msg(f"{r.field} is required when {r.when.field} = '", r.when.field, "'"),
                 )
             )
     if any(r.message for r in contract.rules):

@@ -26,6 +26,8 @@ POLARS_TYPES: dict[str, pl.DataType] = {
 def typed(f: FieldSpec) -> tuple[pl.Expr, pl.Expr]:
     """``(typed value, type error)`` for field ``f`` read from its text column."""
     raw = pl.col(f.name)
+    if f.empty_as_null:
+        raw = pl.when(raw == "").then(pl.lit(None, pl.String)).otherwise(raw)
     value: pl.Expr
     if f.type == "string":
         value = raw
