@@ -20,6 +20,7 @@ from typer.core import TyperOption
 
 from lakesmith import __version__
 from lakesmith.cli import backfill, compact, datasets, demo, dq, local, positions, run, simulate
+from lakesmith.cli import ingest as ingest_cli
 from lakesmith.cli.common import state, tidy_help
 from lakesmith.core.errors import LakesmithError
 
@@ -55,6 +56,7 @@ app.add_typer(demo.app, name="demo")
 app.command("backfill")(backfill.backfill)
 app.command("compact")(compact.compact)
 app.command("reset-positions")(positions.reset_positions)
+app.command("ingest")(ingest_cli.ingest)
 tidy_help(app)
 
 

@@ -45,3 +45,25 @@ class Format(Protocol):
         one chunk. A record larger than ``max_bytes`` is still delivered (whole, or
         truncated to ``max_bytes + 1`` bytes) so it lands in quarantine, never dropped."""
         ...
+
+
+# Fields whose ``path`` names the record's coordinates instead of a payload value: a
+# contract inferred for a file with no timestamp column uses the file's modified time as
+# its event time. Every format's ``decode`` fills them (``with_record_fields``).
+RECORD_PATHS = {
+    "@row": "the record's seq in its stream (data row, line, Parquet row)",
+    "@source_ts": "the source timestamp (a file's or object's modified time)",
+}
+
+
+def with_record_fields(frame: pl.DataFrame, batch: RawBatch, contract: Contract) -> pl.DataFrame:
+    """``frame`` with the text of the contract's ``@row`` / ``@source_ts`` fields."""
+    filled: list[pl.Series] = []
+    for f in contract.fields:
+        if f.path == "@row":
+            filled.append(pl.Series(f.name, batch.seqs, dtype=pl.Int64).cast(pl.String))
+        elif f.path == "@source_ts":
+            ts = pl.Series(f.name, batch.timestamps_ms, dtype=pl.Int64)
+            iso = ts.cast(pl.Datetime("ms", "UTC")).dt.to_string("%Y-%m-%dT%H:%M:%S%.3f+00:00")
+            filled.append(iso)
+    return frame.with_columns(filled) if filled else frame

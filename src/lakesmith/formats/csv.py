@@ -21,6 +21,13 @@ spaces (the first such column wins); a dotted path whose full name is not a colu
 its first part and extracts the rest from that column's JSON text. Missing columns are
 null; empty fields are null (a quoted ``""`` is an empty string).
 
+Files as exports write them: the delimiter is sniffed from the header (``, ; TAB |``,
+the one found most often outside quotes); a UTF-8 BOM and CRLF line ends are accepted;
+the text of number and boolean fields is stripped of padding (``"  50"``) and, in
+``;``-separated files, a decimal comma becomes a point. Rows with more fields than the
+header names are read through ``column_<k>`` fields (1-based, past the named columns),
+which contract inference adds when the sampled rows are that wide.
+
 Bad rows become per-row errors (``invalid_csv``, ``payload_too_large``) and every good
 row still decodes. The screening is in bulk too: sizes, ``\\r``, NUL bytes and unbalanced
 quotes up front; a sentinel field appended to each row catches rows with too few fields;
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import csv as _csv
 import io
+import re
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import BinaryIO, cast
@@ -44,7 +52,7 @@ import polars as pl
 from lakesmith.contracts.model import Contract, FieldSpec
 from lakesmith.core.errors import InputError
 from lakesmith.core.records import RawBatch
-from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, RecordChunk
+from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, RecordChunk, with_record_fields
 from lakesmith.formats.jsonl import chunked, split_records
 
 Errors = dict[int, tuple[str, str]]  # row index → (rule id, message); bad rows only
@@ -53,6 +61,26 @@ Source = tuple[int, tuple[str, ...]] | None  # (column index, JSON path inside i
 _SENTINEL = b"~"
 _SEP = b"," + _SENTINEL + b"\n"  # appended to every row: too few fields → sentinel missing
 _QUOTE, _COMMA, _CR, _NUL = ord('"'), ord(","), ord("\r"), 0
+DELIMITERS = b",;\t|"  # sniffed from the header: the one outside quotes most often wins
+_PLACEHOLDER_COLUMN = re.compile(r"^column_(\d+)$")
+
+
+def sep_of(delimiter: int) -> bytes:
+    """What ends every row in the joined buffer: the delimiter, the sentinel, a newline."""
+    return bytes([delimiter]) + _SENTINEL + b"\n"
+
+
+@lru_cache(maxsize=256)
+def sniff_delimiter(header: bytes) -> int:
+    """The header's delimiter: of ``, ; TAB |``, the one found most often outside double
+    quotes (a comma on ties or when none is found, e.g. a one-column file)."""
+    arr = np.frombuffer(header, dtype=np.uint8)
+    outside = (np.cumsum(arr == _QUOTE) & 1) == 0
+    counts = [int(np.count_nonzero((arr == d) & outside)) for d in DELIMITERS]
+    best = max(range(len(DELIMITERS)), key=lambda i: (counts[i], i == 0))
+    return DELIMITERS[best] if counts[best] else _COMMA
+
+
 _UTF8_CHUNK = 4096  # rows validated per UTF-8 decode call in the error path
 
 
@@ -62,10 +90,25 @@ def _invalid(message: str) -> tuple[str, str]:
 
 @lru_cache(maxsize=256)
 def header_names(header: bytes) -> tuple[str, ...]:
-    """The column names of a header row (RFC 4180 quoting; invalid UTF-8 replaced)."""
+    """The column names of a header row (RFC 4180 quoting; invalid UTF-8 replaced; the
+    delimiter sniffed)."""
     text = header.decode("utf-8", "replace").removeprefix("\ufeff").rstrip("\r\n")
-    row = next(_csv.reader(io.StringIO(text, newline="")), [])
+    delimiter = chr(sniff_delimiter(header))
+    row = next(_csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
     return tuple(row)
+
+
+def _extended(names: Sequence[str], fields: Sequence[FieldSpec]) -> tuple[str, ...]:
+    """``names`` plus ``column_<k>`` placeholders up to the highest ``column_<k>`` a field
+    reads that the header does not name (rows with more fields than the header)."""
+    known = set(names)
+    wanted = [
+        int(m.group(1))
+        for f in fields
+        if (f.path or f.name) not in known and (m := _PLACEHOLDER_COLUMN.match(f.path or f.name))
+    ]
+    width = max([len(names), *wanted])
+    return (*names, *(f"column_{k}" for k in range(len(names) + 1, width + 1)))
 
 
 def _map_columns(names: Sequence[str], fields: Sequence[FieldSpec]) -> list[Source]:
@@ -105,11 +148,13 @@ def _rows_of(positions: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> lis
     return [int(r) for r in np.unique(rows[inside])]
 
 
-def field_counts(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def field_counts(
+    arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, delimiter: int = _COMMA
+) -> np.ndarray:
     """Fields per row ``arr[starts[i]:ends[i]]`` (commas outside double quotes + 1): comma
     and quote positions by ``flatnonzero``, counted per row by ``searchsorted``; only the
     commas of rows holding quotes are checked for quote parity."""
-    cpos = np.flatnonzero(arr == _COMMA)
+    cpos = np.flatnonzero(arr == delimiter)
     cs, ce = np.searchsorted(cpos, starts), np.searchsorted(cpos, ends)
     counts = ce - cs
     qpos = np.flatnonzero(arr == _QUOTE)
@@ -131,9 +176,15 @@ def field_counts(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nd
 class _Rows:
     """The rows of one header being screened, joined as ``row,~\\n`` for Polars."""
 
-    def __init__(self, rows: Sequence[bytes | None], width: int, max_bytes: int) -> None:
+    def __init__(
+        self, rows: Sequence[bytes | None], width: int, max_bytes: int, delimiter: int = _COMMA
+    ) -> None:
         self.width = width
-        self.placeholder = b"," * (width - 1)  # a well-formed row (all null) for bad ones
+        self.delimiter = delimiter
+        self.sep = sep_of(delimiter)
+        self.placeholder = bytes([delimiter]) * (
+            width - 1
+        )  # a well-formed row (all null) for bad ones
         self.errors: Errors = {}
         self.rows = cast("list[bytes]", list(rows))
         if None in self.rows:
@@ -154,7 +205,7 @@ class _Rows:
     def join(self) -> None:
         for i in self.errors:
             self.rows[i] = self.placeholder
-        self.buf = _SEP.join(self.rows) + _SEP[:-1]
+        self.buf = self.sep.join(self.rows) + self.sep[:-1]
         self.arr = np.frombuffer(self.buf, dtype=np.uint8)
         lens = np.fromiter(map(len, self.rows), dtype=np.int64, count=len(self.rows))
         self.starts, self.ends = _offsets(lens)
@@ -213,7 +264,7 @@ class _Rows:
 
     def count_fields(self) -> None:
         """Flag the rows whose field count (outside quotes) is not the header's."""
-        counts = field_counts(self.arr, self.starts, self.ends)
+        counts = field_counts(self.arr, self.starts, self.ends, self.delimiter)
         for i in np.flatnonzero(counts != self.width).tolist():
             self.errors.setdefault(
                 i, _invalid(f"expected {self.width} fields, found {int(counts[i])}")
@@ -224,10 +275,11 @@ def _schema(width: int) -> dict[str, pl.DataType]:
     return {f"c{i}": pl.String() for i in range(width + 1)}  # + the sentinel column
 
 
-def _parse(buf: bytes, width: int, project: list[int]) -> pl.DataFrame:
+def _parse(buf: bytes, width: int, project: list[int], delimiter: int = _COMMA) -> pl.DataFrame:
     return pl.read_csv(
         buf,
         has_header=False,
+        separator=chr(delimiter),
         schema=_schema(width),
         columns=project,
         quote_char='"',
@@ -236,24 +288,27 @@ def _parse(buf: bytes, width: int, project: list[int]) -> pl.DataFrame:
     )
 
 
-def _try_parse(buf: bytes, n: int, width: int, project: list[int]) -> pl.DataFrame | None:
+def _try_parse(
+    buf: bytes, n: int, width: int, project: list[int], delimiter: int = _COMMA
+) -> pl.DataFrame | None:
     """The parsed rows, or None when Polars fails or finds another number of rows."""
     try:
-        df = _parse(buf, width, project)
+        df = _parse(buf, width, project, delimiter)
     except pl.exceptions.PolarsError:
         return None
     return df if df.height == n else None
 
 
 def _parse_lines(
-    rows: list[bytes], width: int, project: list[int]
+    rows: list[bytes], width: int, project: list[int], delimiter: int = _COMMA
 ) -> tuple[pl.DataFrame, dict[int, str]]:
     """Parse rows; those Polars cannot read are isolated by bisection."""
     names = [f"c{i}" for i in project]
     if not rows:
         return pl.DataFrame(schema=dict.fromkeys(names, pl.String())), {}
     try:
-        df = _parse(_SEP.join(rows) + _SEP[:-1], width, project)
+        sep = sep_of(delimiter)
+        df = _parse(sep.join(rows) + sep[:-1], width, project, delimiter)
         if df.height == len(rows):
             return df, {}
         message = "the row's quoting does not match its line breaks"
@@ -264,9 +319,22 @@ def _parse_lines(
             0: message
         }
     mid = len(rows) // 2
-    left, lbad = _parse_lines(rows[:mid], width, project)
-    right, rbad = _parse_lines(rows[mid:], width, project)
+    left, lbad = _parse_lines(rows[:mid], width, project, delimiter)
+    right, rbad = _parse_lines(rows[mid:], width, project, delimiter)
     return pl.concat([left, right]), {**lbad, **{i + mid: e for i, e in rbad.items()}}
+
+
+_DECIMAL_COMMA = r"^([-+]?\d+),(\d+)$"
+
+
+def _cleaned(expr: pl.Expr, f: FieldSpec, delimiter: int) -> pl.Expr:
+    """The text of a number or boolean field as exports write it, made typable: padding
+    stripped (``"  50"``); in ``;``-separated files (spreadsheet exports in comma-decimal
+    locales) a decimal comma becomes a point (``1,5`` → ``1.5``)."""
+    expr = expr.str.strip_chars()
+    if f.type == "double" and delimiter == ord(";"):
+        expr = expr.str.replace(_DECIMAL_COMMA, "${1}.${2}")
+    return expr
 
 
 def _decode_group(
@@ -276,12 +344,14 @@ def _decode_group(
     fields = contract.fields
     n = len(rows)
     names = header_names(header) if header is not None else [f.source_path[0] for f in fields]
+    names = _extended(names, fields)
+    delimiter = sniff_delimiter(header) if header is not None else _COMMA
     width = len(names)
     sources = _map_columns(names, fields)
     if width == 0:
         frame = pl.DataFrame([pl.Series(f.name, [None] * n, dtype=pl.String) for f in fields])
         return frame, dict.fromkeys(range(n), _invalid("the CSV header has no columns"))
-    screened = _Rows(rows, width, contract.payload.max_bytes)
+    screened = _Rows(rows, width, contract.payload.max_bytes, delimiter)
     screened.screen()
     # Polars fails on a row with too many fields unless the columns are projected (then it
     # drops the extra fields silently). Without quotes, the comma total finds such rows for
@@ -289,17 +359,17 @@ def _decode_group(
     quoted = screened.buf.find(b'"') != -1
     used = {s[0] for s in sources if s is not None}
     project = list(range(width + 1)) if quoted else sorted(used | {width})
-    parsed = _try_parse(screened.buf, n, width, project)
+    parsed = _try_parse(screened.buf, n, width, project, delimiter)
     if parsed is None and screened.screen_after_failure():
-        parsed = _try_parse(screened.buf, n, width, project)
+        parsed = _try_parse(screened.buf, n, width, project, delimiter)
     if parsed is None:  # something else Polars rejects: isolate it by bisection
-        parsed, unreadable = _parse_lines(screened.rows, width, project)
+        parsed, unreadable = _parse_lines(screened.rows, width, project, delimiter)
         for i, msg in unreadable.items():
             screened.errors.setdefault(i, _invalid(f"not valid CSV: {msg}"))
     frame = parsed
     sentinel = frame[f"c{width}"]
     short = (sentinel != _SENTINEL.decode()).fill_null(True)
-    if short.any() or (not quoted and screened.buf.count(b",") != n * width):
+    if short.any() or (not quoted and screened.buf.count(bytes([delimiter])) != n * width):
         # Too few fields leave the sentinel column empty; too many fields (unquoted rows)
         # show in the comma total: count per row, outside quotes, to name them.
         screened.count_fields()
@@ -318,6 +388,8 @@ def _decode_group(
         expr = pl.col(f"c{src[0]}")
         if src[1]:
             expr = expr.str.json_path_match("$." + ".".join(src[1]))
+        elif f.type in ("long", "double", "boolean"):
+            expr = _cleaned(expr, f, delimiter)
         if errors:
             expr = pl.when(pl.col("_bad")).then(None).otherwise(expr)
         columns.append(expr.alias(f.name))
@@ -363,7 +435,7 @@ class CsvFormat:
     name = "csv"
 
     def decode(self, batch: RawBatch, contract: Contract) -> pl.DataFrame:
-        return decode_csv(batch, contract)
+        return with_record_fields(decode_csv(batch, contract), batch, contract)
 
     def read(self, file: BinaryIO, chunk_records: int, max_bytes: int) -> Iterator[RecordChunk]:
         header: bytes | None = None

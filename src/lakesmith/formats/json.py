@@ -32,7 +32,7 @@ import polars as pl
 
 from lakesmith.contracts.model import Contract
 from lakesmith.core.records import RawBatch
-from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, RecordChunk
+from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, RecordChunk, with_record_fields
 
 # Non-standard float tokens some firmware emits (Python's json.dumps does).
 _NONFINITE = re.compile(rb"(?<=[:\[,])(\s*)(-?(?:NaN|Infinity))(?=\s*[,}\]])")
@@ -44,6 +44,15 @@ _LBRACE, _RBRACE, _SPACE, _NL = ord("{"), ord("}"), ord(" "), ord("\n")
 
 
 Errors = dict[int, tuple[str, str]]  # row index → (rule id, message); bad rows only
+
+# A record a source makes for input it could not split into records (a truncated gzip
+# stream, an empty object): quarantined under ``rule`` with ``message`` (``source_error``).
+SOURCE_ERROR = b"\x00lakesmith-source-error "
+
+
+def source_error(rule: str, message: str) -> bytes:
+    """The payload of a record standing for unreadable input (never valid JSON)."""
+    return SOURCE_ERROR + f"{rule}: {message}".encode()
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,9 @@ def _check_one(p: bytes) -> tuple[bytes | None, tuple[str, str] | None]:
     try:
         _RAW.decode(p)
     except msgspec.DecodeError as exc:
+        if p.startswith(SOURCE_ERROR):
+            rule, _, message = p[len(SOURCE_ERROR) :].decode(errors="replace").partition(": ")
+            return None, (rule, message)
         fixed = _NONFINITE.sub(rb'\1"\2"', p)
         try:
             _RAW.decode(fixed)
@@ -247,7 +259,7 @@ class JsonFormat:
     name = "json"
 
     def decode(self, batch: RawBatch, contract: Contract) -> pl.DataFrame:
-        return decode_json(batch.payloads, contract).frame
+        return with_record_fields(decode_json(batch.payloads, contract).frame, batch, contract)
 
     def read(self, file: BinaryIO, chunk_records: int, max_bytes: int) -> Iterator[RecordChunk]:
         # A JSON document must be parsed whole to find its elements; files too large for

@@ -29,7 +29,7 @@ import polars as pl
 
 from lakesmith.contracts.model import Contract
 from lakesmith.core.records import RawBatch
-from lakesmith.formats.base import RecordChunk
+from lakesmith.formats.base import RecordChunk, with_record_fields
 from lakesmith.formats.json import decode_json
 
 BLOCK_BYTES = 8 * 1024 * 1024
@@ -211,7 +211,7 @@ class JsonlFormat:
     name = "jsonl"
 
     def decode(self, batch: RawBatch, contract: Contract) -> pl.DataFrame:
-        return decode_json(batch.payloads, contract).frame
+        return with_record_fields(decode_json(batch.payloads, contract).frame, batch, contract)
 
     def read(self, file: BinaryIO, chunk_records: int, max_bytes: int) -> Iterator[RecordChunk]:
         for seq, records in split_records(file, max_bytes, blank_whitespace=True):

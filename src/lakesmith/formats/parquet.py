@@ -36,7 +36,7 @@ from polars.datatypes import DataTypeClass
 from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import InputError
 from lakesmith.core.records import RawBatch
-from lakesmith.formats.base import RecordChunk
+from lakesmith.formats.base import RecordChunk, with_record_fields
 from lakesmith.formats.json import decode_json
 
 _ARROW_ERRORS = (pa.ArrowException, OSError, ValueError, TypeError, pl.exceptions.PolarsError)
@@ -105,7 +105,7 @@ class ParquetFormat:
     name = "parquet"
 
     def decode(self, batch: RawBatch, contract: Contract) -> pl.DataFrame:
-        return decode_json(batch.payloads, contract).frame
+        return with_record_fields(decode_json(batch.payloads, contract).frame, batch, contract)
 
     def read(self, file: BinaryIO, chunk_records: int, max_bytes: int) -> Iterator[RecordChunk]:
         return self.read_from(file, chunk_records, max_bytes, 0)

@@ -37,7 +37,7 @@ class DedupeIndex:
 
     def add(self, frame: pl.DataFrame) -> None:
         """Claim the keys of ``frame`` (key columns + ``_record_id``)."""
-        if frame.height == 0:
+        if frame.height == 0 or not self.keys:  # no natural key: nothing to claim
             return
         hashed = frame.select(*self.keys, "_record_id").with_columns(self._hash(frame))
         self._frames.append(hashed)
@@ -60,7 +60,11 @@ class DedupeIndex:
         return hit
 
     def split(self, valid: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """``(first occurrences, duplicates)`` of ``valid`` (in offset order); claims the firsts."""
+        """``(first occurrences, duplicates)`` of ``valid`` (in offset order); claims the firsts.
+        A contract without keys (``keys: []``) has no duplicates: replays are dropped by
+        the sinks' positions, and memory does not grow with the rows seen."""
+        if not self.keys:
+            return valid, valid.clear()
         if valid.height == 0:
             return valid, valid
         first_in_batch = valid.select(pl.struct(self.keys).is_first_distinct()).to_series()

@@ -12,7 +12,8 @@ across restarts (so a restart resumes it), a rewritten file is a new stream, rea
 its start. ``seq`` is the record index the format gives (line, data row, Parquet row);
 record URIs are ``<stream>#row=<seq>``. Resuming, the records below a stream's position
 are skipped by counting, never decoded (Parquet skips whole row groups unread).
-Memory stays about one chunk (``chunk_records`` records) of one file.
+Memory stays about one chunk (``chunk_records`` records) of one file. ``bytes_read`` of
+``total_bytes`` is the progress (``lakesmith ingest`` shows it).
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ class FileSource:
         self._pending: RecordChunk | None = None  # the undelivered rest of a chunk
         self._failed: InputError | None = None  # a file could not be read: stop there
         self.busy_s = 0.0
+        self.total_bytes = sum(f.size for f in self.files)
+        self.bytes_read = 0  # whole files before the current one + its read position
         log.info("file_source_opened", path=spec.path, files=len(self.files))
 
     # -- reading -------------------------------------------------------------------------
@@ -220,10 +223,19 @@ class FileSource:
             )
             if chunk.context is not None:
                 batch.context[f.stream] = chunk.context
+            self._count_bytes()
             if time.monotonic() - t0 > max_wait_s:
                 break
         self.busy_s = time.monotonic() - t0
         return batch
+
+    def _count_bytes(self) -> None:
+        done = sum(f.size for f in self.files[: self._index])
+        try:
+            here = self._handle.tell() if self._handle is not None else 0
+        except (OSError, ValueError):
+            here = 0
+        self.bytes_read = min(done + here, self.total_bytes)
 
     # -- the rest of the Source interface -------------------------------------------------
 
@@ -235,6 +247,8 @@ class FileSource:
             return False
         if self._pending is None:
             self._pending = self._next_chunk()  # look ahead: is anything left?
+        if self._pending is None:
+            self.bytes_read = self.total_bytes
         return self._pending is None
 
     def lag(self) -> dict[str, int]:

@@ -1,0 +1,273 @@
+"""One-shot ingestion of files (``lakesmith ingest``, and each file ``lakesmith watch``
+picks up): the dataset's ``file`` (or ``s3``) source run through the worker's loop until
+it is drained — the same Dataset, sinks, positions and exactly-once as ``lakesmith run``.
+
+``prepare`` builds the contract (given, stored from an earlier run, or inferred from a
+sample and widened when the files bring new columns) and sizes the batches from the
+memory ceiling; ``ingest`` runs the worker with those settings and reports progress.
+A killed ingest restarted with the same command resumes: a file's stream is its path,
+size and modified time, and every sink committed its positions with its rows.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lakesmith.config import Settings
+from lakesmith.contracts.loader import load_contract_file
+from lakesmith.contracts.model import Contract
+from lakesmith.core.errors import InputError
+from lakesmith.core.logging import get_logger
+from lakesmith.formats import get_format
+from lakesmith.pipeline.metrics import WorkerMetrics
+from lakesmith.pipeline.worker import RunStats, Worker
+from lakesmith.sources.file import InputFile, discover
+
+log = get_logger(__name__)
+
+MiB = 1024 * 1024
+# Resident memory of a worker before its first batch (interpreter, Polars, Arrow, the lake
+# and PostgreSQL clients), measured at ~250 MiB; the rest of the limit is for batches.
+BASE_BYTES = 300 * MiB
+# Bytes of memory per record of a batch, per byte of its raw text, and fixed (Python
+# objects, envelope strings, Polars/Arrow frames of the batch and its stored copies);
+# two batches are in memory at once (one written while the next is processed).
+PER_RECORD_FACTOR = 14
+PER_RECORD_FIXED = 700
+MIN_BATCH, MAX_BATCH = 1_000, 500_000
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B?)\s*$", re.IGNORECASE)
+_SUFFIX_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def parse_size(text: str) -> int:
+    """``"1GiB"``, ``"512MiB"``, ``"500MB"``, ``"2G"`` → bytes (binary multiples)."""
+    m = _SIZE.match(text)
+    if not m:
+        raise InputError(f"cannot read the size {text!r}", hint="write it like 1GiB, 512MiB or 2G")
+    power = " KMGT".index(m.group(2).upper() or " ")
+    return int(float(m.group(1)) * 1024**power)
+
+
+def guess_format(path: Path) -> str | None:
+    """The payload format a file's name (or, for ``.json``, its first byte) says."""
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        return None
+    if suffix == ".json":
+        with path.open("rb") as handle:
+            head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        return "json" if head.startswith(b"[") else "jsonl"
+    return _SUFFIX_FORMATS.get(suffix)
+
+
+def batch_records(memory_limit: int, avg_record_bytes: float) -> int:
+    """Records per batch so that two batches fit in ``memory_limit`` beside the worker."""
+    per_record = PER_RECORD_FACTOR * avg_record_bytes + PER_RECORD_FIXED
+    budget = max(memory_limit - BASE_BYTES, 32 * MiB)
+    return int(min(MAX_BATCH, max(MIN_BATCH, budget / (2 * per_record))))
+
+
+def _avg_record_bytes(f: InputFile, fmt: str) -> float:
+    with f.path.open("rb") as handle:
+        chunk = next(get_format(fmt).read(handle, 2000, 1 << 20), None)
+    if chunk is None or not chunk.payloads:
+        return 100.0
+    return sum(len(p or b"") for p in chunk.payloads) / len(chunk.payloads)
+
+
+def stored_contract_path(settings: Settings, dataset: str) -> Path:
+    """Where an inferred contract is kept between runs (resume and evolution use it)."""
+    return Path(settings.state_dir) / "contracts" / f"{dataset}.yaml"
+
+
+def dataset_name(name: str) -> str:
+    """``sales`` → ``files.sales``; ``shop.sales`` stays (contracts name ``domain.name``)."""
+    return name if "." in name else f"files.{name}"
+
+
+@dataclass
+class IngestJob:
+    contract: Contract
+    files: list[InputFile]
+    batch_size: int
+    inferred: bool  # the contract was inferred (or widened) here, not given
+    new_fields: list[str] = field(default_factory=list)  # columns this run added
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def _source_section(target: str, batch_size: int) -> tuple[dict[str, Any], list[InputFile]]:
+    if target.startswith("s3://"):
+        from lakesmith.contracts.plugins import known_kinds, source_module
+
+        if "s3" not in known_kinds() or not hasattr(source_module("s3"), "SOURCE"):
+            raise InputError(
+                f"cannot ingest {target}: the s3 object-store source is not available yet",
+                hint="copy the object to a local file and ingest that path",
+            )
+        bucket, _, prefix = target.removeprefix("s3://").partition("/")
+        return {"kind": "s3", "bucket": bucket, "prefix": prefix, "chunk_records": batch_size}, []
+    files = discover(target)
+    if not files:
+        raise InputError(f"no files found at {target}", hint="check the path or the glob")
+    path = str(Path(target).expanduser().absolute())
+    return {"kind": "file", "path": path, "chunk_records": batch_size}, files
+
+
+def prepare(
+    settings: Settings,
+    target: str,
+    dataset: str,
+    *,
+    fmt: str | None = None,
+    table_format: str | None = None,
+    memory_limit: int = 1024 * MiB,
+    contract_path: Path | None = None,
+) -> IngestJob:
+    """The contract and batch size to ingest ``target`` (a file, folder, glob or s3 URL)."""
+    from lakesmith.contracts.infer import infer_contract
+
+    name = dataset_name(dataset)
+    source, files = _source_section(target, MIN_BATCH)
+    fmt = fmt or (guess_format(files[0].path) if files else None)
+    given = load_contract_file(contract_path) if contract_path is not None else None
+    if fmt is None:
+        fmt = given.payload.format if given is not None else None
+    if fmt is None:
+        raise InputError(
+            f"cannot tell the format of {target} from its name",
+            hint="pass --format csv, jsonl or parquet",
+        )
+    batch = batch_records(memory_limit, _avg_record_bytes(files[0], fmt) if files else 200.0)
+    source["chunk_records"] = batch
+    if given is not None:
+        data = given.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+        data.update(name=name, source=source)
+        data["payload"] = {**data.get("payload", {}), "format": fmt}
+        if table_format:
+            data["lake"] = {**data.get("lake", {}), "format": table_format}
+        return IngestJob(Contract.model_validate(data), files, batch, inferred=False)
+    if not files:
+        raise InputError(
+            f"cannot infer a contract for {target} (sampling objects is not supported yet)",
+            hint="pass --contract FILE",
+        )
+    stored_path = stored_contract_path(settings, name)
+    base = load_contract_file(stored_path) if stored_path.exists() else None
+    if base is not None and base.payload.format != fmt:
+        raise InputError(
+            f"dataset {name} holds {base.payload.format} records; {target} is {fmt}",
+            hint="ingest it into another --dataset",
+        )
+    contract = infer_contract(
+        name,
+        [f.path for f in files],
+        fmt,
+        source=source,
+        table_format=table_format,
+        base=base,
+    )
+    before = {f.name for f in base.fields} if base is not None else set()
+    added = [f.name for f in contract.fields if f.name not in before] if base else []
+    save_contract(contract, stored_path)
+    return IngestJob(contract, files, batch, inferred=True, new_fields=added)
+
+
+def save_contract(contract: Contract, path: Path) -> None:
+    from lakesmith.contracts.infer import contract_yaml
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(contract_yaml(contract))
+    tmp.replace(path)
+
+
+class IngestMetrics(WorkerMetrics):
+    """The worker's metrics, plus the quarantine rule counts of this run (the summary)."""
+
+    def __init__(self, dataset: str) -> None:
+        super().__init__(dataset)
+        self.rules: Counter[str] = Counter()
+
+    def observe_batch(self, counts: dict[str, int], rules: dict[str, int], seconds: float) -> None:
+        super().observe_batch(counts, rules, seconds)
+        self.rules.update({k: int(v) for k, v in rules.items()})
+
+
+@dataclass
+class IngestResult:
+    stats: RunStats
+    rules: Counter[str]
+    bytes_total: int
+
+
+Progress = Callable[[int, int, RunStats], None]  # bytes read, bytes total, figures so far
+
+
+def ingest_settings(settings: Settings, batch_size: int) -> Settings:
+    """The worker settings of a one-shot ingest: batches of ``batch_size`` records filled
+    from the file (no time limit to speak of), stop as soon as the files are read."""
+    worker = settings.worker.model_copy(
+        update={"batch_size": batch_size, "max_wait_s": 60.0, "idle_timeout_s": 0.01}
+    )
+    return settings.model_copy(update={"worker": worker})
+
+
+def ingest(
+    settings: Settings,
+    job: IngestJob,
+    progress: Progress | None = None,
+    every_s: float = 0.5,
+) -> IngestResult:
+    """Run ``job`` through the worker's loop until its files are read and committed."""
+    metrics = IngestMetrics(job.contract.name)
+    worker = Worker(ingest_settings(settings, job.batch_size), job.contract, metrics=metrics)
+    stop = threading.Event()
+
+    def report() -> None:
+        while not stop.wait(every_s):
+            source = worker.source
+            done = int(getattr(source, "bytes_read", 0))
+            total = int(getattr(source, "total_bytes", job.total_bytes))
+            if progress is not None:
+                progress(done, total, worker.stats)
+
+    ticker = threading.Thread(target=report, name="ingest-progress", daemon=True)
+    ticker.start()
+    try:
+        stats = worker.run(until_idle=True)
+    finally:
+        stop.set()
+        ticker.join()
+        worker.close()
+    if progress is not None:
+        progress(job.total_bytes, job.total_bytes, stats)
+    log.info(
+        "ingest_finished",
+        dataset=job.contract.name,
+        records=stats.records,
+        **{k: int(v) for k, v in stats.by_disposition.items()},
+    )
+    return IngestResult(stats, metrics.rules, job.total_bytes)
+
+
+def write_contract(contract: Contract, path: Path) -> None:
+    """``--write-contract``: the contract used, as YAML for review and reuse."""
+    save_contract(contract, path)
