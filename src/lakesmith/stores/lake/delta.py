@@ -1,8 +1,5 @@
 """Delta Lake tables (delta-rs) with the source positions as application transactions.
 
-Layout: ``<warehouse>/<namespace>/<name>`` (``file://`` or ``s3://``), no catalog: the
-``_delta_log`` next to the data is the table.
-
 Exactly-once. A stream's position is a Delta *application transaction* (``txn`` action)
 ``app_id = "lakesmith:<stream>"``, ``version = next seq``, committed in the same log entry
 as the rows (``CommitProperties(app_transactions=…)``). ``append`` reads the committed
@@ -14,48 +11,21 @@ by delta-rs' own commit retries (they cannot change the rows this batch keeps), 
 by many workers do not need the ``CommitLock``; schema changes and deletes take it. Delta
 keeps the newest ``txn`` per app id in every checkpoint: positions survive OPTIMIZE,
 VACUUM, DELETE and log cleanup (``delta.setTransactionRetentionDuration`` must stay unset).
+A position's opaque ``cursor`` travels in the commit info of the same commit
+(``stores.lake.delta_cursors``).
 
-Cursors. A ``txn`` holds only a number, so a position's opaque ``cursor`` travels in the
-commit info of the same commit (``lakesmith.positions``, ``positions.dumps`` of the streams
-it advanced). ``positions`` finds it by ``(stream, next)`` in the history, newest commit
-first, in growing windows, and caches the answer per ``(stream, next)`` (it never changes).
-Tables that never saw a cursor skip the history entirely: the first commit that carries
-one also sets the app transaction ``lakesmith.cursors``. Commit infos go away with expired
-log files (``delta.logRetentionDuration``, 30 days): ``compact`` re-carries the cursors it
-finds in the last ``CARRY_WINDOW`` commits, so a stream idle for longer than the log
-retention *without* compaction in between resumes without its cursor (its ``next`` is
-never lost; rows are still de-duplicated by ``seq``).
-
-Partitioning. Delta partitions by column value only, so ``identity`` is native and a
-``day`` / ``hour`` / ``month`` transform of a timestamp column becomes a plain generated
-column ``<col>_<transform>`` (date, UTC timestamp truncated to the hour, date of the 1st of
-the month) that ``append`` fills from the timestamp and the table is partitioned by. The
-layout is kept in the ``lakesmith.partition_by`` property; ``column_names`` and scans
-without ``columns`` hide the generated columns (outside readers see them).
-
-Custom table properties (``lakesmith.schema_version``, …) are stored as Delta table
-configuration: delta-rs rejects unknown keys unless asked not to, which we do. Delta has
-no sort order: ``sort_by`` (``lakesmith.sort_by``) sorts each appended batch instead.
-
-Compaction (``stores.lake.delta_compact``): per partition with enough small files,
-delta-rs OPTIMIZE or, with ``dedupe_keys``, an overwrite of the partition; then VACUUM.
-What both read from and write to the log (app ids, commit infos, live files) is in
-``stores.lake.delta_log``.
-
-S3. delta-rs >= 1.0 commits with put-if-absent (``If-None-Match: *``, conditional writes:
-AWS S3 since 2024-11, MinIO, R2, moto) and dropped the DynamoDB locking provider;
-``AWS_S3_ALLOW_UNSAFE_RENAME`` is only read by older releases (it let a single writer
-commit without a lock). In production with several writers use a store with conditional
-writes (AWS S3, MinIO, R2) and set ``AWS_CONDITIONAL_PUT=etag`` if the store needs it
-spelled out; with delta-rs < 1.0 configure ``AWS_S3_LOCKING_PROVIDER=dynamodb`` +
-``DELTA_DYNAMO_TABLE_NAME`` instead of the unsafe rename.
+The rest of the Delta side, by module: ``delta_layout`` (location, S3 options,
+partitioning by generated columns, sort order, creating a table), ``delta_arrow`` (schemas,
+conforming batches, filters), ``delta_log`` (what lakesmith reads from and writes to the
+transaction log), ``delta_cursors`` (finding the cursors) and ``delta_compact``
+(per partition with enough small files, delta-rs OPTIMIZE or, with ``dedupe_keys``, an
+overwrite of the partition; then VACUUM).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -83,27 +53,31 @@ from lakesmith.stores.lake.delta_arrow import (
     arrow_predicate,
     arrow_schema,
     conform,
-    create_schema,
     generated_name,
     sql_predicate,
 )
 from lakesmith.stores.lake.delta_compact import compact_table
+from lakesmith.stores.lake.delta_cursors import CursorCache
+from lakesmith.stores.lake.delta_layout import (
+    SORT_PROP,
+    create_table,
+    generated_columns,
+    partitioning,
+    storage_options,
+    table_uri,
+)
 from lakesmith.stores.lake.delta_log import (
     CURSORS_APP,
     POSITIONS_KEY,
     add_actions,
     app_id,
     backoff,
-    commit_positions,
     committed_versions,
 )
 
 log = get_logger(__name__)
 
-PARTITION_PROP = "lakesmith.partition_by"  # JSON [[column, transform], …]
-SORT_PROP = "lakesmith.sort_by"  # JSON [column, …]: rows are sorted on write
 ATTEMPTS = 30
-HISTORY_WINDOWS = (64, 1024, None)  # commits read per pass when looking for cursors
 
 
 # -- the table --------------------------------------------------------------------------
@@ -126,10 +100,10 @@ class DeltaTable:
         self.name = name
         self.commit_lock: CommitLock = commit_lock or contextlib.nullcontext()
         self.conflicts = 0  # commits that had to be redone (another writer got there first)
-        self.uri = f"{settings.effective_warehouse()}/{namespace}/{name}"
+        self.uri = table_uri(settings, namespace, name)
         self.storage_options = storage_options(settings) if self.uri.startswith("s3") else None
         self._dt: _Delta | None = None
-        self._cursors: dict[tuple[str, int], str | None] = {}  # (stream, next) → cursor
+        self._cursors = CursorCache(self.label)
 
     @property
     def label(self) -> str:
@@ -180,23 +154,16 @@ class DeltaTable:
             self._ensure_bucket()
             if self._load() is not None:
                 return
-        schema, parts = create_schema(self.label, columns, partition_by)
-        config: dict[str, str | None] = dict(properties or {})
-        if partition_by:
-            config[PARTITION_PROP] = json.dumps([list(p) for p in partition_by])
-        if sort_by:
-            config[SORT_PROP] = json.dumps(list(sort_by))
         try:
-            _Delta.create(
+            create_table(
                 self.uri,
-                schema,
-                mode="error",
-                partition_by=parts or None,
-                configuration=config,
-                storage_options=self.storage_options,
-                raise_if_key_not_exists=False,  # our own lakesmith.* keys
+                self.storage_options,
+                self.label,
+                columns,
+                partition_by,
+                sort_by,
+                properties,
             )
-            log.info("delta_table_created", table=self.label, uri=self.uri)
         except DeltaError:  # another worker won the race (or a real error: load tells)
             if self._load() is None:
                 raise
@@ -212,20 +179,12 @@ class DeltaTable:
     def properties(self) -> dict[str, str]:
         return {k: v for k, v in self.refresh().metadata().configuration.items() if v is not None}
 
-    def _partitioning(self, dt: _Delta) -> list[tuple[str, str]]:
-        raw = dt.metadata().configuration.get(PARTITION_PROP)
-        return [(c, t) for c, t in json.loads(raw)] if raw else []
-
-    def _generated(self, dt: _Delta) -> dict[str, tuple[str, str]]:
-        """Generated partition column → (source column, transform)."""
-        return {generated_name(c, t): (c, t) for c, t in self._partitioning(dt) if t != "identity"}
-
     def _schema(self, dt: _Delta) -> pa.Schema:
         return pa.schema(dt.schema().to_arrow())
 
     def column_names(self) -> list[str]:
         dt = self.refresh()
-        hidden = self._generated(dt)
+        hidden = generated_columns(dt)
         return [f.name for f in self._schema(dt) if f.name not in hidden]
 
     def add_columns(
@@ -268,26 +227,8 @@ class DeltaTable:
             return {}
         if dt.transaction_version(CURSORS_APP) is None:
             return {s: Position(v) for s, v in versions.items()}
-        cursors = self._find_cursors(dt, versions)
+        cursors = self._cursors.find(dt, versions)
         return {s: Position(v, cursors.get(s)) for s, v in versions.items()}
-
-    def _find_cursors(self, dt: _Delta, versions: Mapping[str, int]) -> dict[str, str | None]:
-        """The cursor committed with each ``(stream, version)``, from the commit infos."""
-        want = {(s, v) for s, v in versions.items() if (s, v) not in self._cursors}
-        for limit in HISTORY_WINDOWS:
-            if not want:
-                break
-            commits = dt.history(limit)
-            for commit in commits:  # newest first: the first mention wins
-                for s, p in commit_positions(commit).items():
-                    self._cursors.setdefault((s, p.next), p.cursor)
-            want = {k for k in want if k not in self._cursors}
-            if limit is None or len(commits) < limit:
-                break
-        for key in want:  # not in the log any more (expired log files): no cursor
-            log.warning("delta_cursor_not_found", table=self.label, stream=key[0], next=key[1])
-            self._cursors[key] = None
-        return {s: self._cursors.get((s, v)) for s, v in versions.items()}
 
     # -- writing --------------------------------------------------------------------------
 
@@ -317,7 +258,7 @@ class DeltaTable:
             if rows.num_rows == 0 and not txns:
                 return 0
             sort_by = dt.metadata().configuration.get(SORT_PROP)
-            rows = conform(rows, self._schema(dt), self._generated(dt), sort_by)
+            rows = conform(rows, self._schema(dt), generated_columns(dt), sort_by)
             meta = {POSITIONS_KEY: dumps(advanced)} if advanced else None
             try:
                 write_deltalake(
@@ -333,10 +274,28 @@ class DeltaTable:
                 log.info("lake_commit_conflict", table=self.label, attempt=attempt, error=str(exc))
                 backoff(attempt)
                 continue
-            for s, p in advanced.items():
-                self._cursors[(s, p.next)] = p.cursor
+            self._cursors.remember(advanced)
             return int(rows.num_rows)
         raise SinkError(f"could not commit to {self.label} after {ATTEMPTS} attempts")
+
+    def version(self) -> str:
+        """An opaque token of the table's current state (``stores.lake.merge``)."""
+        from lakesmith.stores.lake.merge import delta_version
+
+        return delta_version(self)
+
+    def replace(
+        self,
+        data: pa.Table,
+        where: Filter | None,
+        positions: Positions,
+        expect: str | None = None,
+    ) -> int:
+        """Delete the rows matching ``where`` and add ``data`` in one commit with
+        ``positions`` (``stores.lake.merge``)."""
+        from lakesmith.stores.lake.merge import delta_replace
+
+        return delta_replace(self, data, where, positions, expect)
 
     def delete(self, where: Filter) -> None:
         """Delete matching rows, keeping the committed positions (``txn`` actions)."""
@@ -359,7 +318,7 @@ class DeltaTable:
     def _read_columns(self, dt: _Delta, columns: Sequence[str] | None) -> list[str]:
         if columns is not None:
             return list(columns)
-        hidden = self._generated(dt)
+        hidden = generated_columns(dt)
         return [f.name for f in self._schema(dt) if f.name not in hidden]
 
     def scan(self, columns: Sequence[str] | None = None, where: Filter = ()) -> pl.DataFrame:
@@ -390,7 +349,7 @@ class DeltaTable:
         """Rows per UTC day of ``column``, from the log's file statistics when the table is
         partitioned by day on it; None otherwise (or when a file has no row count)."""
         dt = self.refresh()
-        if (column, "day") not in self._partitioning(dt):
+        if (column, "day") not in partitioning(dt):
             return None
         key = f"partition.{generated_name(column, 'day')}"
         counts: dict[date, int] = {}
@@ -408,27 +367,6 @@ class DeltaTable:
         self, options: CompactOptions, progress: Callable[[str], None] | None = None
     ) -> CompactReport:
         return compact_table(self, options, progress)
-
-
-# -- helpers ------------------------------------------------------------------------------
-
-
-def storage_options(settings: Settings) -> dict[str, str]:
-    """delta-rs (object_store) options for a warehouse on S3."""
-    s3 = settings.lake_s3_options()
-    opts = {
-        "AWS_ENDPOINT_URL": s3["endpoint"],
-        "AWS_REGION": s3["region"],
-        "AWS_ACCESS_KEY_ID": s3["access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": s3["secret_access_key"],
-        # Read by delta-rs < 1.0 only (single writer without a lock; the local server
-        # is moto). delta-rs >= 1.0 commits with conditional puts (If-None-Match), safe
-        # for several writers on AWS S3 / MinIO / R2 / moto: see the module docstring.
-        "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
-    }
-    if s3["endpoint"].startswith("http://"):
-        opts["AWS_ALLOW_HTTP"] = "true"
-    return opts
 
 
 if TYPE_CHECKING:  # mypy checks that DeltaTable implements the LakeTable protocol

@@ -8,7 +8,7 @@ read it ("concurrent transactions added new data"); it is re-run then. VACUUM af
 deletes the files removed more than ``expire_older_than`` ago (the transaction log itself
 is cleaned up by delta-rs after checkpoints, per ``delta.logRetentionDuration``). Every
 maintenance commit re-carries the cursors found in the last ``CARRY_WINDOW`` commits (see
-``stores.lake.delta``).
+``stores.lake.delta_cursors``).
 """
 
 from __future__ import annotations

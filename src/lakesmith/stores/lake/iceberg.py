@@ -12,9 +12,9 @@ commit the files with the merged positions. Commits are serialised instead of ra
 they do not turn into retries as workers are added; a commit that still races (a tool
 without the lock) fails pyiceberg's optimistic check and the loop retries.
 
-The catalog is a SQL catalog: SQLite in the state dir (default) or PostgreSQL
-(``lake.catalog = "postgres"``, or any SQLAlchemy ``lake.catalog_uri``); the warehouse
-a folder or ``s3://bucket/prefix`` on any S3-compatible server (``[s3]`` settings).
+The catalog, the mapping of columns, partitioning and filters to pyiceberg, and table
+creation are in ``stores.lake.iceberg_catalog``; the positions in snapshot summaries in
+``stores.lake.iceberg_snapshots``; compaction in ``stores.lake.iceberg_compact``.
 """
 
 from __future__ import annotations
@@ -25,52 +25,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
-from functools import cache
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
-from pyiceberg.catalog import Catalog
-from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import (
-    CommitFailedException,
-    NamespaceAlreadyExistsError,
-    TableAlreadyExistsError,
-)
-from pyiceberg.expressions import (
-    AlwaysTrue,
-    And,
-    BooleanExpression,
-    EqualTo,
-    GreaterThanOrEqual,
-    In,
-    LessThan,
-)
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
-from pyiceberg.partitioning import PartitionField, PartitionSpec
-from pyiceberg.schema import Schema
 from pyiceberg.table import Table
-from pyiceberg.table.sorting import SortField, SortOrder
-from pyiceberg.transforms import (
-    DayTransform,
-    HourTransform,
-    IdentityTransform,
-    MonthTransform,
-    Transform,
-)
-from pyiceberg.types import (
-    BinaryType,
-    BooleanType,
-    DoubleType,
-    IcebergType,
-    IntegerType,
-    ListType,
-    LongType,
-    NestedField,
-    StringType,
-    TimestamptzType,
-)
+from pyiceberg.transforms import DayTransform
 
 from lakesmith.config import Settings
 from lakesmith.core import positions as pos
@@ -84,6 +47,13 @@ from lakesmith.stores.lake.base import (
     Filter,
     LakeFormat,
 )
+from lakesmith.stores.lake.iceberg_catalog import (
+    catalog,
+    create_table,
+    iceberg_schema,
+    iceberg_type,
+    to_expression,
+)
 from lakesmith.stores.lake.iceberg_compact import compact_table
 from lakesmith.stores.lake.iceberg_snapshots import (
     COMMIT_RETRIES,
@@ -94,92 +64,6 @@ from lakesmith.stores.lake.iceberg_snapshots import (
 )
 
 log = get_logger(__name__)
-
-_TYPES: dict[str, Callable[[], IcebergType]] = {
-    "string": StringType,
-    "long": LongType,
-    "int": IntegerType,
-    "double": DoubleType,
-    "boolean": BooleanType,
-    "timestamp": TimestamptzType,
-    "binary": BinaryType,
-}
-_TRANSFORMS: dict[str, Callable[[], Transform[Any, Any]]] = {
-    "identity": IdentityTransform,
-    "day": DayTransform,
-    "hour": HourTransform,
-    "month": MonthTransform,
-}
-
-
-def _iceberg_type(t: str, next_id: Callable[[], int]) -> IcebergType:
-    if t == "list<string>":
-        return ListType(element_id=next_id(), element_type=StringType(), element_required=False)
-    return _TYPES[t]()
-
-
-def iceberg_schema(columns: Sequence[Column]) -> Schema:
-    counter = iter(range(1, 10_000))
-    fields = []
-    for c in columns:
-        field_id = next(counter)
-        fields.append(
-            NestedField(
-                field_id,
-                c.name,
-                _iceberg_type(c.type, lambda: next(counter)),
-                required=False,
-                doc=c.doc or None,
-            )
-        )
-    return Schema(*fields)
-
-
-@cache
-def _catalog(name: str, uri: str, warehouse: str, io: tuple[tuple[str, str], ...]) -> SqlCatalog:
-    return SqlCatalog(name, uri=uri, warehouse=warehouse, init_catalog_tables="true", **dict(io))
-
-
-def catalog(settings: Settings) -> Catalog:
-    """The Iceberg SQL catalog the settings name (SQLite in the state dir by default)."""
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    warehouse = settings.effective_warehouse()
-    io: dict[str, str] = {}
-    if warehouse.startswith("s3://"):
-        s3 = settings.lake_s3_options()
-        io = {
-            "s3.endpoint": s3["endpoint"],
-            "s3.region": s3["region"],
-            "s3.access-key-id": s3["access_key_id"],
-            "s3.secret-access-key": s3["secret_access_key"],
-        }
-    return _catalog(
-        settings.lake.catalog_name,
-        settings.effective_catalog_uri(),
-        warehouse,
-        tuple(sorted(io.items())),
-    )
-
-
-def to_expression(where: Filter) -> BooleanExpression:
-    """The storage-neutral filter as a pyiceberg expression (pushed down to files)."""
-    expr: BooleanExpression = AlwaysTrue()
-    for col, op, value in where:
-        v = value.isoformat() if hasattr(value, "isoformat") else value
-        # pyiceberg's expression constructors use __new__ tricks mypy cannot follow
-        term: BooleanExpression
-        if op == "==":
-            term = EqualTo(col, v)  # type: ignore[call-arg,misc,unused-ignore]
-        elif op == ">=":
-            term = GreaterThanOrEqual(col, v)  # type: ignore[call-arg,misc,unused-ignore]
-        elif op == "<":
-            term = LessThan(col, v)  # type: ignore[call-arg,misc,unused-ignore]
-        elif op == "in":
-            term = In(col, list(v))  # type: ignore[call-arg,misc,unused-ignore]
-        else:
-            raise ValueError(f"unsupported filter op {op!r}")
-        expr = term if isinstance(expr, AlwaysTrue) else And(expr, term)
-    return expr
 
 
 class IcebergTable:
@@ -227,44 +111,7 @@ class IcebergTable:
         properties: dict[str, str] | None = None,
     ) -> None:
         """Create the table if missing (partition spec and sort order included)."""
-        with contextlib.suppress(NamespaceAlreadyExistsError):
-            self.catalog.create_namespace(self.namespace)
-        if not self.exists():
-            schema = iceberg_schema(columns)
-            spec = PartitionSpec(
-                *[
-                    PartitionField(
-                        source_id=schema.find_field(col).field_id,
-                        field_id=1000 + i,
-                        transform=_TRANSFORMS[transform](),
-                        name=f"{col}_{transform}",
-                    )
-                    for i, (col, transform) in enumerate(partition_by)
-                ]
-            )
-            order = SortOrder(
-                *[
-                    SortField(
-                        source_id=schema.find_field(c).field_id, transform=IdentityTransform()
-                    )
-                    for c in sort_by
-                ]
-            )
-            with contextlib.suppress(TableAlreadyExistsError):  # another worker won the race
-                self.catalog.create_table(
-                    self.identifier,
-                    schema=schema,
-                    partition_spec=spec,
-                    sort_order=order,
-                    properties={
-                        "write.target-file-size-bytes": str(128 * 1024 * 1024),
-                        **NO_INTERNAL_RETRY,
-                        # exact-file compaction must not conflict with concurrent appends
-                        "write.delete.isolation-level": "snapshot",
-                        "write.update.isolation-level": "snapshot",
-                        **(properties or {}),
-                    },
-                )
+        create_table(self.catalog, self.identifier, columns, partition_by, sort_by, properties)
         self._table = self.catalog.load_table(self.identifier)
 
     def refresh(self) -> Table:
@@ -298,7 +145,7 @@ class IcebergTable:
                             with tx.update_schema() as upd:
                                 for c in missing:
                                     upd.add_column(
-                                        c.name, _iceberg_type(c.type, lambda: 0), doc=c.doc or None
+                                        c.name, iceberg_type(c.type, lambda: 0), doc=c.doc or None
                                     )
                         if properties:
                             tx.set_properties(properties)
@@ -372,6 +219,25 @@ class IcebergTable:
         self.conflicts += 1
         log.info("lake_commit_conflict", table=self.label, attempt=attempt, reason=reason)
         time.sleep(random.uniform(0.01, 0.2) * min(attempt + 1, 5))
+
+    def version(self) -> str:
+        """An opaque token of the table's current state (``stores.lake.merge``)."""
+        from lakesmith.stores.lake.merge import iceberg_version
+
+        return iceberg_version(self)
+
+    def replace(
+        self,
+        data: pa.Table,
+        where: Filter | None,
+        positions: pos.Positions,
+        expect: str | None = None,
+    ) -> int:
+        """Delete the rows matching ``where`` and add ``data`` in one commit with
+        ``positions`` (``stores.lake.merge``)."""
+        from lakesmith.stores.lake.merge import iceberg_replace
+
+        return iceberg_replace(self, data, where, positions, expect)
 
     def delete(self, where: Filter) -> None:
         for attempt in range(30):

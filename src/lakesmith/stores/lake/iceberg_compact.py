@@ -17,22 +17,21 @@ table and recomputes the carried ``lakesmith.stream-positions`` on every attempt
 catalog commit asserts the parent those positions were read from.
 
 Afterwards old snapshots are expired and the files only they referenced are deleted.
+What to rewrite and expire, and the order of the rewritten rows, are planned in
+``stores.lake.iceberg_compact_plan``; this module commits.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-import polars as pl
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.expressions import AlwaysTrue
@@ -42,16 +41,25 @@ from pyiceberg.io import FileIO
 # overwrite always commit, add_files needs finished Parquet files): the rewrite must
 # write first and then swap exact files in its own commit, so this private helper stays.
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
-from pyiceberg.manifest import DataFile, DataFileContent
+from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table, TableProperties
-from pyiceberg.table.snapshots import IsolationLevel, Snapshot, Summary, ancestors_of
-from pyiceberg.table.sorting import NullOrder, SortDirection
-from pyiceberg.transforms import IdentityTransform
+from pyiceberg.table.snapshots import IsolationLevel, Snapshot, Summary
 
-from lakesmith.core.columns import INGESTED_AT, RECORD_ID
 from lakesmith.core.errors import SinkError
 from lakesmith.core.logging import get_logger
 from lakesmith.stores.lake.base import CommitLock, CompactOptions, CompactReport
+from lakesmith.stores.lake.iceberg_compact_plan import (
+    DEDUPE_ORDER,
+    SMALL_FILE_RATIO,
+    PartitionPlan,
+    TablePlan,
+    expire_before,
+    file_totals,
+    live_files,
+    order_rows,
+    plan_table,
+    sort_keys,
+)
 from lakesmith.stores.lake.iceberg_snapshots import (
     NO_INTERNAL_RETRY,
     POSITIONS_KEY,
@@ -61,8 +69,6 @@ from lakesmith.stores.lake.iceberg_snapshots import (
 log = get_logger(__name__)
 
 COMPACTION_KEY = "lakesmith.compaction"
-SMALL_FILE_RATIO = 0.75  # a file below 75 % of the target size is a candidate
-DEDUPE_ORDER = (INGESTED_AT, RECORD_ID)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What an exact-file rewrite needs from the table (set once, before the first rewrite,
 # on tables created before ``IcebergTable.ensure`` set them at creation).
@@ -87,23 +93,6 @@ class CompactTarget(Protocol):
     def refresh(self) -> Table:
         """The pyiceberg table at its latest metadata."""
         ...
-
-
-@dataclass(frozen=True)
-class PartitionPlan:
-    label: str  # e.g. timestamp_day=2024-05-01
-    files: tuple[DataFile, ...]  # the small files to rewrite, in commit order
-
-    @property
-    def bytes(self) -> int:
-        return sum(f.file_size_in_bytes for f in self.files)
-
-
-@dataclass(frozen=True)
-class TablePlan:
-    partitions: tuple[PartitionPlan, ...]
-    totals: tuple[int, int, int]  # live files, bytes, rows
-    expire_ids: tuple[int, ...]
 
 
 def compact_table(
@@ -135,120 +124,9 @@ def compact_table(
         rep.snapshots_expired = len(plan.expire_ids)
     else:
         rep.snapshots_expired, rep.files_deleted = _expire(lt, options)
-        rep.files_after, rep.bytes_after, rep.rows_after = _totals(_live_files(lt.refresh()))
+        rep.files_after, rep.bytes_after, rep.rows_after = file_totals(live_files(lt.refresh()))
     rep.seconds = time.perf_counter() - started
     return rep
-
-
-def plan_table(table: Table, options: CompactOptions, now: datetime | None = None) -> TablePlan:
-    return TablePlan(
-        partitions=tuple(_plan_partitions(table, options)),
-        totals=_totals(_live_files(table)),
-        expire_ids=tuple(_expire_before(table, options, now or datetime.now(UTC))[1]),
-    )
-
-
-# -- planning -------------------------------------------------------------------------
-
-
-def _totals(files: Sequence[DataFile]) -> tuple[int, int, int]:
-    return len(files), sum(f.file_size_in_bytes for f in files), sum(f.record_count for f in files)
-
-
-def _live_files(table: Table) -> list[DataFile]:
-    """Every live data file of the current snapshot, in commit (sequence) order."""
-    snap = table.current_snapshot()
-    if snap is None:
-        return []
-    out: list[tuple[int, DataFile]] = []
-    for manifest in snap.manifests(table.io):
-        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
-            if entry.data_file.content != DataFileContent.DATA:
-                raise SinkError(
-                    f"{'.'.join(table.name())} has delete files; compaction of merge-on-read "
-                    "tables is not supported"
-                )
-            out.append((entry.sequence_number or 0, entry.data_file))
-    out.sort(key=lambda sf: (sf[0], sf[1].file_path))
-    return [f for _, f in out]
-
-
-def _plan_partitions(table: Table, options: CompactOptions) -> list[PartitionPlan]:
-    groups: dict[tuple[int, tuple[object, ...]], list[DataFile]] = {}
-    for f in _live_files(table):
-        key = (f.spec_id, tuple(f.partition[i] for i in range(len(f.partition))))
-        groups.setdefault(key, []).append(f)
-    plans = []
-    for (spec_id, _), files in sorted(groups.items(), key=lambda kv: repr(kv[0])):
-        small = [f for f in files if f.file_size_in_bytes < SMALL_FILE_RATIO * options.target_bytes]
-        total = sum(f.file_size_in_bytes for f in small)
-        if len(small) >= options.min_files or (len(small) >= 2 and total >= options.target_bytes):
-            spec = table.specs()[spec_id]
-            label = spec.partition_to_path(small[0].partition, table.schema()) or "(unpartitioned)"
-            plans.append(PartitionPlan(label, tuple(small)))
-    return plans
-
-
-def _expire_before(table: Table, options: CompactOptions, now: datetime) -> tuple[int, list[int]]:
-    """``(cutoff ms, ids)``: snapshots older than both the age limit and the oldest of
-    the last ``retain_last`` ancestors of the current snapshot (branch/tag heads never)."""
-    meta = table.metadata
-    kept = itertools.islice(
-        ancestors_of(table.current_snapshot(), meta), max(options.retain_last, 1)
-    )
-    cutoff = min(
-        [int((now - options.expire_older_than).timestamp() * 1000), *(s.timestamp_ms for s in kept)]
-    )
-    heads = {ref.snapshot_id for ref in meta.refs.values()}
-    ids = [
-        s.snapshot_id
-        for s in meta.snapshots
-        if s.timestamp_ms < cutoff and s.snapshot_id not in heads
-    ]
-    return cutoff, ids
-
-
-# -- ordering -------------------------------------------------------------------------
-
-
-def _sort_keys(table: Table) -> list[tuple[str, bool, bool]]:
-    """``(column, descending, nulls_last)`` of the table's sort order (identity fields)."""
-    out = []
-    for f in table.sort_order().fields:
-        name = table.schema().find_column_name(f.source_id)
-        if name is not None and isinstance(f.transform, IdentityTransform):
-            desc = f.direction == SortDirection.DESC
-            out.append((name, desc, f.null_order == NullOrder.NULLS_LAST))
-    return out
-
-
-def order_rows(
-    data: pa.Table, sort: Sequence[tuple[str, bool, bool]], keys: Sequence[str] = ()
-) -> tuple[pa.Table, int]:
-    """Sort ``data`` and, given natural ``keys``, keep the first row per key by
-    ``_ingested_at, _record_id``. Returns the rows and how many duplicates were dropped."""
-    keys = [k for k in keys if k in data.column_names]
-    dedupe = bool(keys) and all(c in data.column_names for c in DEDUPE_ORDER)
-    cols = {c for c, _, _ in sort} | (set(keys) | set(DEDUPE_ORDER) if dedupe else set())
-    if not cols or data.num_rows == 0:
-        return data, 0
-    frame = pl.from_arrow(data.select(sorted(cols)))
-    assert isinstance(frame, pl.DataFrame)
-    frame = frame.with_row_index("__row")
-    if dedupe:
-        frame = frame.sort(list(DEDUPE_ORDER), nulls_last=True, maintain_order=True)
-        frame = frame.filter(pl.struct(keys).is_first_distinct())
-    if sort:
-        frame = frame.sort(
-            [c for c, _, _ in sort],
-            descending=[d for _, d, _ in sort],
-            nulls_last=[n for _, _, n in sort],
-            maintain_order=True,
-        )
-    else:
-        frame = frame.sort("__row")
-    removed = data.num_rows - frame.height
-    return data.take(frame["__row"].to_arrow()), removed
 
 
 # -- one partition --------------------------------------------------------------------
@@ -310,7 +188,7 @@ def _rewrite(
         table = lt.refresh()
         if new is None:
             data = _read(table, old)
-            data, dupes = order_rows(data, _sort_keys(table), options.dedupe_keys)
+            data, dupes = order_rows(data, sort_keys(table), options.dedupe_keys)
             new = _write(table, data, sum(f.file_size_in_bytes for f in old), options)
             del data
             table = lt.refresh()
@@ -328,7 +206,7 @@ def _rewrite(
         except (CommitFailedException, ValidationException) as exc:
             rep.conflicts += 1
             log.info("compact_conflict", partition=where, attempt=attempt, error=str(exc)[:200])
-            live = {f.file_path for f in _live_files(lt.refresh())}
+            live = {f.file_path for f in live_files(lt.refresh())}
             if not all(f.file_path in live for f in old):  # replaced by someone else
                 _delete_quietly(table.io, [f.file_path for f in new])
                 new = None
@@ -376,8 +254,8 @@ def _check(
 ) -> None:
     """The committed snapshot removed exactly the files read, added exactly ours and
     carried its parent's positions."""
-    want = dict(zip(("deleted-data-files", "deleted-records"), _totals(old)[::2], strict=True))
-    want |= dict(zip(("added-data-files", "added-records"), _totals(new)[::2], strict=True))
+    want = dict(zip(("deleted-data-files", "deleted-records"), file_totals(old)[::2], strict=True))
+    want |= dict(zip(("added-data-files", "added-records"), file_totals(new)[::2], strict=True))
     got = {k: int(summary[k] or 0) if summary is not None else -1 for k in want}
     if got != want:
         raise SinkError(f"compaction of {where} committed {got}, expected {want}")
@@ -394,7 +272,7 @@ def _expire(lt: CompactTarget, options: CompactOptions) -> tuple[int, int]:
     for attempt in range(options.attempts):
         table = lt.refresh()
         before = table.metadata
-        cutoff, ids = _expire_before(table, options, datetime.now(UTC))
+        cutoff, ids = expire_before(table, options, datetime.now(UTC))
         if not ids:
             return 0, 0
         try:  # older_than, not by_ids: by_id copies the whole metadata per snapshot
@@ -433,3 +311,17 @@ def _delete_quietly(io: FileIO, paths: Sequence[str]) -> None:
     for path in paths:
         with contextlib.suppress(OSError):
             io.delete(path)
+
+
+__all__ = [  # with the planning names, for callers of this module
+    "COMPACTION_KEY",
+    "DEDUPE_ORDER",
+    "REWRITE_PROPERTIES",
+    "SMALL_FILE_RATIO",
+    "CompactTarget",
+    "PartitionPlan",
+    "TablePlan",
+    "compact_table",
+    "order_rows",
+    "plan_table",
+]
