@@ -19,7 +19,19 @@ from typer import _click as click
 from typer.core import TyperOption
 
 from lakesmith import __version__
-from lakesmith.cli import backfill, compact, datasets, demo, dq, local, positions, run, simulate
+from lakesmith.cli import (
+    backfill,
+    compact,
+    datasets,
+    demo,
+    dq,
+    local,
+    positions,
+    reprocess,
+    run,
+    ship,
+    simulate,
+)
 from lakesmith.cli import ingest as ingest_cli
 from lakesmith.cli.common import state, tidy_help
 from lakesmith.core.errors import LakesmithError
@@ -57,6 +69,8 @@ app.command("backfill")(backfill.backfill)
 app.command("compact")(compact.compact)
 app.command("reset-positions")(positions.reset_positions)
 app.command("ingest")(ingest_cli.ingest)
+app.add_typer(ship.app, name="ship")
+app.command("reprocess")(reprocess.reprocess)
 tidy_help(app)
 
 

@@ -25,6 +25,7 @@ _KINDS: dict[str, tuple[str, str | None]] = {
     "kafka": ("lakesmith.sources.kafka", None),
     "file": ("lakesmith.sources.file", None),
     "s3": ("lakesmith.sources.objects", None),
+    "bronze": ("lakesmith.sources.bronze", None),
 }
 # format → module exposing FORMAT
 _FORMATS: dict[str, str] = {

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 DOMAINS: dict[str, str] = {
     "iot": "lakesmith.domains.iot.cli",
+    "music": "lakesmith.domains.music.cli",
 }
 """Domain name → import path of the module that defines its ``DOMAIN``."""
 
@@ -63,6 +64,8 @@ class Domain:
     """The dataset names the domain ships (its ``*.yaml`` files)."""
     simulate: Callable[..., None] | None = None
     demo: Callable[..., None] | None = None
+    ship: Callable[..., None] | None = None
+    """``lakesmith ship <name>``: write the domain's data to its landing place (a bucket)."""
     demo_queries: Sequence[DemoQuery] = ()
 
 
