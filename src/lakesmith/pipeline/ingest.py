@@ -32,14 +32,14 @@ from lakesmith.sources.file import InputFile, discover
 log = get_logger(__name__)
 
 MiB = 1024 * 1024
-# Resident memory of a worker before its first batch (interpreter, Polars, Arrow, the lake
-# and PostgreSQL clients), measured at ~250 MiB; the rest of the limit is for batches.
-BASE_BYTES = 300 * MiB
-# Bytes of memory per record of a batch, per byte of its raw text, and fixed (Python
-# objects, envelope strings, Polars/Arrow frames of the batch and its stored copies);
-# two batches are in memory at once (one written while the next is processed).
-PER_RECORD_FACTOR = 14
-PER_RECORD_FIXED = 700
+# Measured (bench_ingest_csv.py, a 7-column CSV of ~65-byte rows): a worker's resident
+# memory is about BASE_BYTES plus, per record of a batch, PER_RECORD_FACTOR bytes per byte
+# of raw text plus PER_RECORD_FIXED (Python objects, envelope strings, the Polars/Arrow
+# frames of two batches in flight, allocator slack): 10k-record batches peaked at 554 MiB,
+# 69k at 735 MiB, 235k at 1,156 MiB. The batch size is what fits the ceiling.
+BASE_BYTES = 480 * MiB
+PER_RECORD_FACTOR = 35
+PER_RECORD_FIXED = 1200
 MIN_BATCH, MAX_BATCH = 1_000, 500_000
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B?)\s*$", re.IGNORECASE)
@@ -78,8 +78,8 @@ def guess_format(path: Path) -> str | None:
 def batch_records(memory_limit: int, avg_record_bytes: float) -> int:
     """Records per batch so that two batches fit in ``memory_limit`` beside the worker."""
     per_record = PER_RECORD_FACTOR * avg_record_bytes + PER_RECORD_FIXED
-    budget = max(memory_limit - BASE_BYTES, 32 * MiB)
-    return int(min(MAX_BATCH, max(MIN_BATCH, budget / (2 * per_record))))
+    budget = max(memory_limit - BASE_BYTES, 16 * MiB)
+    return int(min(MAX_BATCH, max(MIN_BATCH, budget / per_record)))
 
 
 def _avg_record_bytes(f: InputFile, fmt: str) -> float:
@@ -154,6 +154,13 @@ def prepare(
         raise InputError(
             f"cannot tell the format of {target} from its name",
             hint="pass --format csv, jsonl or parquet",
+        )
+    if memory_limit < BASE_BYTES + 64 * MiB:
+        log.warning(
+            "memory_limit_too_low",
+            limit_mib=memory_limit // MiB,
+            needs_mib=(BASE_BYTES + 64 * MiB) // MiB,
+            hint="a worker needs about this much before its batches; small batches are used",
         )
     batch = batch_records(memory_limit, _avg_record_bytes(files[0], fmt) if files else 200.0)
     source["chunk_records"] = batch

@@ -1,0 +1,192 @@
+"""``lakesmith ingest`` on files as real exports write them: every row ends in silver or in
+quarantine with its row number and reason, with an inferred contract and with a given one."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from lakesmith.cli import app
+from lakesmith.config import Settings
+from lakesmith.pipeline.ingest import IngestResult, ingest, prepare
+from lakesmith.testing.pipeline import Sinks, read_sinks
+from lakesmith.testing.stack import worker_env
+
+pytestmark = pytest.mark.integration
+
+ROW = pl.col("_source").str.extract(r"#row=(\d+)$").cast(pl.Int64)
+
+
+def _load(
+    settings: Settings, path: Path, fmt: str | None = None, contract: Path | None = None
+) -> tuple[IngestResult, Sinks, int]:
+    name = f"quirks.t_{uuid.uuid4().hex[:8]}"
+    job = prepare(settings, str(path), name, fmt=fmt, contract_path=contract)
+    result = ingest(settings, job)
+    sinks = read_sinks(settings, job.contract)
+    stats = result.stats
+    # every record is accounted for: bronze has all, silver + quarantine split them
+    assert sinks.bronze.height == stats.records
+    assert sinks.silver.height == stats.by_disposition.get("valid", 0)
+    assert sinks.quarantine.height == stats.by_disposition.get("quarantined", 0)
+    assert sinks.silver.height + sinks.quarantine.height == stats.records
+    return result, sinks, stats.records
+
+
+def _contract(tmp_path: Path, fields: list[dict[str, Any]], fmt: str = "csv") -> Path:
+    path = tmp_path / "contract.yaml"
+    data = {
+        "name": "quirks.given",
+        "source": {"kind": "file", "path": "/replaced/by/ingest"},
+        "payload": {"format": fmt},
+        "fields": [*fields, {"name": "seen", "type": "timestamp", "path": "@source_ts"}],
+        "keys": [],
+        "event_time": "seen",
+    }
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _silver(sinks: Sinks, *cols: str) -> list[tuple[Any, ...]]:
+    return sinks.silver.sort(ROW).select(cols).rows()
+
+
+def _quarantined(sinks: Sinks) -> dict[int, list[str]]:
+    q = sinks.quarantine.select(ROW.alias("row"), "_rule_ids", "_messages")
+    return {r: [*ids, *msgs] for r, ids, msgs in q.rows()}
+
+
+def test_header_with_fewer_names_than_fields(stack_settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "short_header.csv"
+    path.write_bytes(b"a,b\n1,2,3\n4,5,6\n7,8\n")
+    result, sinks, n = _load(stack_settings, path)
+    assert n == 3
+    assert _silver(sinks, "a", "b", "column_3") == [(1, 2, 3), (4, 5, 6)]
+    bad = _quarantined(sinks)
+    assert list(bad) == [2]
+    assert "invalid_csv" in bad[2] and any("expected 3 fields, found 2" in m for m in bad[2])
+    assert result.rules == {"invalid_csv": 1}
+
+
+def test_quoted_padded_values_with_a_contract(stack_settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "padded.csv"
+    path.write_bytes(b'"id","qty","name"\n"1","  50","  x"\n"2"," 7 ","y"\n"3","abc","z"\n')
+    contract = _contract(
+        tmp_path,
+        [
+            {"name": "id", "type": "long", "required": True},
+            {"name": "qty", "type": "long"},
+            {"name": "name", "type": "string"},
+        ],
+    )
+    _, sinks, n = _load(stack_settings, path, contract=contract)
+    assert n == 3
+    assert _silver(sinks, "id", "qty", "name") == [(1, 50, "  x"), (2, 7, "y")]  # text kept
+    assert _quarantined(sinks)[2][0] == "qty_type"
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("bom.csv", b"\xef\xbb\xbfid,v\n1,2\n3,4\n"),
+        ("no_final_newline.csv", b"id,v\n1,2\n3,4"),
+        ("crlf.csv", b"id,v\r\n1,2\r\n3,4\r\n"),
+        ("tab.tsv", b"id\tv\n1\t2\n3\t4\n"),
+        ("pipe.csv", b"id|v\n1|2\n3|4\n"),
+        ("semicolon_crlf_bom.csv", b"\xef\xbb\xbfid;v\r\n1;2\r\n3;4"),
+    ],
+)
+def test_byte_order_mark_line_ends_and_delimiters(
+    stack_settings: Settings, tmp_path: Path, name: str, data: bytes
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    _, sinks, n = _load(stack_settings, path)
+    assert n == 2 and sinks.quarantine.height == 0
+    assert _silver(sinks, "id", "v") == [(1, 2), (3, 4)]
+    assert sinks.silver["file_modified"].null_count() == 0  # the event time: file mtime
+
+
+def test_excel_export_with_decimal_commas(stack_settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfid;price;label;when\r\n"
+        b"1;1,5;a;2024-01-02 10:00:00\r\n"
+        b'2;"2,25";"b;c";2024-01-03 11:00:00\r\n'
+        b"3;x;d;2024-01-04 12:00:00\r\n"
+        b"4;3;e;2024-01-05 12:00:00"
+    )
+    contract = _contract(
+        tmp_path,
+        [
+            {"name": "id", "type": "long", "required": True},
+            {"name": "price", "type": "double"},
+            {"name": "label", "type": "string"},
+            {"name": "when", "type": "timestamp", "timezone": "Europe/Paris"},
+        ],
+    )
+    _, sinks, n = _load(stack_settings, path, contract=contract)
+    assert n == 4
+    assert _silver(sinks, "id", "price", "label") == [
+        (1, 1.5, "a"),
+        (2, 2.25, "b;c"),
+        (4, 3.0, "e"),
+    ]
+    assert _quarantined(sinks)[2][0] == "price_type"
+    # without a contract the sampled 'x' makes price text, and every row loads
+    _, inferred, _ = _load(stack_settings, path)
+    assert inferred.silver.height == 4
+    assert inferred.silver.schema["when"] == pl.Datetime("us", "UTC")
+
+
+def test_json_lines_with_empty_lines(stack_settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b'{"x":1}\n\n{"x":2}\n   \n{"x":"bad"}\n{broken\n')
+    contract = _contract(tmp_path, [{"name": "x", "type": "long"}], fmt="jsonl")
+    result, sinks, n = _load(stack_settings, path, contract=contract)
+    assert n == 4  # blank lines are not records; line numbers stay physical
+    assert _silver(sinks, "x") == [(1,), (2,)]
+    bad = _quarantined(sinks)
+    assert sorted(bad) == [4, 5]
+    assert bad[4][0] == "x_type" and bad[5][0] == "invalid_json"
+    assert result.rules == {"x_type": 1, "invalid_json": 1}
+
+
+def test_cli_writes_the_inferred_contract_and_the_summary(
+    stack_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lakesmith.contracts.infer.SAMPLE_ROWS", 50)  # 'x' is past the sample
+    path = tmp_path / "orders.csv"
+    path.write_bytes(
+        b"Order ID,Amount,Created At\n"
+        + b"".join(b"%d,%d.5,2024-05-01T10:00:00+02:00\n" % (i, i) for i in range(50))
+        + b"x,1,2024-05-01T10:00:00Z\n"
+    )
+    out = tmp_path / "orders.yaml"
+    env = worker_env(stack_settings)
+    dataset = f"quirks.orders_{uuid.uuid4().hex[:6]}"
+    args = ["ingest", str(path), "--dataset", dataset, "--write-contract", str(out)]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    written = yaml.safe_load(out.read_text())
+    fields = {f["name"]: f for f in written["fields"]}
+    assert fields["order_id"] == {
+        "name": "order_id",
+        "type": "long",
+        "path": "Order ID",
+        "required": True,
+    }
+    assert fields["amount"]["type"] == "double"
+    assert written["event_time"] == "created_at" and written["keys"] == []
+    # the sample saw only numbers; the last row's 'x' is quarantined and the summary says so
+    assert "50 to silver, 1 to quarantine (order_id_type 1)" in result.output
+    # the same command again: nothing new, no duplicates
+    again = CliRunner().invoke(app, args, env=env)
+    assert again.exit_code == 0, again.output
+    assert "nothing new to ingest" in again.output
