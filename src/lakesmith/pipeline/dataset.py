@@ -2,7 +2,10 @@
 
 ``Dataset`` owns naming, creating and evolving the bronze / quarantine / silver lake
 tables (Iceberg or Delta, per ``contract.lake.format`` or ``lake.format``) and the
-time-series table, records schema versions and primes the dedupe index;
+time-series table, records schema versions and primes the dedupe index. A contract with
+``silver.split_by`` has one silver table per split (``silver.<table>_<split>``, e.g.
+``silver.music_events_listen_events``) instead of one; a contract with ``gold:`` also
+has its gold model's tables in the lake (``<namespace>.<table>``) and the warehouse;
 ``pipeline.sinks.build_sinks(dataset)`` builds its sinks. The worker, quarantine replay, compaction, backfill, the test
 helpers and the benchmarks all use it; nothing else creates or names a table.
 """
@@ -27,15 +30,17 @@ from lakesmith.core.columns import (
     SOURCE,
     STREAM,
 )
+from lakesmith.core.errors import LakesmithError
 from lakesmith.core.logging import get_logger
 from lakesmith.silver.dedupe import DedupeIndex
 from lakesmith.silver.tables import partitioning, silver_columns
-from lakesmith.stores.lake import SCHEMA_VERSION_PROP, LakeTable, open_table
+from lakesmith.stores.lake import SCHEMA_VERSION_PROP, Filter, LakeTable, open_table
 from lakesmith.stores.timeseries import TimeseriesTable
 
 if TYPE_CHECKING:
     import psycopg
 
+    from lakesmith.gold.model import GoldModel
     from lakesmith.pipeline.process import ProcessedBatch
     from lakesmith.stores.meta import AdvisoryLock
     from lakesmith.stores.schema_registry import SchemaRegistry
@@ -52,17 +57,28 @@ class Dataset:
         self.settings = settings
         self.contract = contract
         self.format = contract.lake.format or settings.lake.format
+        split = contract.silver.tables
+        # lake key → (namespace, table name): silver.<split> keys when silver is split
+        names = {
+            "bronze": ("bronze", contract.table_name),
+            "quarantine": ("quarantine", contract.table_name),
+            **(
+                {f"silver.{t}": ("silver", f"{contract.table_name}_{t}") for t in split}
+                if split
+                else {"silver": ("silver", contract.table_name)}
+            ),
+        }
         self._locks = (
-            {layer: self._commit_lock(layer) for layer in LAYERS}
+            {key: self._commit_lock(key) for key in names}
             if settings.lake.commit_lock == "postgres"
             else {}
         )
         self.lake: dict[str, LakeTable] = {
-            layer: open_table(
-                settings, self.format, layer, contract.table_name, self._locks.get(layer)
-            )
-            for layer in LAYERS
+            key: open_table(settings, self.format, ns, name, self._locks.get(key))
+            for key, (ns, name) in names.items()
         }
+        self._gold_model: GoldModel | None = None
+        self._gold: dict[str, LakeTable] | None = None
         self.timeseries = TimeseriesTable(settings, contract) if contract.timeseries else None
         self._conn: psycopg.Connection[Any] | None = None
         self._registry: SchemaRegistry | None = None
@@ -88,7 +104,64 @@ class Dataset:
 
     @property
     def silver(self) -> LakeTable:
+        if "silver" not in self.lake:
+            raise LakesmithError(
+                f"{self.contract.name} splits its silver into "
+                f"{', '.join(self.contract.silver.tables)}: use silver_tables or scan_silver"
+            )
         return self.lake["silver"]
+
+    @property
+    def silver_tables(self) -> dict[str, LakeTable]:
+        """Silver table(s) by name: ``{"silver": …}``, or one per split (``listen_events``)."""
+        return {
+            k.removeprefix("silver."): t for k, t in self.lake.items() if k.startswith("silver")
+        }
+
+    def split_filter(self, table: str) -> pl.Expr:
+        """Which silver rows go to split ``table`` (``silver.split_by``): its values, or for
+        the ``rest`` table every value no other table lists, null included."""
+        spec = self.contract.silver
+        if spec.split_by is None:
+            return pl.lit(True)
+        col, values = pl.col(spec.split_by), spec.tables[table]
+        if isinstance(values, list):
+            return col.is_in(values)
+        listed = [v for vs in spec.tables.values() if isinstance(vs, list) for v in vs]
+        return ~col.is_in(listed) | col.is_null()
+
+    def scan_silver(self, columns: list[str] | None = None, where: Filter = ()) -> pl.DataFrame:
+        """Matching rows of every silver table (small reads: tests, dedupe priming)."""
+        frames = [t.scan(columns, where) for t in self.silver_tables.values()]
+        return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+
+    # -- gold ----------------------------------------------------------------------------
+
+    @property
+    def gold_model(self) -> GoldModel | None:
+        """The contract's gold model (imported on first use), None without ``gold:``."""
+        if self._gold_model is None and self.contract.gold is not None:
+            from lakesmith.gold.registry import load_model
+
+            self._gold_model = load_model(self.contract.gold.model)
+        return self._gold_model
+
+    @property
+    def gold(self) -> dict[str, LakeTable]:
+        """The gold model's lake tables by name (``<namespace>.<table>``); empty without
+        ``gold:`` or with ``gold.lake: false``."""
+        if self._gold is None:
+            model, spec = self.gold_model, self.contract.gold
+            self._gold = {}
+            if model is not None and spec is not None and spec.lake:
+                for t in model.tables:
+                    lock = None
+                    if self.settings.lake.commit_lock == "postgres":
+                        lock = self._locks[f"gold.{t.name}"] = self._commit_lock(f"gold.{t.name}")
+                    self._gold[t.name] = open_table(
+                        self.settings, self.format, spec.schema_name, t.name, lock
+                    )
+        return self._gold
 
     # -- bookkeeping in PostgreSQL (opened on first use) ------------------------------------
 
@@ -115,18 +188,24 @@ class Dataset:
         c = self.contract
         self.bronze.ensure(BRONZE_COLUMNS, [(INGESTED_AT, "day")])
         self.quarantine.ensure(QUARANTINE_COLUMNS, [(QUARANTINED_AT, "day")])
-        self.silver.ensure(
-            silver_columns(c, 1), partitioning(c), c.lake.sort_by, {SCHEMA_VERSION_PROP: "1"}
-        )
+        for table in self.silver_tables.values():
+            table.ensure(
+                silver_columns(c, 1), partitioning(c), c.lake.sort_by, {SCHEMA_VERSION_PROP: "1"}
+            )
         if self.timeseries is not None:
             self.timeseries.ensure(c.fields_at(self.silver_version))
+        if self.gold_model is not None:
+            from lakesmith.gold.sinks import ensure_gold
+
+            ensure_gold(self)
         return self
 
     @property
     def silver_version(self) -> int:
         """The schema version silver is laid out for (read once; ``evolve`` keeps it)."""
         if self._silver_version is None:
-            self._silver_version = int(self.silver.properties().get(SCHEMA_VERSION_PROP, "1"))
+            first = next(iter(self.silver_tables.values()))
+            self._silver_version = int(first.properties().get(SCHEMA_VERSION_PROP, "1"))
         return self._silver_version
 
     def accepted_version(self) -> int | None:
@@ -156,9 +235,10 @@ class Dataset:
         if wanted > self.silver_version:
             self._silver_version = None  # another worker may have widened it: read again
         if wanted > self.silver_version:
-            self.silver.add_columns(
-                silver_columns(self.contract, wanted), {SCHEMA_VERSION_PROP: str(wanted)}
-            )
+            for table in self.silver_tables.values():
+                table.add_columns(
+                    silver_columns(self.contract, wanted), {SCHEMA_VERSION_PROP: str(wanted)}
+                )
             if self.timeseries is not None:
                 self.timeseries.add_columns(self.contract.fields_at(wanted))
             self._silver_version = wanted
@@ -166,13 +246,15 @@ class Dataset:
     def prime_dedupe(self, dedupe: DedupeIndex) -> None:
         """Load recent natural keys from silver so duplicates across restarts are caught."""
         dedupe.clear()
+        if not dedupe.keys:  # no natural key (keys: []): nothing to load
+            return
         event = self.contract.event_time
-        times = self.silver.scan([event])
+        times = self.scan_silver([event])
         newest = times[event].max() if times.height else None
         if not isinstance(newest, datetime):
             return
         since = newest - parse_duration(self.settings.worker.dedupe_window)
-        frame = self.silver.scan([*self.contract.keys, RECORD_ID], [(event, ">=", since)])
+        frame = self.scan_silver([*self.contract.keys, RECORD_ID], [(event, ">=", since)])
         dedupe.add(frame)
         log.info(
             "dedupe_primed", dataset=self.contract.name, keys=frame.height, since=since.isoformat()

@@ -261,17 +261,31 @@ class DqSink:
 
 
 def build_sinks(dataset: Dataset, clock: Callable[[], float] = time.monotonic) -> list[Sink]:
-    """The dataset's sinks from its contract: the three lake tables, the time-series
-    table when the contract has one, and the DQ statistics. ``clock`` times the lake
-    tables' commit interval (tests simulate hours with it)."""
+    """The dataset's sinks from its contract: the bronze, quarantine and silver lake tables
+    (one silver sink per split table), the time-series table when the contract has one,
+    the gold sinks (lake and warehouse) when it names a gold model, and the DQ statistics.
+    ``clock`` times the lake tables' commit interval (tests simulate hours with it)."""
     policy = CommitPolicy.from_settings(dataset.settings)
     keys = dataset.contract.keys
     sinks: list[Sink] = [
         LakeSink("bronze", dataset.bronze, lambda b: b.bronze, policy, clock),
         LakeSink("quarantine", dataset.quarantine, lambda b: b.quarantine, policy, clock),
-        LakeSink("silver", dataset.silver, lambda b: b.silver, policy, clock, keys),
     ]
+    for name, table in dataset.silver_tables.items():
+        # a split silver table gets its rows of every batch (none: its positions still move)
+        frame = (lambda b: b.silver) if name == "silver" else _split_frame(dataset, name)
+        sink_name = "silver" if name == "silver" else f"silver.{name}"
+        sinks.append(LakeSink(sink_name, table, frame, policy, clock, keys))
     if dataset.timeseries is not None:
         sinks.append(TimeseriesSink(dataset.timeseries))
+    if dataset.gold_model is not None:
+        from lakesmith.gold.sinks import gold_sinks
+
+        sinks.extend(gold_sinks(dataset))
     sinks.append(DqSink(dataset.settings, dataset.contract.name))
     return sinks
+
+
+def _split_frame(dataset: Dataset, name: str) -> Callable[[ProcessedBatch], pl.DataFrame]:
+    where = dataset.split_filter(name)
+    return lambda b: b.silver.filter(where)

@@ -122,6 +122,23 @@ class LakeTable(Protocol):
         """Delete matching rows, keeping the committed positions."""
         ...
 
+    def version(self) -> str:
+        """An opaque token of the table's current state ("" before the first commit)."""
+        ...
+
+    def replace(
+        self,
+        data: pa.Table,
+        where: Filter | None,
+        positions: Positions,
+        expect: str | None = None,
+    ) -> int:
+        """Delete the rows matching ``where`` (None: none; ``()``: all) and add ``data``
+        in one commit, merging ``positions`` into the committed ones; with ``expect``, only
+        if the table is still at that ``version`` (else ``merge.StaleTableError``). Rows are
+        not filtered by positions (the caller did). Returns the rows written."""
+        ...
+
     def scan(self, columns: Sequence[str] | None = None, where: Filter = ()) -> pl.DataFrame:
         """Matching rows, all in memory (small reads: tests, replay, dedupe priming)."""
         ...

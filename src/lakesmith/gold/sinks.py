@@ -1,0 +1,226 @@
+"""The gold sinks ``pipeline.sinks.build_sinks`` adds for a contract with ``gold:``.
+
+Both receive each batch's validated silver rows and positions and update the model's star
+schema incrementally (``GoldModel.change`` per table, merged on keys):
+
+- ``LakeGoldSink`` ("gold"): the model's lake tables, one commit per table in dependency
+  order, each with the batch's positions (``LakeTable.replace``, checked against the
+  version the change was computed from). Each table drops the rows below its own
+  positions, so a crash between two tables' commits replays only into the tables behind;
+  the sink's positions are the lowest over its tables.
+- ``WarehouseGoldSink`` ("warehouse"): every table's change and the positions (in
+  ``lakesmith.stream_positions``, sink ``gold:<dataset>``) in ONE PostgreSQL transaction;
+  the marts (materialised views) are refreshed after loads, at most every
+  ``MART_REFRESH_S`` seconds and at every forced flush (``--until-idle``, exit).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import pyarrow as pa
+
+from lakesmith.core import positions as pos
+from lakesmith.core.errors import SinkError
+from lakesmith.core.logging import get_logger
+from lakesmith.gold.model import Change, GoldModel, GoldTable
+from lakesmith.stores import meta
+from lakesmith.stores.lake import Filter, LakeTable
+from lakesmith.stores.lake.merge import StaleTableError
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from lakesmith.pipeline.dataset import Dataset
+    from lakesmith.pipeline.process import ProcessedBatch
+    from lakesmith.pipeline.sinks import Sink
+    from lakesmith.stores.warehouse import Warehouse
+
+log = get_logger(__name__)
+MART_REFRESH_S = 60.0
+ATTEMPTS = 20
+
+
+def _typed(frame: pl.DataFrame, table: GoldTable, columns: Sequence[str] | None) -> pl.DataFrame:
+    schema = table.schema
+    cols = list(columns) if columns is not None else list(schema)
+    return frame.select([pl.col(c).cast(schema[c]) for c in cols])
+
+
+class LakeState:
+    """The current rows of a model's lake tables."""
+
+    def __init__(self, model: GoldModel, tables: dict[str, LakeTable]) -> None:
+        self.model = model
+        self.tables = tables
+
+    def read(
+        self, table: str, columns: Sequence[str] | None = None, where: Filter = ()
+    ) -> pl.DataFrame:
+        rows = self.tables[table].scan(columns, where)
+        return _typed(rows, self.model.table(table), columns)
+
+
+class WarehouseState:
+    """The current rows of a model's warehouse tables, inside the sink's transaction."""
+
+    def __init__(self, warehouse: Warehouse, conn: psycopg.Connection[Any]) -> None:
+        self.warehouse = warehouse
+        self.conn = conn
+
+    def read(
+        self, table: str, columns: Sequence[str] | None = None, where: Filter = ()
+    ) -> pl.DataFrame:
+        return self.warehouse.read(self.conn, self.warehouse.model.table(table), columns, where)
+
+
+def _arrow(change: Change) -> pa.Table:
+    return change.rows.to_arrow(compat_level=pl.CompatLevel.oldest())
+
+
+def _where(change: Change, table: GoldTable) -> Filter | None:
+    if change.mode == "append":
+        return None
+    if change.mode == "upsert":
+        return ((table.key, "in", change.rows[table.key].to_list()),)
+    return change.where
+
+
+def ensure_gold(dataset: Dataset) -> None:
+    """Create the model's lake tables (static ones filled once) and migrate the
+    warehouse schema (``Dataset.ensure`` calls it)."""
+    model, spec = dataset.gold_model, dataset.contract.gold
+    assert model is not None and spec is not None
+    for t in model.tables:
+        if t.name not in dataset.gold:
+            continue
+        lake = dataset.gold[t.name]
+        lake.ensure(t.columns, t.partition_by)
+        if t.static and lake.scan([t.key]).height == 0:
+            with contextlib.suppress(StaleTableError):  # another worker filled it
+                lake.replace(_arrow(Change(model.static_rows(t.name))), (), {}, lake.version())
+    if spec.warehouse:
+        from lakesmith.stores.warehouse import Warehouse
+
+        wh = Warehouse(dataset.settings, model, spec.schema_name)
+        try:
+            wh.ensure()
+        finally:
+            wh.close()
+
+
+class LakeGoldSink:
+    name = "gold"
+
+    def __init__(self, model: GoldModel, tables: dict[str, LakeTable]) -> None:
+        self.model = model
+        self.tables = {t.name: tables[t.name] for t in model.tables if not t.static}
+        self.state = LakeState(model, tables)
+        self.commits = 0
+
+    def positions(self, streams: Iterable[str]) -> pos.Positions:
+        streams = list(streams)
+        return pos.lowest((t.positions(streams) for t in self.tables.values()), streams)
+
+    def write(self, batch: ProcessedBatch) -> int:
+        written = 0
+        for name, lake in self.tables.items():
+            written += self._write_table(self.model.table(name), lake, batch)
+        self.commits += 1
+        return written
+
+    def _write_table(self, table: GoldTable, lake: LakeTable, batch: ProcessedBatch) -> int:
+        for _ in range(ATTEMPTS):
+            seen = lake.version()
+            committed = lake.positions(batch.positions)
+            if batch.positions and pos.covers(committed, batch.positions):
+                return 0  # this table has the batch already (a replay after a crash)
+            rows = pos.unseen(batch.silver, committed)
+            change = self.model.change(table.name, rows, self.state)
+            if change is None:
+                change = Change(pl.DataFrame(schema=table.schema))
+            try:
+                return lake.replace(_arrow(change), _where(change, table), batch.positions, seen)
+            except StaleTableError:
+                log.info("gold_table_changed_meanwhile", table=lake.label)
+        raise SinkError(f"{lake.label}: gave up after {ATTEMPTS} concurrent changes")
+
+    def flush(self, force: bool = False) -> int | None:
+        return None  # commits every batch
+
+    def close(self) -> None:
+        pass
+
+
+class WarehouseGoldSink:
+    name = "warehouse"
+
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        dataset: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.warehouse = warehouse
+        self.sink = f"gold:{dataset}"
+        self.commits = 0
+        self._clock = clock
+        self._refreshed = clock()
+        self._stale = False  # loads since the marts were refreshed
+
+    def positions(self, streams: Iterable[str]) -> pos.Positions:
+        conn = self.warehouse.conn
+        found = meta.read_positions(conn, self.sink, streams)
+        conn.commit()
+        return found
+
+    def write(self, batch: ProcessedBatch) -> int:
+        wh = self.warehouse
+        conn = wh.conn
+        written = 0
+        with conn.transaction():
+            rows = meta.lock_unseen(conn, self.sink, batch.positions, batch.silver)
+            state = WarehouseState(wh, conn)
+            for table in wh.model.tables:
+                if table.static or rows.height == 0:
+                    continue
+                change = wh.model.change(table.name, rows, state)
+                if change is not None:
+                    written += wh.apply(conn, table, change)
+            meta.write_positions(conn, self.sink, batch.positions)
+        self.commits += 1
+        self._stale = self._stale or written > 0
+        if self._stale and self._clock() - self._refreshed >= MART_REFRESH_S:
+            self.refresh()
+        return written
+
+    def refresh(self) -> None:
+        self.warehouse.refresh_marts()
+        self._refreshed, self._stale = self._clock(), False
+
+    def flush(self, force: bool = False) -> int | None:
+        if force and self._stale:
+            self.refresh()
+        return None
+
+    def close(self) -> None:
+        self.warehouse.close()
+
+
+def gold_sinks(dataset: Dataset) -> list[Sink]:
+    """The gold sinks of ``dataset`` (lake and/or warehouse, per ``gold:``)."""
+    model, spec = dataset.gold_model, dataset.contract.gold
+    assert model is not None and spec is not None
+    sinks: list[Sink] = []
+    if spec.lake:
+        sinks.append(LakeGoldSink(model, dataset.gold))
+    if spec.warehouse:
+        from lakesmith.stores.warehouse import Warehouse
+
+        warehouse = Warehouse(dataset.settings, model, spec.schema_name)
+        sinks.append(WarehouseGoldSink(warehouse, dataset.contract.name))
+    return sinks

@@ -1,0 +1,141 @@
+"""Read-modify-write commits for tables that are not append-only (gold star schemas):
+``replace`` deletes the rows matching a filter and adds new ones in ONE commit, together
+with the batch's source positions, and only if the table is still at the version the
+caller read (``expect``) — else ``StaleTableError`` and the caller recomputes from the new
+state. Commits take the table's ``CommitLock``, so the version check and the commit are
+one step for every lakesmith writer. Iceberg: a transaction with ``delete`` + a fast
+append (copy-on-write); Delta: ``write_deltalake(mode="overwrite", predicate=…)``
+(``replaceWhere``) or an append, with the positions as app transactions.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from lakesmith.core import positions as pos
+from lakesmith.core.errors import SinkError
+from lakesmith.stores.lake.base import Filter
+
+if TYPE_CHECKING:
+    from lakesmith.stores.lake.delta import DeltaTable
+    from lakesmith.stores.lake.iceberg import IcebergTable
+
+ATTEMPTS = 30
+
+
+class StaleTableError(SinkError):
+    """The table changed since the caller read it: read again and recompute."""
+
+
+def iceberg_version(table: IcebergTable) -> str:
+    snap = table.refresh().current_snapshot()
+    return "" if snap is None else str(snap.snapshot_id)
+
+
+def iceberg_replace(
+    lt: IcebergTable,
+    data: pa.Table,
+    where: Filter | None,
+    positions: pos.Positions,
+    expect: str | None,
+) -> int:
+    from pyiceberg.exceptions import CommitFailedException
+
+    from lakesmith.stores.lake.iceberg import _conform, to_expression
+    from lakesmith.stores.lake.iceberg_snapshots import POSITIONS_KEY, read_positions
+
+    for attempt in range(ATTEMPTS):
+        with lt.commit_lock:
+            table = lt.refresh()
+            if expect is not None and iceberg_version(lt) != expect:
+                raise StaleTableError(f"{lt.label} changed since it was read")
+            merged = pos.merge(read_positions(table), positions)
+            props = {POSITIONS_KEY: pos.dumps(merged)} if merged else {}
+            rows = _conform(data, table).select([f.name for f in table.schema().fields])
+            try:
+                with table.transaction() as tx:
+                    if where is not None:
+                        with warnings.catch_warnings():  # "did not match any records"
+                            warnings.simplefilter("ignore", UserWarning)
+                            tx.delete(to_expression(where), snapshot_properties=props)
+                    if rows.num_rows or positions:
+                        files = lt._write_files(table, rows)
+                        snapshot = tx.update_snapshot(snapshot_properties=props)
+                        with snapshot.fast_append() as append:
+                            for f in files:
+                                append.append_data_file(f)
+                return int(rows.num_rows)
+            except CommitFailedException:
+                pass
+        lt._conflict(attempt, "catalog commit failed")
+    raise SinkError(f"could not commit to {lt.label} after {ATTEMPTS} attempts")
+
+
+def delta_version(table: DeltaTable) -> str:
+    dt = table._load()
+    return "" if dt is None else str(dt.version())
+
+
+def delta_replace(
+    lt: DeltaTable,
+    data: pa.Table,
+    where: Filter | None,
+    positions: pos.Positions,
+    expect: str | None,
+) -> int:
+    from deltalake import CommitProperties, Transaction, write_deltalake
+    from deltalake.exceptions import CommitFailedError
+
+    from lakesmith.stores.lake.delta_arrow import conform
+    from lakesmith.stores.lake.delta_layout import SORT_PROP, generated_columns
+    from lakesmith.stores.lake.delta_log import app_id, backoff, committed_versions
+
+    for attempt in range(ATTEMPTS):
+        with lt.commit_lock:
+            dt = lt.refresh()
+            if expect is not None and str(dt.version()) != expect:
+                raise StaleTableError(f"{lt.label} changed since it was read")
+            committed = committed_versions(dt, positions)
+            txns = [
+                Transaction(app_id(s), p.next)
+                for s, p in positions.items()
+                if s not in committed or p.next > committed[s]
+            ]
+            if data.num_rows == 0 and where is None and not txns:
+                return 0
+            sort_by = dt.metadata().configuration.get(SORT_PROP)
+            rows = conform(data, lt._schema(dt), generated_columns(dt), sort_by)
+            props = CommitProperties(app_transactions=txns or None)
+            try:
+                if where is None:
+                    write_deltalake(dt, rows, mode="append", commit_properties=props)
+                else:
+                    # delete + insert in one commit: a merge nothing matches inserts every
+                    # row and deletes the target rows the filter selects
+                    merger = dt.merge(
+                        rows,
+                        predicate="false",
+                        source_alias="s",
+                        target_alias="t",
+                        commit_properties=props,
+                    )
+                    merger.when_not_matched_insert_all().when_not_matched_by_source_delete(
+                        _target_predicate(where)
+                    ).execute()
+                return int(rows.num_rows)
+            except CommitFailedError:
+                lt.conflicts += 1
+        backoff(attempt)
+    raise SinkError(f"could not commit to {lt.label} after {ATTEMPTS} attempts")
+
+
+def _target_predicate(where: Filter) -> str | None:
+    """The filter as a merge predicate on the target (``t.``) columns; None: every row."""
+    from lakesmith.stores.lake.delta_arrow import sql_predicate
+
+    # each single-term predicate starts with its quoted column name
+    terms = [f"t.{sql_predicate([term])}" for term in where]
+    return " AND ".join(terms) if terms else None

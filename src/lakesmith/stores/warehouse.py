@@ -1,0 +1,259 @@
+"""The PostgreSQL warehouse of the gold models: one schema per model (``music`` …),
+tables from SQLModel classes (``stores.warehouse_<model>``), created and upgraded by
+Alembic (``stores/warehouse_migrations``, one branch per model) when a sink starts.
+
+Loads are binary ``COPY`` (``stores.pgcopy``) into a temporary staging table, then one
+``INSERT … SELECT … ON CONFLICT`` (or a ``DELETE`` first for a replace): never row-by-row
+ORM inserts. Everything a gold sink does for a batch — every table's change and the
+batch's positions in ``lakesmith.stream_positions`` — is one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from lakesmith.config import Settings
+from lakesmith.core.columns import Column
+from lakesmith.core.errors import SinkError
+from lakesmith.core.logging import get_logger
+from lakesmith.stores import pgcopy
+from lakesmith.stores.lake.base import Filter
+from lakesmith.stores.meta import connect_meta
+
+if TYPE_CHECKING:
+    from lakesmith.gold.model import Change, GoldModel, GoldTable
+
+log = get_logger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("warehouse_migrations")
+_CASTS: dict[str, str] = {
+    "string": "text",
+    "double": "double precision",
+    "timestamp": "timestamptz",
+    "long": "bigint",
+    "boolean": "boolean",
+}
+
+
+def sqlalchemy_url(settings: Settings) -> str:
+    return "postgresql+psycopg://" + settings.effective_postgres_dsn().split("://", 1)[1]
+
+
+def alembic_config(settings: Settings, schema: str) -> Any:
+    """An Alembic ``Config`` for the warehouse migrations, aimed at ``schema``."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", str(MIGRATIONS / "versions"))
+    cfg.attributes["url"] = sqlalchemy_url(settings)
+    cfg.attributes["schema"] = schema
+    return cfg
+
+
+def upgrade(settings: Settings, model: str, schema: str) -> None:
+    """Create or upgrade ``schema`` to the newest migration of ``model`` (concurrent
+    starts wait for each other: env.py takes an advisory lock)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(settings, schema), f"{model}@head")
+
+
+def schema_diff(settings: Settings, schema: str, tables: Sequence[str]) -> list[Any]:
+    """What Alembic's autogenerate finds between the SQLModel classes of ``tables`` and
+    the migrated ``schema`` (empty: the migrations match the models)."""
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    engine = sa.create_engine(
+        sqlalchemy_url(settings), connect_args={"options": f"-csearch_path={schema}"}
+    )
+    wanted = set(tables)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "include_name": lambda name, kind, _p: kind != "table" or name in wanted,
+                },
+            )
+            return list(compare_metadata(ctx, SQLModel.metadata))
+    finally:
+        engine.dispose()
+
+
+def _where(where: Filter) -> tuple[sql.Composable, list[Any]]:
+    parts: list[sql.Composable] = []
+    params: list[Any] = []
+    for col, op, value in where:
+        c = sql.Identifier(col)
+        if op == "in":
+            parts.append(sql.SQL("{} = ANY(%s)").format(c))
+            params.append(list(value))
+        elif op in ("==", ">=", "<"):
+            parts.append(sql.SQL("{} {} %s").format(c, sql.SQL("=" if op == "==" else op)))
+            params.append(value)
+        else:
+            raise ValueError(f"unsupported filter op {op!r}")
+    return (sql.SQL(" AND ").join(parts) if parts else sql.SQL("true")), params
+
+
+class Warehouse:
+    """A gold model's tables in one PostgreSQL schema."""
+
+    def __init__(self, settings: Settings, model: GoldModel, schema: str) -> None:
+        self.settings = settings
+        self.model = model
+        self.schema = schema
+        self._conn: psycopg.Connection[Any] | None = None
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect_meta(self.settings)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _ident(self, table: str) -> sql.Identifier:
+        return sql.Identifier(self.schema, table)
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def ensure(self) -> None:
+        """Migrate the schema to the model's head and fill empty static tables."""
+        upgrade(self.settings, self.model.name, self.schema)
+        conn = self.conn
+        for table in self.model.tables:
+            if not table.static:
+                continue
+            with conn.transaction():
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.schema}.{table.name}",)
+                )
+                row = conn.execute(
+                    sql.SQL("SELECT count(*) FROM {}").format(self._ident(table.name))
+                ).fetchone()
+                if row is not None and row[0] == 0:
+                    from lakesmith.gold.model import Change
+
+                    self.apply(conn, table, Change(self.model.static_rows(table.name)))
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def read(
+        self,
+        conn: psycopg.Connection[Any],
+        table: GoldTable,
+        columns: Sequence[str] | None = None,
+        where: Filter = (),
+    ) -> pl.DataFrame:
+        kinds = {c.name: c.type for c in table.columns}
+        cols = list(columns) if columns is not None else list(kinds)
+        select = sql.SQL(", ").join(
+            sql.SQL("{}::{}").format(sql.Identifier(c), sql.SQL(_CASTS[kinds[c]])) for c in cols
+        )
+        cond, params = _where(where)
+        rows = conn.execute(
+            sql.SQL("SELECT {} FROM {} WHERE {}").format(select, self._ident(table.name), cond),
+            params,
+        ).fetchall()
+        schema = {c: t for c, t in table.schema.items() if c in cols}
+        return pl.DataFrame(rows, schema={c: schema[c] for c in cols}, orient="row")
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def apply(self, conn: psycopg.Connection[Any], table: GoldTable, change: Change) -> int:
+        """One table's change, inside the caller's transaction: ``COPY`` into a staging
+        table, then ``DELETE`` (replace) and ``INSERT … ON CONFLICT``."""
+        rows = change.rows
+        target = self._ident(table.name)
+        if change.mode == "replace":
+            cond, params = _where(change.where)
+            conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(target, cond), params)
+        if rows.height == 0:
+            return 0
+        kinds = {c.name: c.type for c in table.columns}
+        cols = [c for c in rows.columns if c in kinds]
+        stage = sql.Identifier(f"_stage_{table.name}")
+        col_list = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
+        conn.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DROP").format(
+                stage,
+                sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(_CASTS[kinds[c]]))
+                    for c in cols
+                ),
+            )
+        )
+        spec = [pgcopy.Column(c, kinds[c]) for c in cols]  # type: ignore[arg-type]
+        body = pgcopy.encode_copy(rows.select(cols), spec)
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(stage, col_list)
+        with conn.cursor().copy(copy_sql) as copy:
+            copy.write(pgcopy.COPY_HEADER)
+            copy.write(memoryview(body))
+            copy.write(pgcopy.COPY_TRAILER)
+        key = sql.Identifier(table.key)
+        action: sql.Composable
+        if change.mode == "append":
+            action = sql.SQL("DO NOTHING")
+        else:
+            action = sql.SQL("DO UPDATE SET {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+                    for c in cols
+                    if c != table.key
+                )
+            )
+        cur = conn.execute(
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) {}").format(
+                target, col_list, col_list, stage, key, action
+            )
+        )
+        conn.execute(sql.SQL("DROP TABLE {}").format(stage))
+        return cur.rowcount
+
+    def refresh_marts(self) -> None:
+        """Refresh the model's materialised views (after loads)."""
+        conn = self.conn
+        try:
+            with conn.transaction():
+                for view in self.model.marts:
+                    conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(self._ident(view)))
+        except psycopg.Error as exc:
+            raise SinkError(f"refreshing the marts of {self.schema} failed: {exc}") from exc
+
+
+def columns_of(model: Any) -> list[Column]:
+    """The lake columns of a SQLModel table class (the warehouse's column types mapped
+    to the lake's: a ``date`` is a UTC-midnight timestamp there)."""
+    import sqlalchemy as sa
+
+    out = []
+    for col in model.__table__.columns:
+        t = col.type
+        if isinstance(t, sa.BigInteger | sa.Integer):
+            kind = "long"
+        elif isinstance(t, sa.Double | sa.Float):
+            kind = "double"
+        elif isinstance(t, sa.DateTime | sa.Date):
+            kind = "timestamp"
+        elif isinstance(t, sa.Boolean):
+            kind = "boolean"
+        else:
+            kind = "string"
+        out.append(Column(col.name, kind, col.comment or ""))
+    return out
