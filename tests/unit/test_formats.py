@@ -495,3 +495,108 @@ def test_parquet_corrupt_pages_raise_input_error() -> None:
         data[i] = (data[i] * 7 + 13) % 256
     with pytest.raises(InputError, match="Parquet"):
         read_all("parquet", bytes(data))
+
+
+# -- files as exports write them (lakesmith ingest) ---------------------------------------
+
+
+def _csv_frame(header: bytes, rows: list[bytes], fields: list[dict[str, Any]]) -> pl.DataFrame:
+    c = Contract.model_validate(
+        {
+            "name": "t.t",
+            "source": {"kind": "file", "path": "x"},
+            "payload": {"format": "csv"},
+            "fields": [*fields, {"name": "seen", "type": "timestamp", "path": "@source_ts"}],
+            "keys": [],
+            "event_time": "seen",
+        }
+    )
+    batch = RawBatch("k")
+    batch.extend("k/0", list(range(len(rows))), list(rows), timestamps_ms=[0] * len(rows))
+    batch.context["k/0"] = header
+    frame = get_format("csv").decode(batch, c)
+    return frame.with_columns(v for v, _ in (typed(f) for f in c.fields))
+
+
+@pytest.mark.parametrize(
+    ("header", "delimiter"),
+    [(b"a,b", ","), (b"a;b", ";"), (b"a\tb", "\t"), (b"a|b", "|"), (b'"x;y",b', ","), (b"a", ",")],
+)
+def test_the_delimiter_is_sniffed_from_the_header(header: bytes, delimiter: str) -> None:
+    from lakesmith.formats.csv import sniff_delimiter
+
+    assert chr(sniff_delimiter(header)) == delimiter
+
+
+def test_padded_numbers_decimal_commas_and_quoted_delimiters() -> None:
+    fields = [
+        {"name": "id", "type": "long"},
+        {"name": "price", "type": "double"},
+        {"name": "label", "type": "string"},
+        {"name": "ok", "type": "boolean"},
+    ]
+    rows = [b'"  1";"1,5";"a;b";" true"', b"2;2,25; c ;false", b"3;x;d;true"]
+    frame = _csv_frame(b"\xef\xbb\xbfid;price;label;ok\r", rows, fields)
+    assert frame[PARSE_ERROR].null_count() == 3
+    assert frame.select("id", "price", "label", "ok").rows() == [
+        (1, 1.5, "a;b", True),
+        (2, 2.25, " c ", False),  # strings keep their text
+        (3, None, "d", True),  # 'x' is a type error for validation
+    ]
+    assert frame["seen"].to_list() == [datetime(1970, 1, 1, tzinfo=UTC)] * 3
+
+
+def test_rows_wider_than_the_header_read_through_column_k_fields() -> None:
+    fields = [{"name": "a", "type": "long"}, {"name": "column_3", "type": "long"}]
+    frame = _csv_frame(b"a,b", [b"1,2,3", b"4,5"], fields)
+    assert frame.select("a", "column_3").row(0) == (1, 3)
+    assert frame[PARSE_ERROR].to_list() == [None, "invalid_csv"]
+    assert "expected 3 fields, found 2" in frame[PARSE_DETAIL][1]
+
+
+def test_contract_inference_types_nullability_and_names(tmp_path: Path) -> None:
+    from lakesmith.contracts.infer import infer_contract
+
+    path = tmp_path / "x.csv"
+    path.write_bytes(
+        b"Order ID,Zip,Price,Paid,Created At,Note,2024\n"
+        b"1,01234,1.5,true,2024-01-02T10:00:00Z,,7\n"
+        b"2,02345,2,false,2024-01-03T10:00:00+01:00,hi,8\n"
+    )
+    c = infer_contract("files.x", [path], "csv", source={"kind": "file", "path": str(path)})
+    got = {f.name: (f.type, f.required, f.path) for f in c.fields}
+    assert got == {
+        "order_id": ("long", True, "Order ID"),
+        "zip": ("string", True, "Zip"),  # leading zeros: a code, not a number
+        "price": ("double", True, "Price"),
+        "paid": ("boolean", True, "Paid"),
+        "created_at": ("timestamp", True, "Created At"),
+        "note": ("string", False, "Note"),
+        "c_2024": ("long", True, "2024"),
+    }
+    assert c.event_time == "created_at" and c.keys == []
+    # a second file with a new column widens it as version 2
+    more = tmp_path / "y.csv"
+    more.write_bytes(b"Order ID,Coupon\n3,ABC\n")
+    wider = infer_contract(
+        "files.x", [more], "csv", source={"kind": "file", "path": str(more)}, base=c
+    )
+    assert wider.field("coupon").since == 2 and not wider.field("coupon").required
+    assert [f.name for f in wider.fields][: len(c.fields)] == [f.name for f in c.fields]
+
+
+def test_json_lines_inference_finds_keys_late_in_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakesmith.contracts import infer
+
+    monkeypatch.setattr(infer, "SAMPLE_BYTES", 1000)
+    monkeypatch.setattr(infer, "SAMPLE_ROWS", 20)
+    monkeypatch.setattr(infer, "PROBE_BYTES", 500)
+    path = tmp_path / "e.jsonl"
+    head = b"".join(b'{"n": %d, "t": "2024-01-01 00:00:00"}\n' % i for i in range(200))
+    tail = b"".join(b'{"n": %d, "late": {"k": 1}}\n' % i for i in range(200))
+    path.write_bytes(head + tail)
+    c = infer.infer_contract("files.e", [path], "jsonl", source={"kind": "file", "path": "x"})
+    assert c.field("t").type == "timestamp" and c.field("t").timezone == "UTC"
+    assert c.field("late").type == "string" and c.field("late").since == 2

@@ -33,6 +33,7 @@ from lakesmith.cli import (
     simulate,
 )
 from lakesmith.cli import ingest as ingest_cli
+from lakesmith.cli import profile as profile_cli
 from lakesmith.cli import watch as watch_cli
 from lakesmith.cli.common import state, tidy_help
 from lakesmith.core.errors import LakesmithError
@@ -71,6 +72,7 @@ app.command("compact")(compact.compact)
 app.command("reset-positions")(positions.reset_positions)
 app.command("ingest")(ingest_cli.ingest)
 app.command("watch")(watch_cli.watch)
+app.command("profile")(profile_cli.profile)
 app.add_typer(ship.app, name="ship")
 app.command("reprocess")(reprocess.reprocess)
 tidy_help(app)

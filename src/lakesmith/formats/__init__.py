@@ -12,7 +12,7 @@ from functools import cache
 
 from lakesmith.contracts import plugins
 from lakesmith.contracts.plugins import known_formats
-from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, Format, RecordChunk
+from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, Format, RecordChunk, guess_format
 
 
 def register_format(name: str, module: str) -> None:
@@ -33,6 +33,7 @@ __all__ = [
     "Format",
     "RecordChunk",
     "get_format",
+    "guess_format",
     "known_formats",
     "register_format",
 ]

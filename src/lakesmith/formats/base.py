@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 import polars as pl
@@ -67,3 +68,26 @@ def with_record_fields(frame: pl.DataFrame, batch: RawBatch, contract: Contract)
             iso = ts.cast(pl.Datetime("ms", "UTC")).dt.to_string("%Y-%m-%dT%H:%M:%S%.3f+00:00")
             filled.append(iso)
     return frame.with_columns(filled) if filled else frame
+
+
+_SUFFIX_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def guess_format(path: Path) -> str | None:
+    """The payload format a file's name (or, for ``.json``, its first byte) says."""
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        return None
+    if suffix == ".json":
+        with path.open("rb") as handle:
+            head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        return "json" if head.startswith(b"[") else "jsonl"
+    return _SUFFIX_FORMATS.get(suffix)

@@ -24,7 +24,7 @@ from lakesmith.contracts.loader import load_contract_file
 from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import InputError
 from lakesmith.core.logging import get_logger
-from lakesmith.formats import get_format
+from lakesmith.formats import get_format, guess_format
 from lakesmith.pipeline.metrics import WorkerMetrics
 from lakesmith.pipeline.worker import RunStats, Worker
 from lakesmith.sources.file import InputFile, discover
@@ -32,26 +32,19 @@ from lakesmith.sources.file import InputFile, discover
 log = get_logger(__name__)
 
 MiB = 1024 * 1024
-# Measured (bench_ingest_csv.py, a 7-column CSV of ~65-byte rows): a worker's resident
-# memory is about BASE_BYTES plus, per record of a batch, PER_RECORD_FACTOR bytes per byte
-# of raw text plus PER_RECORD_FIXED (Python objects, envelope strings, the Polars/Arrow
-# frames of two batches in flight, allocator slack): 10k-record batches peaked at 554 MiB,
-# 69k at 735 MiB, 235k at 1,156 MiB. The batch size is what fits the ceiling.
-BASE_BYTES = 480 * MiB
-PER_RECORD_FACTOR = 35
-PER_RECORD_FIXED = 1200
+# Measured (a 7-column CSV of ~65-byte rows, testing.files.write_csv): a worker's peak
+# resident memory is about BASE_BYTES plus, per record of a batch, PER_RECORD_FACTOR
+# bytes per byte of raw text plus PER_RECORD_FIXED (Python objects, envelope strings, the
+# Polars/Arrow frames of two batches in flight, allocator slack). Observed peaks: 10k-record
+# batches 554 MiB, 69k 763 MiB, 164k 1,014 MiB (100 MB file) and 1,145 MiB (1 GB file:
+# rare spikes make the peak creep up over a long run), 235k 1,156 MiB. The batch size is
+# what fits the ceiling with that margin.
+BASE_BYTES = 520 * MiB
+PER_RECORD_FACTOR = 45
+PER_RECORD_FIXED = 1500
 MIN_BATCH, MAX_BATCH = 1_000, 500_000
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B?)\s*$", re.IGNORECASE)
-_SUFFIX_FORMATS = {
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".txt": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
 
 
 def parse_size(text: str) -> int:
@@ -61,18 +54,6 @@ def parse_size(text: str) -> int:
         raise InputError(f"cannot read the size {text!r}", hint="write it like 1GiB, 512MiB or 2G")
     power = " KMGT".index(m.group(2).upper() or " ")
     return int(float(m.group(1)) * 1024**power)
-
-
-def guess_format(path: Path) -> str | None:
-    """The payload format a file's name (or, for ``.json``, its first byte) says."""
-    suffix = path.suffix.lower()
-    if suffix == ".gz":
-        return None
-    if suffix == ".json":
-        with path.open("rb") as handle:
-            head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-        return "json" if head.startswith(b"[") else "jsonl"
-    return _SUFFIX_FORMATS.get(suffix)
 
 
 def batch_records(memory_limit: int, avg_record_bytes: float) -> int:
