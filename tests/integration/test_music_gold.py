@@ -241,3 +241,94 @@ def test_split_silver_and_dimensions(pipeline: Pipeline) -> None:
     )
     assert pipeline.lake("dim_date").height == pipeline.warehouse("dim_date").height > 14000
     assert pipeline.lake("dim_time_of_day").height == 1440
+
+
+# -- the BI answers on a small hand-checked fixture -------------------------------------------
+
+SONGS = [
+    ("Yellow", "Coldplay", 269.0),
+    ("Hey Jude", "The Beatles", 431.0),
+    ("Creep", "Radiohead", 238.5),
+]
+PLACES = [
+    "New York-Newark-Jersey City, NY-NJ-PA",
+    "Boston-Cambridge-Newton, MA-NH",
+    "Tampa-St. Petersburg-Clearwater, FL",
+]
+DAY = 24 * 60  # minutes
+
+
+def bi_events() -> list[dict[str, Any]]:
+    """Four users in three places over two days; user 3 upgrades on the second day."""
+    plan = [  # (day, minute, user, song index, place index, level)
+        (0, 10, 1, 0, 0, "free"), (0, 20, 1, 0, 0, "free"), (0, 30, 1, 1, 0, "free"),
+        (0, 40, 2, 2, 1, "paid"), (0, 50, 2, 0, 1, "paid"),
+        (0, 60, 3, 1, 2, "free"),
+        (1, 10, 3, 1, 2, "paid"), (1, 20, 3, 1, 2, "paid"), (1, 30, 3, 2, 2, "paid"),
+        (1, 40, 4, 0, 0, "free"), (1, 50, 4, 2, 0, "free"),
+        (1, 60, 2, 1, 1, "paid"),
+    ]  # fmt: skip
+    return [
+        event(d * DAY + m, u, lvl, song=SONGS[s], location=PLACES[p], session=u * 10 + d)
+        for d, m, u, s, p, lvl in plan
+    ]
+
+
+def expected(events: list[dict[str, Any]], day: int | None) -> dict[str, list[tuple[Any, ...]]]:
+    """The three answers computed with plain Python from the events."""
+    plays = [e for e in events if e["page"] == "NextSong"]
+    first_day = min(e["ts"] for e in plays) // 86_400_000
+    in_period = [e for e in plays if day is None or e["ts"] // 86_400_000 - first_day == day]
+    by_place: dict[str, list[dict[str, Any]]] = {}
+    for e in plays:
+        by_place.setdefault(e["location"], []).append(e)
+    usage = sorted(
+        (
+            (
+                loc,
+                len(es),
+                round(sum(e["length"] for e in es) / 3600, 2),
+                len({e["userId"] for e in es}),
+            )
+            for loc, es in by_place.items()
+        ),
+        key=lambda r: (-r[1], r[0]),
+    )
+    songs: dict[tuple[str, str], int] = {}
+    for e in in_period:
+        songs[(e["song"], e["artist"])] = songs.get((e["song"], e["artist"]), 0) + 1
+    top = sorted(((t, a, n) for (t, a), n in songs.items()), key=lambda r: (-r[2], r[0], r[1]))
+    hours: dict[int, list[float]] = {}
+    for e in in_period:
+        hours.setdefault(int(e["userId"]), []).append(e["length"])
+    per_user = sorted(
+        (
+            (u, f"First{u}", f"Last{u}", round(sum(ls) / 3600, 2), len(ls))
+            for u, ls in hours.items()
+        ),
+        key=lambda r: (-r[3], r[0]),
+    )
+    city = {p: (p.split(", ")[0].split("-")[0], p.split(", ")[1]) for p in PLACES}
+    return {
+        "usage_by_location": [(*city[loc], n, h, u) for loc, n, h, u in usage],
+        "top_songs": top,
+        "hours_per_user": per_user,
+    }
+
+
+def test_bi_answers_on_warehouse_and_lake(pipeline: Pipeline) -> None:
+    from lakesmith.domains.music import marts
+
+    events = bi_events()
+    pipeline.send(events[:7])
+    pipeline.send(events[7:])
+    day2 = (T0 + timedelta(days=1)).date()
+    for day, (start, end) in ((None, (T0.date(), day2)), (1, (day2, day2))):
+        want = expected(events, day)
+        for question in ("usage_by_location", "top_songs", "hours_per_user"):
+            if day is not None and question == "usage_by_location":
+                continue  # not a period question
+            wh = marts.warehouse_answer(pipeline.dataset, question, start, end)
+            lake = marts.lake_answer(pipeline.dataset, question, start, end)
+            assert wh.rows() == want[question], (question, day)
+            assert lake.rows() == want[question], (question, day)

@@ -35,6 +35,7 @@ from lakesmith.stores.lake.merge import StaleTableError
 if TYPE_CHECKING:
     import psycopg
 
+    from lakesmith.config import Settings
     from lakesmith.pipeline.dataset import Dataset
     from lakesmith.pipeline.process import ProcessedBatch
     from lakesmith.pipeline.sinks import Sink
@@ -116,7 +117,8 @@ def ensure_gold(dataset: Dataset) -> None:
 class LakeGoldSink:
     name = "gold"
 
-    def __init__(self, model: GoldModel, tables: dict[str, LakeTable]) -> None:
+    def __init__(self, settings: Settings, model: GoldModel, tables: dict[str, LakeTable]) -> None:
+        self.settings = settings
         self.model = model
         self.tables = {t.name: tables[t.name] for t in model.tables if not t.static}
         self.state = LakeState(model, tables)
@@ -151,6 +153,14 @@ class LakeGoldSink:
 
     def flush(self, force: bool = False) -> int | None:
         return None  # commits every batch
+
+    def reset(self) -> None:
+        """Drop the tables built from silver with their positions (``reprocess``; the
+        next ``Dataset.ensure`` creates them empty; calendars stay)."""
+        from lakesmith.stores.reset import drop_lake_table
+
+        for table in self.tables.values():
+            drop_lake_table(self.settings, table)
 
     def close(self) -> None:
         pass
@@ -207,6 +217,10 @@ class WarehouseGoldSink:
             self.refresh()
         return None
 
+    def reset(self) -> None:
+        """Empty the tables built from silver and forget the positions (``reprocess``)."""
+        self.warehouse.reset(self.sink)
+
     def close(self) -> None:
         self.warehouse.close()
 
@@ -217,7 +231,7 @@ def gold_sinks(dataset: Dataset) -> list[Sink]:
     assert model is not None and spec is not None
     sinks: list[Sink] = []
     if spec.lake:
-        sinks.append(LakeGoldSink(model, dataset.gold))
+        sinks.append(LakeGoldSink(dataset.settings, model, dataset.gold))
     if spec.warehouse:
         from lakesmith.stores.warehouse import Warehouse
 

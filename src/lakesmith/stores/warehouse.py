@@ -226,6 +226,17 @@ class Warehouse:
         conn.execute(sql.SQL("DROP TABLE {}").format(stage))
         return cur.rowcount
 
+    def reset(self, sink: str) -> None:
+        """Empty every table built from silver (not the calendars), forget ``sink``'s
+        positions and refresh the marts, in one transaction."""
+        conn = self.conn
+        with conn.transaction():
+            tables = [self._ident(t.name) for t in self.model.tables if not t.static]
+            conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(tables)))
+            conn.execute("DELETE FROM lakesmith.stream_positions WHERE sink = %s", (sink,))
+            for view in self.model.marts:
+                conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(self._ident(view)))
+
     def refresh_marts(self) -> None:
         """Refresh the model's materialised views (after loads)."""
         conn = self.conn

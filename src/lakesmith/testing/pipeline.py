@@ -52,6 +52,8 @@ def unique_contract(
         data["source"]["topic"] = f"test.{stem}.{tag}"
     if data.get("timeseries"):
         data["timeseries"]["table"] = f"{stem}_{tag}"
+    if data.get("gold"):  # its own lake namespace and warehouse schema
+        data["gold"]["namespace"] = f"{stem}_{tag}"
     data.update(changes)
     path = tmp_path / f"{stem}_{tag}.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -71,7 +73,8 @@ def read_sinks(settings: Settings, contract: Contract) -> Sinks:
     dataset = Dataset(settings, contract)
     try:
         ts = dataset.timeseries.read_all() if dataset.timeseries is not None else None
-        return Sinks(dataset.bronze.scan(), dataset.silver.scan(), dataset.quarantine.scan(), ts)
+        silver = dataset.scan_silver()  # every split table of a split silver
+        return Sinks(dataset.bronze.scan(), silver, dataset.quarantine.scan(), ts)
     finally:
         dataset.close()
 
