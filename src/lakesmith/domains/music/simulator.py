@@ -108,6 +108,18 @@ def _within(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _no_overlap(users: np.ndarray, starts: np.ndarray, durations: np.ndarray) -> np.ndarray:
+    """Session starts moved later where a user's previous session still runs (a user
+    listens in one session at a time): ``a_i = max(s_i, a_{i-1} + d_{i-1} + pause)``,
+    computed as a running maximum per user (sessions sorted by user, then start)."""
+    step = durations + 60.0  # a minute at least between two sessions of a user
+    before = _within(users, step) - step  # the steps of the user's earlier sessions
+    big = 1e13  # keeps the running maximum inside each user's sessions
+    lifted = np.maximum.accumulate(starts - before + users * big) - users * big
+    moved: np.ndarray = lifted + before
+    return moved
+
+
 def generate_frame(config: MusicSimConfig, catalogue: Catalogue | None = None) -> pl.DataFrame:
     """The events as a frame with Eventsim's columns (``userId`` a string), sorted by ``ts``."""
     rng = np.random.default_rng(config.seed)
@@ -143,8 +155,6 @@ def generate_frame(config: MusicSimConfig, catalogue: Catalogue | None = None) -
     s_len = 1 + rng.geometric(1.0 / config.events_per_session, n_sessions).clip(0, 400)
     logged_out = (rng.random(n_sessions) < config.logged_out_share) & (s_len >= 3)
     logout = rng.random(n_sessions) < config.logout_share
-    session_id = np.empty(n_sessions, dtype=np.int64)  # numbered by start time, from 1
-    session_id[np.argsort(s_start, kind="stable")] = np.arange(1, n_sessions + 1)
 
     # events
     sess = np.repeat(np.arange(n_sessions), s_len)
@@ -177,7 +187,11 @@ def generate_frame(config: MusicSimConfig, catalogue: Catalogue | None = None) -
     took = np.where(play, length, rng.exponential(25.0, n) + 1.0)
     gap = np.r_[0.0, took[:-1]]
     gap[item == 0] = 0.0
-    ts = start_ms + ((s_start[sess] + _within(sess, gap)) * 1000).astype(np.int64)
+    rel = _within(sess, gap)  # seconds since the session's start
+    s_start = _no_overlap(s_user, s_start, rel[offsets + s_len - 1] + took[offsets + s_len - 1])
+    session_id = np.empty(n_sessions, dtype=np.int64)  # numbered by start time, from 1
+    session_id[np.argsort(s_start, kind="stable")] = np.arange(1, n_sessions + 1)
+    ts = start_ms + ((s_start[sess] + rel) * 1000).astype(np.int64)
 
     status = np.array([p[3] for p in _PAGES], dtype=np.int64)[page]
     out_mask = pl.Series(~logged_in)
@@ -214,7 +228,8 @@ def generate_frame(config: MusicSimConfig, catalogue: Catalogue | None = None) -
             "userId": pl.Series((user + 1).astype(np.int64)).cast(pl.String).set(out_mask, ""),
         }
     )
-    return frame.sort("ts", "sessionId", "itemInSession")
+    end_ms = start_ms + int(span_s * 1000)  # sessions still running at the end are cut
+    return frame.filter(pl.col("ts") < end_ms).sort("ts", "sessionId", "itemInSession")
 
 
 def to_jsonl(frame: pl.DataFrame) -> bytes:
