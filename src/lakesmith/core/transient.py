@@ -9,12 +9,15 @@ commit), so repeating a write is always safe.
 The checks go by class name and module, without importing the libraries: this module is
 imported by the worker, which must not pull every storage library in (they are used only
 inside ``stores/``), and an error from a library that is not loaded cannot occur anyway.
+Kafka errors are told apart by their librdkafka error code (``KafkaError.code()``), not by
+their text.
 """
 
 from __future__ import annotations
 
 import errno
 from collections.abc import Callable
+from functools import cache
 from typing import TypeVar
 
 from tenacity import (
@@ -22,7 +25,8 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from lakesmith.core.errors import ServiceUnavailableError
@@ -66,6 +70,33 @@ _TEXTS = (
     "server closed the connection",
     "terminating connection",
 )
+# librdkafka error codes (``KafkaError`` attribute names) that mean a broker is away, was
+# replaced, or is moving a partition leader or group coordinator: the request is right, the
+# cluster is not ready for it yet. Not ``_DESTROY`` (our own client is closing), nor
+# ``UNKNOWN_TOPIC_OR_PART`` (a deleted topic must stop the worker with its own message).
+_KAFKA_CODES = (
+    "_DESTROY_BROKER",  # a broker handle decommissioned (broker restarted / left metadata)
+    "_TRANSPORT",  # connection to a broker lost
+    "_ALL_BROKERS_DOWN",
+    "_RESOLVE",  # host name resolution failed
+    "_TIMED_OUT",  # no answer in time (request or metadata)
+    "_TIMED_OUT_QUEUE",
+    "_MSG_TIMED_OUT",  # a produced message not delivered in time: the broker is away
+    "_WAIT_COORD",  # the group coordinator is not known yet
+    "_NODE_UPDATE",  # a broker's address changed
+    "REQUEST_TIMED_OUT",
+    "NETWORK_EXCEPTION",  # broker disconnected before answering
+    "BROKER_NOT_AVAILABLE",
+    "LEADER_NOT_AVAILABLE",
+    "NOT_LEADER_FOR_PARTITION",
+    "NOT_ENOUGH_REPLICAS",
+    "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+    "COORDINATOR_LOAD_IN_PROGRESS",
+    "COORDINATOR_NOT_AVAILABLE",
+    "NOT_COORDINATOR",
+    "KAFKA_STORAGE_ERROR",
+    "OFFSET_NOT_AVAILABLE",  # a new leader is catching up
+)
 
 
 def transient(exc: BaseException) -> bool:
@@ -89,15 +120,30 @@ def _one(exc: BaseException) -> bool:
             return True
         # confluent-kafka's C extension names its module "cimpl"
         if root in ("confluent_kafka", "cimpl") and cls.__name__ == "KafkaException":
-            err = exc.args[0] if exc.args else None
-            retriable = getattr(err, "retriable", None)
-            return bool(retriable and retriable()) or "transport" in str(err).lower()
+            return _kafka(exc.args[0] if exc.args else None)
     if isinstance(exc, OSError) and exc.errno in _ERRNOS:
         return True
     if isinstance(exc, OSError) or type(exc).__name__ == "DeltaError":
         text = str(exc).lower()
         return any(t in text for t in _TEXTS)
     return False
+
+
+def _kafka(err: object) -> bool:
+    """A ``KafkaException``'s ``KafkaError``: marked retriable by librdkafka, or one of the
+    codes that mean the cluster is briefly unavailable."""
+    from confluent_kafka import KafkaError  # loaded: the exception came from it
+
+    if not isinstance(err, KafkaError):
+        return False
+    return bool(err.retriable()) or err.code() in _kafka_codes()
+
+
+@cache
+def _kafka_codes() -> frozenset[int]:
+    from confluent_kafka import KafkaError
+
+    return frozenset(getattr(KafkaError, n) for n in _KAFKA_CODES if hasattr(KafkaError, n))
 
 
 def retrying(call: Callable[[], T], what: str, budget_s: float, **context: object) -> T:
@@ -116,7 +162,7 @@ def retrying(call: Callable[[], T], what: str, budget_s: float, **context: objec
     retryer = Retrying(
         retry=retry_if_exception(transient),
         stop=stop_after_delay(budget_s),
-        wait=wait_exponential_jitter(initial=0.5, max=15.0, jitter=0.5),
+        wait=wait_exponential(multiplier=0.5, max=15.0) + wait_random(0, 0.5),
         before_sleep=before_sleep,
         reraise=True,
     )

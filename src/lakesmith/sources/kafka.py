@@ -4,15 +4,15 @@ Streams are partitions of one incarnation of the topic (``kafka://<topic>@<id>/<
 ``<id>`` a short hash of the broker's topic id, so a deleted and recreated topic is new
 streams read from their start, never positions of the old one), seq is the offset.
 Positions come from the sinks (committed with the data) and are checked against the
-partition's offsets before use (ING-7): retention that removed unread records stops the
-worker with the choices. Consumer-group commits are a hint for monitoring tools only.
-Also the client configuration shared with producers.
+partition's offsets before use (ING-7, ``kafka_offsets``): retention that removed unread
+records stops the worker with the choices. Consumer-group commits are a hint for
+monitoring tools only. The client configuration shared with producers and topic
+administration is in ``kafka_client`` (re-exported here).
 """
 
 from __future__ import annotations
 
 import hashlib
-import socket
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -21,141 +21,49 @@ from pydantic import Field
 
 from lakesmith.config import Settings
 from lakesmith.contracts.model import SourceSpec
-from lakesmith.core.errors import ContractError, ServiceUnavailableError, SourceError
-from lakesmith.core.logging import get_logger, kafka_client_logger
+from lakesmith.core.errors import ContractError, SourceError
+from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Position, Positions
 from lakesmith.core.records import RawBatch
 from lakesmith.core.transient import retrying
 from lakesmith.sources.base import SourceContext
+from lakesmith.sources.kafka_client import (
+    admin_client,
+    check_reachable,
+    consumer_config,
+    missing_topic_error,
+    producer_config,
+    require_topic,
+    unreachable_hint,
+)
+from lakesmith.sources.kafka_offsets import (
+    check_positions,
+    first_offsets,
+    partition_bounds,
+    positions_error,
+    waiting_records,
+)
+
+__all__ = [
+    "SOURCE",
+    "SPEC",
+    "KafkaSource",
+    "KafkaSpec",
+    "admin_client",
+    "bounds",
+    "check_positions",
+    "check_reachable",
+    "consumer_config",
+    "kafka_spec",
+    "missing_topic_error",
+    "positions_error",
+    "producer_config",
+    "require_topic",
+    "stream_prefix",
+    "unreachable_hint",
+]
 
 log = get_logger(__name__)
-
-
-def _base(settings: Settings) -> dict[str, Any]:
-    """Bootstrap servers, ``kafka.extra``, and librdkafka's logging routed through ours
-    (rate limited: a broker that is down is one line a while, not hundreds)."""
-    klog = kafka_client_logger()
-    return {
-        "bootstrap.servers": settings.effective_kafka_bootstrap(),
-        "logger": klog,
-        "error_cb": klog.error,
-        **settings.kafka.extra,
-    }
-
-
-def admin_client(settings: Settings, **overrides: Any) -> Any:
-    """An ``AdminClient`` with lakesmith's client settings and logging."""
-    from confluent_kafka.admin import AdminClient
-
-    return AdminClient({**_base(settings), **overrides})
-
-
-def unreachable_hint(settings: Settings) -> str:
-    if settings.kafka.bootstrap_servers is None:
-        return "start the local broker with `lakesmith local up kafka` (or point " \
-            "LAKESMITH__KAFKA__BOOTSTRAP_SERVERS at a running cluster)"  # fmt: skip
-    return "check that the brokers run and kafka.bootstrap_servers " \
-        "(LAKESMITH__KAFKA__BOOTSTRAP_SERVERS) names them"  # fmt: skip
-
-
-def _split_server(server: str) -> tuple[str, int] | None:
-    server = server.strip().split("://", 1)[-1]
-    host, sep, port = server.rpartition(":")
-    if not sep or not port.isdigit():
-        return None
-    return host.strip("[]"), int(port)
-
-
-def _tcp_refusals(servers: str, timeout_s: float) -> list[str] | None:
-    """Why each bootstrap server refused a TCP connection; ``None`` once one accepts (or a
-    server is not plain ``host:port``: librdkafka then decides)."""
-    reasons: list[str] = []
-    for server in servers.split(","):
-        target = _split_server(server)
-        if target is None:
-            return None
-        try:
-            with socket.create_connection(target, timeout=timeout_s):
-                return None
-        except OSError as exc:
-            reasons.append(f"{server.strip()}: {exc.strerror or exc}")
-    return reasons
-
-
-def check_reachable(settings: Settings, timeout_s: float | None = None) -> Any:
-    """The cluster's metadata (every topic), or ``ServiceUnavailableError`` within
-    ``kafka.connect_timeout_s``: at once when every bootstrap server refuses the
-    connection, else when no broker answers a metadata request in time.
-
-    All topics are listed, not one: a metadata request naming a missing topic can make a
-    broker with ``auto.create.topics.enable`` create it with default settings.
-    """
-    from confluent_kafka import KafkaException
-
-    timeout = settings.kafka.connect_timeout_s if timeout_s is None else timeout_s
-    servers = settings.effective_kafka_bootstrap()
-    refused = _tcp_refusals(servers, timeout)
-    if refused:
-        raise ServiceUnavailableError(
-            f"Kafka is not reachable at {servers} ({'; '.join(refused)})",
-            hint=unreachable_hint(settings),
-        )
-    try:
-        return admin_client(settings).list_topics(timeout=timeout)
-    except KafkaException as exc:
-        err = exc.args[0] if exc.args else exc
-        text = err.str() if hasattr(err, "str") else str(err)
-        raise ServiceUnavailableError(
-            f"Kafka at {servers} did not answer within {timeout:g} s ({text})",
-            hint=unreachable_hint(settings),
-        ) from None
-
-
-def missing_topic_error(topic: str, dataset: str | None = None) -> SourceError:
-    what = f"{dataset}: " if dataset else ""
-    return SourceError(
-        f"{what}Kafka topic {topic!r} does not exist",
-        hint=f"create it by producing to it (`lakesmith simulate …` / `lakesmith produce FILE "
-        f"--dataset {dataset or 'DATASET'}` create it from the contract), or fix source.topic",
-    )
-
-
-def require_topic(settings: Settings, topic: str, dataset: str | None = None) -> Any:
-    """The topic's metadata; ``ServiceUnavailableError`` (broker down) or ``SourceError``
-    (no such topic) within ``kafka.connect_timeout_s``."""
-    meta = check_reachable(settings).topics.get(topic)
-    if meta is None or meta.error is not None or not meta.partitions:
-        raise missing_topic_error(topic, dataset)
-    return meta
-
-
-def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
-    """An idempotent, lz4-compressed, batching producer (no duplicates on retry)."""
-    return {
-        **_base(settings),
-        "enable.idempotence": True,
-        "acks": "all",
-        "compression.type": "lz4",
-        "linger.ms": 20,
-        "batch.num.messages": 10000,
-        "queue.buffering.max.messages": 1_000_000,
-        **overrides,
-    }
-
-
-def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
-    """A consumer whose offsets are managed by the caller (committed with the data)."""
-    return {
-        **_base(settings),
-        "group.id": group_id,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
-        # Tansu (and small clusters) answer group joins slowly with the 45 s default.
-        "session.timeout.ms": settings.kafka.session_timeout_ms,
-        "heartbeat.interval.ms": max(500, settings.kafka.session_timeout_ms // 3),
-        **overrides,
-    }
 
 
 class KafkaSpec(SourceSpec):
@@ -177,6 +85,23 @@ def kafka_spec(spec: SourceSpec) -> KafkaSpec:
     if not isinstance(spec, KafkaSpec):
         raise ContractError(f"this needs a kafka source; the contract's source is {spec.kind!r}")
     return spec
+
+
+def stream_prefix(settings: Settings, spec: KafkaSpec) -> str:
+    """``kafka://<topic>@<tag>``: the topic and a short hash of its broker topic id (the
+    topic alone when the broker has no topic ids), so each incarnation is its own streams."""
+    from confluent_kafka import KafkaException, TopicCollection
+
+    admin = admin_client(settings)
+    try:
+        found = admin.describe_topics(TopicCollection([spec.topic]), request_timeout=10)
+        topic_id = found[spec.topic].result().topic_id
+    except (KafkaException, KeyError, ValueError) as exc:
+        log.warning("kafka_topic_id_unavailable", topic=spec.topic, error=str(exc)[:200])
+        return spec.uri
+    if topic_id is None:
+        return spec.uri
+    return f"{spec.uri}@{hashlib.blake2b(str(topic_id).encode(), digest_size=4).hexdigest()}"
 
 
 class KafkaSource:
@@ -210,7 +135,7 @@ class KafkaSource:
         self.dataset = context.contract.name
         require_topic(settings, topic, self.dataset)  # broker down / no topic: fail now
         self.prefix = stream_prefix(settings, spec)
-        self._error: SourceError | ServiceUnavailableError | None = None
+        self._error: Exception | None = None
         self.assigned: set[int] = set()
         self._revoked_during_poll: set[int] = set()
         self.busy_s = 0.0
@@ -239,23 +164,17 @@ class KafkaSource:
         return f"{self.prefix}/{partition}"
 
     def _assign(self, consumer: Any, partitions: list[Any]) -> None:
-        from confluent_kafka import TopicPartition
-
         parts = [tp.partition for tp in partitions]
-        resumed = self._resume([self.stream(p) for p in parts])
-
-        def first_offsets() -> dict[int, int]:
-            return {
-                p: consumer.get_watermark_offsets(
-                    TopicPartition(self.topic, p), timeout=10.0, cached=False
-                )[0]
-                for p in parts
-            }
-
-        # the group re-forms as soon as a restarted broker answers; offsets may fail a moment
         try:
-            firsts = retrying(first_offsets, "reading the partitions' first offsets", self._retry_s)
-        except ServiceUnavailableError as exc:
+            resumed = self._resume([self.stream(p) for p in parts])
+            # the group re-forms as soon as a restarted broker answers: offsets may fail a
+            # moment (the broker handle replaced, its fetch path not back yet)
+            firsts = retrying(
+                lambda: first_offsets(consumer, self.topic, parts),
+                "reading the partitions' first offsets",
+                self._retry_s,
+            )
+        except Exception as exc:
             self._error = exc  # poll() raises it: exceptions do not cross librdkafka's callbacks
             return
         starts, lost = check_positions({p: resumed.get(self.stream(p)) for p in parts}, firsts)
@@ -369,18 +288,14 @@ class KafkaSource:
             raise missing_topic_error(self.topic, self.dataset)  # deleted while we ran
         parts = sorted(meta.partitions)
         committed = self._committed([self.stream(p) for p in parts])
-        mine = {
+        reached = {
             tp.partition: tp.offset
             for tp in self.consumer.position(
                 [TopicPartition(self.topic, p) for p in sorted(self.assigned)]
             )
         }
-        waiting: dict[int, int] = {}
-        for p in parts:
-            high = _end_offset(self.consumer, TopicPartition(self.topic, p))
-            done = committed.get(self.stream(p), Position(0)).next
-            if high > done and not (p in mine and mine[p] >= high):
-                waiting[p] = high - done
+        done = {p: committed.get(self.stream(p), Position(0)).next for p in parts}
+        waiting = waiting_records(self.consumer, self.topic, done, reached)
         if not waiting:
             return True
         waited = time.monotonic() - self._started
@@ -420,102 +335,14 @@ class KafkaSource:
         self.consumer.close()
 
 
-def stream_prefix(settings: Settings, spec: KafkaSpec) -> str:
-    """``kafka://<topic>@<tag>``: the topic and a short hash of its broker topic id (the
-    topic alone when the broker has no topic ids), so each incarnation is its own streams."""
-    from confluent_kafka import KafkaException, TopicCollection
-
-    admin = admin_client(settings)
-    try:
-        found = admin.describe_topics(TopicCollection([spec.topic]), request_timeout=10)
-        topic_id = found[spec.topic].result().topic_id
-    except (KafkaException, KeyError, ValueError) as exc:
-        log.warning("kafka_topic_id_unavailable", topic=spec.topic, error=str(exc)[:200])
-        return spec.uri
-    if topic_id is None:
-        return spec.uri
-    return f"{spec.uri}@{hashlib.blake2b(str(topic_id).encode(), digest_size=4).hexdigest()}"
-
-
-def _end_offset(consumer: Any, tp: Any) -> int:
-    """The partition's end offset: the larger of the broker's answer to ListOffsets and the
-    high watermark of the last fetch (Tansu 0.6 answers ListOffsets with a low figure)."""
-    _, listed = consumer.get_watermark_offsets(tp, timeout=10.0, cached=False)
-    try:
-        _, fetched = consumer.get_watermark_offsets(tp, cached=True)
-    except Exception:  # no fetch yet for this partition
-        fetched = -1
-    return int(max(listed, fetched))
-
-
-def check_positions(
-    resumed: dict[int, Position | None], firsts: dict[int, int]
-) -> tuple[dict[int, int], dict[int, tuple[int, int]]]:
-    """``(start offset per partition, lost)``: a partition never committed starts at its
-    first available record; a committed position before it means records were removed
-    unread (``lost``: partition → (committed, first available))."""
-    starts: dict[int, int] = {}
-    lost: dict[int, tuple[int, int]] = {}
-    for p, at in resumed.items():
-        if at is None:
-            starts[p] = firsts[p]
-        elif at.next < firsts[p]:
-            lost[p] = (at.next, firsts[p])
-        else:
-            starts[p] = at.next
-    return starts, lost
-
-
-def positions_error(dataset: str, topic: str, lost: dict[int, tuple[int, int]]) -> SourceError:
-    """``lost``: partition → (committed, first available); first available -1 when the
-    broker only said the position is out of range."""
-    parts = ", ".join(
-        f"{p} (committed {at:,}"
-        + (f", first available {edge:,})" if edge >= 0 else ", out of range)")
-        for p, (at, edge) in sorted(lost.items())
-    )
-    return SourceError(
-        f"{dataset}: stored positions of {topic!r} are outside what the broker holds in "
-        f"partitions {parts}: records were removed (retention) or the partition lost data "
-        "before they were read; nothing was skipped",
-        hint=f"accept and continue with `lakesmith reset-positions {dataset} --to earliest` "
-        "(from the first available record) or `--to latest` (only new records)",
-    )
-
-
 def bounds(context: SourceContext) -> dict[str, tuple[int, int]]:
     """``stream → (first available offset, end offset)`` of every partition, read with a
     group-less consumer (joining the group would disturb running workers)."""
-    from confluent_kafka import OFFSET_END, Consumer, TopicPartition
-
     spec = kafka_spec(context.contract.source)
     meta = require_topic(context.settings, spec.topic, context.contract.name)
     prefix = stream_prefix(context.settings, spec)
-    consumer = Consumer(
-        {**_base(context.settings), "group.id": "lakesmith-bounds", "enable.auto.commit": False}
-    )
-    try:
-        tps = [TopicPartition(spec.topic, p, OFFSET_END) for p in sorted(meta.partitions)]
-        consumer.assign(tps)  # one fetch at the end of each partition reports its watermark
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            consumer.consume(num_messages=1, timeout=0.2)
-            if all(_fetched(consumer, tp) for tp in tps):
-                break
-        out: dict[str, tuple[int, int]] = {}
-        for tp in tps:
-            low, _ = consumer.get_watermark_offsets(tp, timeout=10.0, cached=False)
-            out[f"{prefix}/{tp.partition}"] = (low, _end_offset(consumer, tp))
-        return out
-    finally:
-        consumer.close()
-
-
-def _fetched(consumer: Any, tp: Any) -> bool:
-    try:
-        return int(consumer.get_watermark_offsets(tp, cached=True)[1]) >= 0
-    except Exception:
-        return False
+    found = partition_bounds(context.settings, spec.topic, list(meta.partitions))
+    return {f"{prefix}/{p}": edges for p, edges in found.items()}
 
 
 SPEC = KafkaSpec
