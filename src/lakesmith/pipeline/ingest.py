@@ -11,8 +11,10 @@ size and modified time, and every sink committed its positions with its rows.
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ BASE_BYTES = 520 * MiB
 PER_RECORD_FACTOR = 45
 PER_RECORD_FIXED = 1500
 MIN_BATCH, MAX_BATCH = 1_000, 500_000
+COLLECT_EVERY_S = 2.0
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B?)\s*$", re.IGNORECASE)
 
@@ -230,7 +233,13 @@ def ingest(
     stop = threading.Event()
 
     def report() -> None:
+        collected = time.monotonic()
         while not stop.wait(every_s):
+            if time.monotonic() - collected >= COLLECT_EVERY_S:
+                # the worker collects garbage rarely (fast for streams); a long file would
+                # let cyclic garbage of many batches pile up before a full pass
+                gc.collect()
+                collected = time.monotonic()
             source = worker.source
             done = int(getattr(source, "bytes_read", 0))
             total = int(getattr(source, "total_bytes", job.total_bytes))

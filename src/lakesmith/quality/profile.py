@@ -97,7 +97,10 @@ class ColumnProfile:
         values = values[np.isfinite(values)]
         if values.size == 0:
             return None
-        counts, edges = np.histogram(values, bins=HIST_BINS)
+        try:
+            counts, edges = np.histogram(values, bins=HIST_BINS)
+        except ValueError:  # one value, or a range too narrow for its magnitude
+            counts, edges = np.histogram(values, bins=1)
         scale = self.present / values.size
         return counts * scale, edges
 

@@ -1,0 +1,138 @@
+"""Ingest of a large CSV: lakesmith vs a bare Polars conversion vs a pandas chunk loop.
+
+Generates a CSV of ``--gb`` GB (default 1; ``--gb 5`` for the full target) with
+``lakesmith.testing.files.write_csv``: 7 columns (id long, ts ISO 8601 with zone, user
+text, country code, amount 2-decimal, qty small int, ok boolean), ~67 bytes a row, so
+1 GB ≈ 16.1M rows. Then, from one run, each in its own subprocess (peak RSS is that
+process tree's ``ru_maxrss``):
+
+1. ``lakesmith ingest FILE --dataset … --memory-limit 1GiB`` into a throw-away PostgreSQL
+   and a local Iceberg (or ``--table-format delta``) warehouse: envelope, decode,
+   validation against the inferred contract, bronze + silver + quarantine commits with
+   positions — the whole pipeline;
+2. ``polars.scan_csv(FILE).sink_parquet(OUT)`` (streaming; the practical upper bound);
+3. ``pandas.read_csv(FILE, chunksize=…)`` → one Parquet file per chunk (what most
+   pipelines do).
+
+Prints MB/s, rows/s, peak RSS and lakesmith's ratio to Polars, and with ``--json`` writes
+them for the README.
+
+    uv run python benchmarks/bench_ingest_csv.py --gb 1
+    uv run python benchmarks/bench_ingest_csv.py --gb 5 --keep /big/disk
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from lakesmith.core.logging import configure_logging
+from lakesmith.local import LocalStack
+from lakesmith.testing import local_stack_settings, make_state_dir
+from lakesmith.testing.files import Measured, lakesmith_cmd, run_measured, write_csv
+from lakesmith.testing.stack import worker_env
+
+MiB = 1024 * 1024
+
+POLARS = """
+import sys, polars as pl
+pl.scan_csv(sys.argv[1]).sink_parquet(sys.argv[2])
+"""
+
+PANDAS = """
+import sys, pandas as pd
+for i, chunk in enumerate(pd.read_csv(sys.argv[1], chunksize=int(sys.argv[3]))):
+    chunk.to_parquet(f"{sys.argv[2]}/part-{i:05d}.parquet", index=False)
+"""
+
+
+def _line(name: str, m: Measured, size: int, rows: int, base: float | None) -> str:
+    mbs = size / m.seconds / 1e6
+    ratio = f"  {mbs / base:5.0%} of polars" if base else ""
+    return (
+        f"{name:<22} {m.seconds:7.1f} s {mbs:8.1f} MB/s {rows / m.seconds:12,.0f} rows/s "
+        f"{m.peak_rss_bytes / MiB:7.0f} MiB peak{ratio}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--gb", type=float, default=1.0, help="size of the generated CSV (GB)")
+    ap.add_argument("--table-format", choices=["iceberg", "delta"], default="iceberg")
+    ap.add_argument("--memory-limit", default="1GiB")
+    ap.add_argument("--pandas-chunk", type=int, default=1_000_000)
+    ap.add_argument("--keep", type=Path, help="folder for the CSV and outputs (default: tmp)")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["lakesmith", "polars", "pandas"])
+    ap.add_argument("--json", type=Path, help="write the figures here")
+    args = ap.parse_args()
+    configure_logging("WARNING")
+    work = Path(tempfile.mkdtemp(prefix="lakesmith-bench-csv-", dir=args.keep))
+    state = make_state_dir("lakesmith-bench-")
+    settings = local_stack_settings(state, lake={"format": args.table_format})
+    stack = LocalStack(settings, ["postgres"])
+    figures: dict[str, dict[str, float]] = {}
+    try:
+        csv = work / "input.csv"
+        print(f"generating {args.gb:g} GB of CSV in {csv} …", flush=True)
+        rows = write_csv(csv, int(args.gb * 1e9))
+        size = csv.stat().st_size
+        print(f"{size / 1e9:.2f} GB, {rows:,} rows, 7 columns\n", flush=True)
+        runs: dict[str, Measured] = {}
+        if "polars" not in args.skip:
+            py = [sys.executable, "-c", POLARS, str(csv), str(work / "polars.parquet")]
+            runs["polars sink_parquet"] = run_measured(py)
+        if "pandas" not in args.skip:
+            (work / "pandas").mkdir()
+            py = [
+                sys.executable,
+                "-c",
+                PANDAS,
+                str(csv),
+                str(work / "pandas"),
+                str(args.pandas_chunk),
+            ]
+            runs["pandas chunks"] = run_measured(py)
+        if "lakesmith" not in args.skip:
+            stack.up()
+            cmd = lakesmith_cmd(
+                "--log-level", "WARNING", "ingest", str(csv), "--dataset",
+                f"bench.csv_{uuid.uuid4().hex[:6]}", "--memory-limit", args.memory_limit,
+                "--no-progress",
+            )  # fmt: skip
+            runs["lakesmith ingest"] = run_measured(cmd, env=worker_env(settings))
+        for name, m in runs.items():
+            if m.returncode != 0:
+                print(f"{name} failed:\n{m.stderr[-3000:]}")
+        polars_mbs = (
+            size / runs["polars sink_parquet"].seconds / 1e6
+            if "polars sink_parquet" in runs
+            else None
+        )
+        for name, m in runs.items():
+            print(_line(name, m, size, rows, polars_mbs if name != "polars sink_parquet" else None))
+            figures[name] = {
+                "seconds": m.seconds,
+                "mb_per_s": size / m.seconds / 1e6,
+                "rows_per_s": rows / m.seconds,
+                "peak_rss_mib": m.peak_rss_bytes / MiB,
+            }
+        if "lakesmith ingest" in runs:
+            print("\n" + runs["lakesmith ingest"].stdout.strip())
+        if args.json:
+            args.json.write_text(
+                json.dumps({"gb": size / 1e9, "rows": rows, "runs": figures}, indent=2)
+            )
+    finally:
+        stack.down()
+        shutil.rmtree(state, ignore_errors=True)
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
