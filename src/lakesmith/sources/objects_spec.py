@@ -28,6 +28,9 @@ class ObjectSourceSpec(SourceSpec):
         "below the listing watermark (late keys, overwritten keys); 0: only at start",
     )
     chunk_records: int = Field(50_000, ge=1, description="records read from an object at a time")
+    prefetch_objects: int = Field(
+        8, ge=0, description="objects (up to 64 MiB each) fetched ahead in threads; 0: none"
+    )
     suffixes: list[str] = Field(
         [], description="only keys ending with one of these (e.g. .json, .json.gz); [] = all"
     )
