@@ -129,11 +129,13 @@ class LakeGoldSink:
         return pos.lowest((t.positions(streams) for t in self.tables.values()), streams)
 
     def write(self, batch: ProcessedBatch) -> int:
-        written = 0
+        """Apply the batch to every table; returns the silver rows applied (beyond the
+        positions of the table furthest behind)."""
+        taken = 0
         for name, lake in self.tables.items():
-            written += self._write_table(self.model.table(name), lake, batch)
+            taken = max(taken, self._write_table(self.model.table(name), lake, batch))
         self.commits += 1
-        return written
+        return taken
 
     def _write_table(self, table: GoldTable, lake: LakeTable, batch: ProcessedBatch) -> int:
         for _ in range(ATTEMPTS):
@@ -146,7 +148,8 @@ class LakeGoldSink:
             if change is None:
                 change = Change(pl.DataFrame(schema=table.schema))
             try:
-                return lake.replace(_arrow(change), _where(change, table), batch.positions, seen)
+                lake.replace(_arrow(change), _where(change, table), batch.positions, seen)
+                return rows.height
             except StaleTableError:
                 log.info("gold_table_changed_meanwhile", table=lake.label)
         raise SinkError(f"{lake.label}: gave up after {ATTEMPTS} concurrent changes")
@@ -189,6 +192,7 @@ class WarehouseGoldSink:
         return found
 
     def write(self, batch: ProcessedBatch) -> int:
+        """Apply the batch in one transaction; returns the silver rows applied."""
         wh = self.warehouse
         conn = wh.conn
         written = 0
@@ -206,7 +210,7 @@ class WarehouseGoldSink:
         self._stale = self._stale or written > 0
         if self._stale and self._clock() - self._refreshed >= MART_REFRESH_S:
             self.refresh()
-        return written
+        return rows.height
 
     def refresh(self) -> None:
         self.warehouse.refresh_marts()
