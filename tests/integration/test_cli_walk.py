@@ -57,6 +57,10 @@ COMMANDS: list[list[str]] = [
     ["local", "logs"],
     ["simulate"],
     ["simulate", "iot"],
+    ["simulate", "music"],
+    ["ship"],
+    ["ship", "music"],
+    ["reprocess"],
     ["dq"],
     ["dq", "report"],
     ["quarantine"],
@@ -66,6 +70,7 @@ COMMANDS: list[list[str]] = [
     ["schema", "history"],
     ["demo"],
     ["demo", "iot"],
+    ["demo", "music"],
 ]
 
 

@@ -190,11 +190,12 @@ def demo(
     users: int = typer.Option(300, help="Simulated listeners."),
     days: float = typer.Option(2.0, help="Days of activity."),
     seed: int = typer.Option(7, help="Simulation seed."),
+    batch_seconds: int = typer.Option(300, min=1, help="Seconds of events per object."),
 ) -> None:
     """Run the W-MUSIC workload end to end on the local stack.
 
     Starts the local stack, ships a simulated clickstream into the landing bucket on the
-    local S3 server (one gzip object per minute), drains the worker (bucket → bronze →
+    local S3 server (one gzip object per 5 minutes of events), drains the worker (bucket → bronze →
     silver, the lake on the same S3 server), then shows the DQ summary and the BI queries.
     """
     from lakesmith.cli.common import console
@@ -208,7 +209,7 @@ def demo(
     s = lake_on_s3(s)
     console.rule("2. ship the clickstream to the landing bucket")
     b, p = _landing(None, None)
-    options = ShipOptions(bucket=b, prefix=p)
+    options = ShipOptions(bucket=b, prefix=p, batch_seconds=batch_seconds)
     _print_report(ship_simulation(s, options, users, days, seed), options)
     console.rule("3. drain the worker (bucket → bronze → silver)")
     contract = load_contract(EVENTS)
