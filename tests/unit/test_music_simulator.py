@@ -27,7 +27,7 @@ from lakesmith.domains.music.simulator import (
     generate_frame,
     to_jsonl,
 )
-from lakesmith.sources.objects import open_object
+from lakesmith.sources.objects_io import open_object
 from lakesmith.sources.objects_spec import stream_name
 
 START = datetime(2025, 1, 20, tzinfo=UTC)

@@ -48,13 +48,10 @@ One worker per dataset: workers do not share a bucket's objects between them.
 from __future__ import annotations
 
 import bisect
-import gzip
 import io
 import time
-import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from lakesmith.core.errors import ContractError, InputError, SourceError
@@ -64,7 +61,8 @@ from lakesmith.core.records import RawBatch
 from lakesmith.formats import RecordChunk, get_format
 from lakesmith.formats.json import source_error
 from lakesmith.sources.base import SourceContext
-from lakesmith.sources.objects_spec import ObjectSourceSpec, stream_name
+from lakesmith.sources.objects_io import ObjectVersion, open_object
+from lakesmith.sources.objects_spec import ObjectSourceSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -73,94 +71,6 @@ log = get_logger(__name__)
 
 EOF = "eof"  # the cursor of a finished object version
 PREFETCH_MAX_BYTES = 64 * 1024 * 1024  # larger objects are streamed when their turn comes
-_GZIP_MAGIC = b"\x1f\x8b"
-_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
-
-
-@dataclass(frozen=True, order=True)
-class ObjectVersion:
-    key: str
-    etag: str
-    size: int
-    modified_ms: int
-    bucket: str
-
-    @property
-    def stream(self) -> str:
-        return stream_name(self.bucket, self.key, self.etag)
-
-
-class _Raw(io.RawIOBase):
-    """A botocore streaming body as a raw stream (for ``io.BufferedReader``)."""
-
-    def __init__(self, body: Any) -> None:
-        self._body = body
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self._body.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._body.close()
-        super().close()
-
-
-class _Guarded(io.RawIOBase):
-    """The decompressed object; a damaged gzip stream ends it early (``error`` says why)
-    instead of raising, so the lines before the damage are kept."""
-
-    def __init__(self, inner: BinaryIO, *under: io.IOBase) -> None:
-        self._inner = inner
-        self._under = under  # closed with it (GzipFile leaves its file open)
-        self.error: str | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (all with -1), gathered with ``read1`` so the bytes
-        decompressed before damage are returned, not lost with the exception."""
-        if self.error is not None:
-            return b""
-        parts: list[bytes] = []
-        got = 0
-        read1 = getattr(self._inner, "read1", self._inner.read)
-        while size < 0 or got < size:
-            try:
-                data = read1(size - got if size >= 0 else 1 << 20)
-            except _GZIP_ERRORS as exc:
-                self.error = f"{type(exc).__name__}: {exc}"
-                break
-            if not data:
-                break
-            parts.append(data)
-            got += len(data)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._inner.close()
-        for f in self._under:
-            f.close()
-        super().close()
-
-
-def open_object(body: Any) -> tuple[_Guarded, bool]:
-    """An object's bytes as a guarded stream, gunzipped when it starts with gzip's magic
-    bytes; and whether it was gzip."""
-    buffered = io.BufferedReader(_Raw(body), 1 << 20)
-    is_gzip = buffered.peek(2)[:2] == _GZIP_MAGIC
-    if is_gzip:
-        return _Guarded(cast("BinaryIO", gzip.GzipFile(fileobj=buffered)), buffered), True
-    return _Guarded(cast("BinaryIO", buffered)), False
 
 
 class ObjectSource:
