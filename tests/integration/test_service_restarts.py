@@ -10,19 +10,24 @@ its objects across the restart in its data dir."""
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from lakesmith.config import Settings, load_settings
 from lakesmith.contracts import Contract
+from lakesmith.core.transient import retrying
 from lakesmith.domains.iot.simulator import SimConfig, generate, produce_simulation
 from lakesmith.local import LocalStack
 from lakesmith.local.process import LocalService
-from lakesmith.sources.kafka import kafka_spec
+from lakesmith.sources.kafka import consumer_config, kafka_spec
+from lakesmith.sources.kafka_offsets import end_offset, first_offsets
 from lakesmith.stores.objects import ensure_bucket, s3_client
 from lakesmith.testing.pipeline import read_sinks, unique_contract
 from lakesmith.testing.stack import free_ports, make_state_dir, worker_env
@@ -31,6 +36,7 @@ from lakesmith.testing.workers import WorkerProcess
 pytestmark = pytest.mark.integration
 
 TOTAL = 12_000
+T = TypeVar("T")
 
 
 def _produce(settings: Settings, contract: Contract) -> Counter[str]:
@@ -100,12 +106,6 @@ def test_postgres_down_for_good_exits_non_zero(stack_settings: Settings, tmp_pat
     assert sinks.bronze.height == sinks.bronze["_record_id"].n_unique() == TOTAL
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known flake (about 1 run in 5 in CI): after Tansu restarts, librdkafka sometimes "
-    "fails a watermark request with 'Broker handle destroyed without termination', which "
-    "the retry policy does not yet treat as transient; see README Known limits",
-)
 def test_broker_restart_mid_stream(stack_settings: Settings, tmp_path: Path) -> None:
     assert stack_settings.local.kafka_storage.startswith("s3://")  # topics survive restarts
     contract, path = unique_contract(tmp_path)
@@ -120,6 +120,67 @@ def test_broker_restart_mid_stream(stack_settings: Settings, tmp_path: Path) -> 
         broker.start()
     assert worker.proc.wait(240) == 0, worker.output()[-3000:]
     _check_exact(stack_settings, contract, expected)
+
+
+@pytest.mark.slow
+def test_offset_reads_outlast_broker_restarts(stack_settings: Settings, tmp_path: Path) -> None:
+    """What the source asks the broker (first and end offsets), asked without pause while
+    the broker restarts three times: librdkafka fails some requests for a moment
+    ("Broker handle destroyed without termination", "Unknown partition", transport) and
+    every one is retried, none escapes."""
+    contract, _ = unique_contract(tmp_path)
+    topic = kafka_spec(contract.source).topic
+    _produce(stack_settings, contract)
+    broker = LocalStack(stack_settings, ["kafka"]).service("kafka")
+    consumer = Consumer(consumer_config(stack_settings, f"offsets-{topic}"))
+    parts = list(range(kafka_spec(contract.source).partitions))
+    zeros = dict.fromkeys(parts, 0)
+    failed: list[str] = []  # what librdkafka raised (then retried)
+    escaped: list[BaseException] = []
+    rounds = [0]
+    stop = threading.Event()
+
+    def noted(call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except KafkaException as exc:
+            failed.append(exc.args[0].name())
+            raise
+
+    def firsts() -> dict[int, int]:
+        return first_offsets(consumer, topic, parts)
+
+    def ends() -> list[int]:
+        return [end_offset(consumer, TopicPartition(topic, p)) for p in parts]
+
+    def ask() -> None:
+        try:
+            while not stop.is_set():
+                assert retrying(lambda: noted(firsts), "first offsets", 60) == zeros
+                retrying(lambda: noted(ends), "end offsets", 60)
+                rounds[0] += 1
+        except BaseException as exc:
+            escaped.append(exc)
+
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    try:
+        for outage_s in (1.0, 0.2, 2.0):
+            time.sleep(2)
+            broker.stop()
+            time.sleep(outage_s)
+            broker.start()
+        done = rounds[0]
+        deadline = time.monotonic() + 60
+        while rounds[0] < done + 3 and not escaped and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        asker.join(120)
+        consumer.close()
+    assert not escaped, f"{escaped[0]!r} after retried failures {Counter(failed)}"
+    assert rounds[0] >= done + 3, (rounds, Counter(failed))
+    print("retried librdkafka failures across 3 broker restarts:", dict(Counter(failed)))
 
 
 @pytest.fixture

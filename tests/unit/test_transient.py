@@ -12,6 +12,7 @@ from lakesmith.core.transient import retrying, transient
 # seen while the local broker restarts under a consumer, and their relatives
 BROKER_AWAY = [
     KafkaError._DESTROY_BROKER,  # "Broker handle destroyed without termination"
+    KafkaError._UNKNOWN_PARTITION,  # the client's metadata cache, until the broker reloads
     KafkaError._TRANSPORT,
     KafkaError._ALL_BROKERS_DOWN,
     KafkaError._TIMED_OUT,

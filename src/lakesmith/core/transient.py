@@ -72,10 +72,12 @@ _TEXTS = (
 )
 # librdkafka error codes (``KafkaError`` attribute names) that mean a broker is away, was
 # replaced, or is moving a partition leader or group coordinator: the request is right, the
-# cluster is not ready for it yet. Not ``_DESTROY`` (our own client is closing), nor
+# cluster is not ready for it yet. The first three are what offset requests raised across
+# restarts of the local broker (Tansu). Not ``_DESTROY`` (our own client is closing), nor
 # ``UNKNOWN_TOPIC_OR_PART`` (a deleted topic must stop the worker with its own message).
 _KAFKA_CODES = (
-    "_DESTROY_BROKER",  # a broker handle decommissioned (broker restarted / left metadata)
+    "_DESTROY_BROKER",  # a broker left the metadata (restarting): its handle was replaced
+    "_UNKNOWN_PARTITION",  # not in the client's metadata cache until the broker reloads it
     "_TRANSPORT",  # connection to a broker lost
     "_ALL_BROKERS_DOWN",
     "_RESOLVE",  # host name resolution failed
