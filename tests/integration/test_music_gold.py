@@ -332,3 +332,18 @@ def test_bi_answers_on_warehouse_and_lake(pipeline: Pipeline) -> None:
             lake = marts.lake_answer(pipeline.dataset, question, start, end)
             assert wh.rows() == want[question], (question, day)
             assert lake.rows() == want[question], (question, day)
+
+
+def test_compaction_covers_every_split_silver_table(pipeline: Pipeline) -> None:
+    from lakesmith.maintenance.compact import compact
+    from lakesmith.stores.lake import CompactOptions
+
+    free, paid, back = _upgrade_downgrade()
+    for events in (free, paid, back):
+        pipeline.send(events)
+    reports = compact(pipeline.settings, pipeline.contract, CompactOptions(min_files=2))
+    labels = {r.table.split(".")[-1] for r in reports}
+    stem = pipeline.contract.table_name
+    assert {f"{stem}_{t}" for t in pipeline.dataset.silver_tables} <= labels
+    listens = pipeline.dataset.silver_tables["listen_events"].scan()
+    assert listens.height == 7  # six plays of user 7, one of user 8: nothing lost

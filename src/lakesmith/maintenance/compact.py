@@ -39,7 +39,13 @@ def compact(
             f"unknown table(s) {', '.join(unknown)}", hint=f"choose from {', '.join(TABLES)}"
         )
     dataset = Dataset(settings, contract)
-    wanted = list(dict.fromkeys(tables or TABLES))
+    # a split silver is several tables (silver.<split>): "silver" names them all
+    wanted = [
+        key
+        for t in dict.fromkeys(tables or TABLES)
+        for key in dataset.lake
+        if key == t or key.startswith(f"{t}.")
+    ]
     missing = [t for t in wanted if not dataset.lake[t].exists()]
     if (tables and missing) or len(missing) == len(wanted):
         labels = ", ".join(dataset.lake[t].label for t in missing)
@@ -51,7 +57,7 @@ def compact(
     for name in wanted:
         if name in missing:
             continue
-        keys = tuple(contract.keys) if name == "silver" else ()
+        keys = tuple(contract.keys) if name.startswith("silver") else ()
         opts = dataclasses.replace(options, dedupe_keys=keys)
 
         def step(label: str, name: str = name) -> None:

@@ -137,10 +137,12 @@ def replay_quarantine(
         recovered = batch.silver
         ids = recovered[RECORD_ID].to_list()
         if recovered.height:
-            present = dataset.silver.scan([RECORD_ID], [(RECORD_ID, "in", ids)])
+            present = dataset.scan_silver([RECORD_ID], [(RECORD_ID, "in", ids)])
             fresh = recovered.filter(~pl.col(RECORD_ID).is_in(present[RECORD_ID].implode()))
-            if fresh.height:
-                dataset.silver.append(as_stored(fresh), {})  # keeps the stream positions
+            for name, table in dataset.silver_tables.items():  # each split table its rows
+                part = fresh.filter(dataset.split_filter(name))
+                if part.height:
+                    table.append(as_stored(part), {})  # keeps the stream positions
             if dataset.timeseries is not None:
                 dataset.timeseries.upsert(recovered)
             # recorded before the delete: a crash in between re-records the same ids (no-op)

@@ -61,7 +61,7 @@ ORDER BY plays DESC, l.location LIMIT 10""",
         Question(
             "top_songs",
             "most played songs in the period",
-            """SELECT title, artist_name AS artist, sum(plays) AS plays
+            """SELECT title, artist_name AS artist, sum(plays)::bigint AS plays
 FROM {schema}.mart_song_daily
 WHERE date BETWEEN %(start)s AND %(end)s
 GROUP BY song_key, title, artist_name
@@ -77,7 +77,7 @@ ORDER BY plays DESC, s.title, artist LIMIT 10""",
             "hours_per_user",
             "hours of music per user in the period (top 10)",
             """SELECT user_id, first_name, last_name,
-       round(sum(seconds)::numeric / 3600, 2) AS hours, sum(plays) AS plays
+       round(sum(seconds)::numeric / 3600, 2) AS hours, sum(plays)::bigint AS plays
 FROM {schema}.mart_user_daily
 WHERE date BETWEEN %(start)s AND %(end)s
 GROUP BY user_id, first_name, last_name
