@@ -48,7 +48,6 @@ One worker per dataset: workers do not share a bucket's objects between them.
 from __future__ import annotations
 
 import bisect
-import io
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -61,7 +60,13 @@ from lakesmith.core.records import RawBatch
 from lakesmith.formats import RecordChunk, get_format
 from lakesmith.formats.json import source_error
 from lakesmith.sources.base import SourceContext
-from lakesmith.sources.objects_io import ObjectVersion, open_object
+from lakesmith.sources.objects_io import (
+    Guarded,
+    ObjectVersion,
+    gunzip_whole,
+    open_fetched,
+    open_object,
+)
 from lakesmith.sources.objects_spec import ObjectSourceSpec
 
 if TYPE_CHECKING:
@@ -102,7 +107,7 @@ class ObjectSource:
         self.busy_s = 0.0
         self.objects_done = 0
         self._pool: ThreadPoolExecutor | None = None  # fetches the next objects ahead
-        self._fetched: dict[str, Future[bytes]] = {}
+        self._fetched: dict[str, Future[tuple[bytes, bool]]] = {}
         self._discover(full=True)
         log.info("s3_source_opened", uri=self.uri, queued=len(self._queue))
 
@@ -183,10 +188,11 @@ class ObjectSource:
 
     # -- reading -------------------------------------------------------------------------
 
-    def _get(self, v: ObjectVersion) -> bytes:
+    def _get(self, v: ObjectVersion) -> tuple[bytes, bool]:
+        """The object's bytes, gunzipped here when whole and sound (in the fetch threads:
+        zlib releases the GIL), and whether they were."""
         response = self.client.get_object(Bucket=v.bucket, Key=v.key, IfMatch=v.etag)
-        data: bytes = response["Body"].read()
-        return data
+        return gunzip_whole(response["Body"].read())
 
     def _prefetch(self) -> None:
         """Start fetching the next small queued objects (GET latency overlaps the work)."""
@@ -199,20 +205,23 @@ class ObjectSource:
             if v.stream not in self._fetched and v.size <= PREFETCH_MAX_BYTES:
                 self._fetched[v.stream] = self._pool.submit(self._get, v)
 
-    def _body(self, v: ObjectVersion) -> Any:
-        """The object's bytes: fetched ahead, fetched now (small), or streamed (large)."""
+    def _open(self, v: ObjectVersion) -> tuple[Guarded, bool]:
+        """The object's text and whether it was gzip: fetched ahead, fetched now (small),
+        or streamed (large)."""
         future = self._fetched.pop(v.stream, None)
         if future is not None:
-            return io.BytesIO(future.result())
+            return open_fetched(*future.result())
         if v.size <= PREFETCH_MAX_BYTES:
-            return io.BytesIO(self._get(v))
-        return self.client.get_object(Bucket=v.bucket, Key=v.key, IfMatch=v.etag)["Body"]
+            return open_fetched(*self._get(v))
+        return open_object(
+            self.client.get_object(Bucket=v.bucket, Key=v.key, IfMatch=v.etag)["Body"]
+        )
 
     def _records(self, v: ObjectVersion, start: int) -> Iterator[RecordChunk]:
         """The chunks of object version ``v`` from line ``start``; a record explaining
         unreadable input at the end (see the module docstring)."""
         try:
-            body = self._body(v)
+            stream, is_gzip = self._open(v)
         except Exception as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code")
             if code not in ("NoSuchKey", "PreconditionFailed", "412", "404"):
@@ -220,7 +229,6 @@ class ObjectSource:
             log.warning("s3_object_gone", key=v.key, etag=v.etag, start=start)
             yield RecordChunk(start, [source_error("object_gone", _gone(v, start))])
             return
-        stream, is_gzip = open_object(body)
         end = 0  # one past the last line seen
         try:
             file = cast("BinaryIO", stream)

@@ -48,7 +48,7 @@ class _Raw(io.RawIOBase):
         super().close()
 
 
-class _Guarded(io.RawIOBase):
+class Guarded(io.RawIOBase):
     """The decompressed object; a damaged gzip stream ends it early (``error`` says why)
     instead of raising, so the lines before the damage are kept."""
 
@@ -92,11 +92,29 @@ class _Guarded(io.RawIOBase):
         super().close()
 
 
-def open_object(body: Any) -> tuple[_Guarded, bool]:
+def open_object(body: Any) -> tuple[Guarded, bool]:
     """An object's bytes as a guarded stream, gunzipped when it starts with gzip's magic
     bytes; and whether it was gzip."""
     buffered = io.BufferedReader(_Raw(body), 1 << 20)
     is_gzip = buffered.peek(2)[:2] == _GZIP_MAGIC
     if is_gzip:
-        return _Guarded(cast("BinaryIO", gzip.GzipFile(fileobj=buffered)), buffered), True
-    return _Guarded(cast("BinaryIO", buffered)), False
+        return Guarded(cast("BinaryIO", gzip.GzipFile(fileobj=buffered)), buffered), True
+    return Guarded(cast("BinaryIO", buffered)), False
+
+
+def gunzip_whole(data: bytes) -> tuple[bytes, bool]:
+    """``data`` gunzipped when it is a sound gzip stream (then True); else as it is (a
+    damaged stream is left to ``open_object``, which keeps the lines before the damage)."""
+    if data[:2] != _GZIP_MAGIC:
+        return data, False
+    try:
+        return gzip.decompress(data), True
+    except _GZIP_ERRORS:
+        return data, False
+
+
+def open_fetched(data: bytes, gunzipped: bool) -> tuple[Guarded, bool]:
+    """A fetched object as ``open_object`` gives it (already gunzipped or not)."""
+    if gunzipped:
+        return Guarded(cast("BinaryIO", io.BytesIO(data))), True
+    return open_object(io.BytesIO(data))
