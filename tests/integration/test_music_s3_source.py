@@ -90,6 +90,7 @@ def test_hostile_objects_end_in_quarantine_with_reasons(
         "events/2025/01/20/10/events_20250120T1001_0.json.gz": gzip.compress(lines(3, 20)),
         "events/2025/01/20/10/events_20250120T1002_0.json.gz": lines(4, 10),  # not gzip
         "events/2025/01/20/10/events_20250120T1003_0.json.gz": truncated,
+        "events/2025/01/20/10/gzip without the suffix.json": gzip.compress(lines(7, 8)),
         "events/2025/01/20/10/garbage.bin": bytes(range(256)) * 40,
         "events/2025/01/20/10/empty.json": b"",
         "events/2025/01/20/10/blank lines é ü.json": b"\n\n  \n",
@@ -112,6 +113,7 @@ def test_hostile_objects_end_in_quarantine_with_reasons(
     assert sinks.silver.filter(pl.col("session_id") == 3).height == 20
     assert sinks.silver.filter(pl.col("session_id") == 4).height == 10
     assert sinks.silver.filter(pl.col("session_id") == 6).height == 5
+    assert sinks.silver.filter(pl.col("session_id") == 7).height == 8  # gzip by magic bytes
     kept = sinks.silver.filter(pl.col("session_id") == 2).height
     assert 0 < kept < 400  # the lines before the damage
     assert stats.records == sinks.bronze.height == sinks.silver.height + q.height
