@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from lakesmith.domains.music.catalogue import build_catalogue
 from lakesmith.domains.music.shipper import (
     ShipOptions,
     object_key,
+    ship,
     slices_of_files,
     slices_of_frame,
 )
@@ -156,3 +158,26 @@ def test_objects_are_read_gzip_by_magic_bytes() -> None:
 def test_stream_names_encode_keys() -> None:
     name = stream_name("landing", "events/a b/ü@x.json", '"abc-2"')
     assert name == "s3://landing/events/a%20b/%C3%BC%40x.json@abc-2"
+
+
+class _Bucket:
+    """A stand-in S3 client: remembers what was put, and when."""
+
+    def __init__(self) -> None:
+        self.puts: list[tuple[str, float]] = []
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes) -> None:  # noqa: N803 (boto3's names)
+        self.puts.append((Key, time.monotonic()))
+
+
+def test_shipper_paces_like_a_live_shipper(events: pl.DataFrame) -> None:
+    evening = int(datetime(2025, 1, 20, 20, tzinfo=UTC).timestamp() * 1000)
+    first_hours = events.filter(pl.col("ts").is_between(evening, evening + 5 * 60_000 - 1))
+    options = ShipOptions(bucket="b", batch_seconds=60, speed=600.0, gzip=False)  # 0.1 s/slice
+    client = _Bucket()
+    t0 = time.monotonic()
+    report = ship(client, slices_of_frame(first_hours, options), options, 0, progress=False)  # type: ignore[arg-type]
+    assert report.objects == len(client.puts) >= 3
+    # a slice is written once it has closed: slice N after (N + 1) * 0.1 s
+    waited = [t - t0 for _, t in sorted(client.puts, key=lambda p: p[1])]
+    assert waited[0] >= 0.09 and waited[-1] >= 0.1 * report.objects - 0.02

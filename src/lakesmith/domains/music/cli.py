@@ -139,6 +139,12 @@ def ship(
         min=0.0,
         help="Event seconds per wall second (60: a minute's object every second); 0: at once.",
     ),
+    live: bool = typer.Option(
+        False,
+        "--live",
+        help="Generated events start now; each object is written when its "
+        "slice closes (--speed 1), for --days.",
+    ),
     users: int = typer.Option(100, "--users", "-n", min=1, help="Listeners (generated events)."),
     days: float = typer.Option(1.0, "--days", "-d", min=0.01, help="Days (generated events)."),
     seed: int = typer.Option(0, "--seed", help="Seed (generated events)."),
@@ -149,7 +155,7 @@ def ship(
     Events are cut into time slices of --batch-seconds by their ts and written as
     fluentd-style objects, events/2025/01/20/10/events_20250120T1015_0.json.gz. Generated
     by the simulator, or read from JSON-lines files (--from, e.g. the real Eventsim logs),
-    whose lines are shipped byte for byte.
+    whose lines are shipped byte for byte. --live ships generated events in real time.
     """
     from lakesmith.cli.common import settings
     from lakesmith.core.errors import InputError
@@ -158,11 +164,18 @@ def ship(
     from lakesmith.stores.objects import ensure_bucket, s3_client
 
     b, p = _landing(bucket, prefix)
-    options = ShipOptions(b, p, batch_seconds, gzip, max_events, speed)
     paths = [*files, *(more or [])]
+    start: str | None = None
+    if live and not paths:
+        from datetime import UTC, datetime
+
+        now = int(datetime.now(UTC).timestamp()) // batch_seconds * batch_seconds
+        start = datetime.fromtimestamp(now, UTC).isoformat()
+        speed = speed or 1.0
+    options = ShipOptions(b, p, batch_seconds, gzip, max_events, speed)
     s = settings()
     if not paths:
-        _print_report(ship_simulation(s, options, users, days, seed, None, progress), options)
+        _print_report(ship_simulation(s, options, users, days, seed, start, progress), options)
         return
     missing = [str(f) for f in paths if not f.is_file()]
     if missing:

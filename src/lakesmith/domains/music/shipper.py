@@ -7,8 +7,9 @@ holds over ``max_events`` events) under time-sliced keys::
 ``_0``, ``_1`` … number the objects of one slice (fluentd's ``%{index}``). Events come
 from the simulator or from JSON-lines files (such as the real Eventsim logs), whose lines
 are shipped byte for byte (blank or unparsable lines travel with the slice before them).
-``speed`` paces the shipping like a live shipper: slice N is written once
-``N · batch_seconds / speed`` wall seconds have passed (0: as fast as possible).
+``speed`` paces the shipping like a live shipper, which writes a slice once it has closed:
+slice N is written once ``(N + 1) · batch_seconds / speed`` wall seconds have passed
+(0: as fast as possible; 1 with events starting now: live).
 Compression and uploads run in a few threads (gzip and boto3 release the GIL).
 """
 
@@ -134,7 +135,8 @@ def ship(client: S3Client, slices: Iterator[_Slice], options: ShipOptions, total
         for s in slices:
             if options.speed > 0:
                 first_ms = s.start_ms if first_ms is None else first_ms
-                due = (s.start_ms - first_ms) / 1000 / options.speed
+                closes = s.start_ms - first_ms + options.batch_seconds * 1000
+                due = closes / 1000 / options.speed
                 time.sleep(max(0.0, due - (time.monotonic() - t0)))
             base = object_key(options.prefix, s.start_ms, 0, options.gzip)
             index = used.get(base, 0)
