@@ -41,7 +41,7 @@ def test_upgrade_from_empty_then_no_diff(stack_settings: Settings) -> None:
     upgrade(stack_settings, "music", schema)  # at head already: nothing to do
     with connect(stack_settings) as conn:
         row = conn.execute(f'SELECT version_num FROM "{schema}".alembic_version').fetchone()
-    assert row == ("music_0001",)
+    assert row == ("music_0002",)
 
 
 def test_diff_is_found_when_the_schema_drifts(stack_settings: Settings) -> None:

@@ -74,8 +74,7 @@ def test_batches_in_order_and_out_of_order_agree() -> None:
         in_order = upsert(in_order, merge(batch, in_order))
     late = EMPTY
     for batch in (first, third, second):  # the downgrade's events before the upgrade's
-        # the stored versions' ends plus the plays in between (fact_listen) — here every
-        # observation is a play, so pass them as the model does
+        # the entity's earlier observations, as the music model passes them
         interior = pl.concat([first, third]).filter(pl.col("ts") >= batch["ts"].min())
         late = upsert(late, merge(pl.concat([batch, interior]), late))
     expected = [("free", 0, 10), ("paid", 10, 20), ("free", 20, None)]

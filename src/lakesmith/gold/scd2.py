@@ -1,13 +1,15 @@
 """Slowly changing dimensions, type 2, merged in Polars — late events included.
 
 A version of an entity is a run of observations with the same tracked values. Each stored
-version keeps ``valid_from`` (its first observation) and ``last_seen`` (its last), so the
-versions are a lossless summary of every observation that matters: merging a batch puts
-the stored versions' two ends and the batch's observations in time order, starts a new
-version wherever the tracked values change, and closes each version at the next one's
-``valid_from`` (``valid_to``; null and ``is_current`` for the newest). An observation
-older than the stored ones (events arriving out of order across batches) splits or moves
-versions exactly as if it had arrived in order. Only entities whose versions changed are
+version keeps ``valid_from`` (its first observation) and ``last_seen`` (its last). Merging
+a batch puts the stored versions' two ends and the batch's observations in time order,
+starts a new version wherever the tracked values change, and closes each version at the
+next one's ``valid_from`` (``valid_to``; null and ``is_current`` for the newest). In
+order, that is exact. An observation older than stored ones (events arriving out of order
+across batches) can split a stored version, which then resumes at its first observation
+*after* the late one — not among the two ends: the caller passes the entity's earlier
+observations too (the music model keeps them in ``user_level_events``), and the result
+is the one of a single batch in time order. Only entities whose versions changed are
 returned, for a ``replace`` of all their versions.
 
 A version's key is the surrogate key of (entity, ``valid_from``): stable while the version

@@ -68,6 +68,18 @@ class DimUser(SQLModel, table=True):
     is_current: bool
 
 
+class UserLevelEvent(SQLModel, table=True):
+    """Every level observation of a known user (one per event): the history the SCD2
+    merge of ``dim_user`` reads back when an event arrives out of order."""
+
+    __tablename__ = "user_level_events"
+    __table_args__ = (sa.Index("user_level_events_user_id_ts", "user_id", "ts"),)
+    event_key: str = Field(sa_type=sa.Text, primary_key=True, description="silver _record_id")
+    user_id: int = Field(sa_type=sa.BigInteger)
+    ts: dt.datetime = Field(sa_type=TZ)
+    level: str = Field(sa_type=sa.Text)
+
+
 class DimArtist(SQLModel, table=True):
     __tablename__ = "dim_artist"
     artist_key: int = Field(
@@ -140,6 +152,7 @@ class FactListen(SQLModel, table=True):
 TABLES: tuple[type[SQLModel], ...] = (
     DimDate,
     DimTimeOfDay,
+    UserLevelEvent,
     DimUser,
     DimArtist,
     DimSong,

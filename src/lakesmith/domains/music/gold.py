@@ -34,6 +34,7 @@ def _table(name: str, model: type, key: str, **kw: object) -> GoldTable:
 TABLES = (
     _table("dim_date", wm.DimDate, "date_key", static=True),
     _table("dim_time_of_day", wm.DimTimeOfDay, "time_key", static=True),
+    _table("user_level_events", wm.UserLevelEvent, "event_key", partition_by=_TS_DAY),
     _table("dim_user", wm.DimUser, "user_key"),
     _table("dim_artist", wm.DimArtist, "artist_key"),
     _table("dim_song", wm.DimSong, "song_key"),
@@ -155,22 +156,27 @@ class MusicModel:
         changed = versions["user_id"].unique().to_list()
         return Change(versions, "replace", (("user_id", "in", changed),))
 
+    def _user_level_events(self, silver: pl.DataFrame, state: GoldState) -> Change | None:
+        """The batch's level observations (what ``dim_user`` re-reads for late events)."""
+        rows = silver.filter(pl.col("user_id").is_not_null() & pl.col("level").is_not_null())
+        if rows.height == 0:
+            return None
+        return Change(rows.select(pl.col(RECORD_ID).alias("event_key"), "user_id", "ts", "level"))
+
     @staticmethod
     def _interior(obs: pl.DataFrame, existing: pl.DataFrame, state: GoldState) -> pl.DataFrame:
-        """Stored observations inside the users' versions, for events arriving out of
-        order: a late event of another level inside a stored version splits it, and the
-        version resumes at the first *later* observation of its level — a stored version
-        keeps only its first and last, so the plays (``fact_listen``: ts, level) of the
-        users with late events supply the ones in between."""
+        """Every stored observation of the users with events older than their last one:
+        a late event of another level inside a stored version splits it, and the version
+        resumes at the first later observation of its level, which a stored version does
+        not keep (only its first and last) — ``user_level_events`` has them all."""
         seen = existing.group_by("user_id").agg(pl.col("last_seen").max())
         late = obs.join(seen, on="user_id").filter(pl.col("ts") < pl.col("last_seen"))
         if late.height == 0:
             return obs.clear().select("user_id", "ts", "level")
-        since = late["ts"].min()
         return state.read(
-            "fact_listen",
+            "user_level_events",
             ["user_id", "ts", "level"],
-            [("user_id", "in", late["user_id"].unique().to_list()), ("ts", ">=", since)],
+            [("user_id", "in", late["user_id"].unique().to_list())],
         )
 
     # -- fact_listen ------------------------------------------------------------------------

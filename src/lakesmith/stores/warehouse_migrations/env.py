@@ -5,12 +5,20 @@ starts take turns through an advisory lock."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import sqlalchemy as sa
 from alembic import context
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
-import lakesmith.stores.warehouse_music  # noqa: F401  (registers the music tables)
+import lakesmith.stores
+
+# every model's SQLModel classes (stores/warehouse_<model>.py) register their tables
+for module in pkgutil.iter_modules(lakesmith.stores.__path__):
+    if module.name.startswith("warehouse_") and not module.ispkg:
+        importlib.import_module(f"lakesmith.stores.{module.name}")
 
 config = context.config
 url: str = config.attributes["url"]
