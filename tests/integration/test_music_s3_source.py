@@ -4,6 +4,7 @@ quarantined with a reason, the ledger (the sinks' positions) matching the bucket
 from __future__ import annotations
 
 import gzip
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -151,3 +152,63 @@ def test_new_and_overwritten_objects_once_across_runs(
     assert all(
         p is not None and p.cursor == EOF for p in ledger(stack_settings, contract, bucket).values()
     )
+
+
+def test_notifications_list_new_objects_at_once(
+    stack_settings: Settings, landing: tuple[Contract, str], tmp_path: Path
+) -> None:
+    import boto3
+
+    from lakesmith.sources.base import SourceContext
+    from lakesmith.sources.objects import ObjectSource
+
+    _, bucket = landing
+    client = s3_client(stack_settings)
+    key, secret = stack_settings.effective_s3_credentials()
+    sqs = boto3.client(
+        "sqs", endpoint_url=stack_settings.effective_s3_endpoint(), region_name="us-east-1",
+        aws_access_key_id=key, aws_secret_access_key=secret,
+    )  # fmt: skip
+    url = sqs.create_queue(QueueName=f"{bucket}-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    client.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn["QueueArn"], "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    client.put_object(Bucket=bucket, Key="events/2025/01/20/10/b.json", Body=lines(50, 3))
+    source = {
+        "kind": "s3", "bucket": bucket, "prefix": "events/", "poll_interval_s": 3600,
+        "rescan_interval_s": 0, "notifications_queue": f"{bucket}-events",
+    }  # fmt: skip
+    contract, _ = unique_contract(tmp_path, "music.events", source=source)
+    src = ObjectSource(SourceContext(stack_settings, contract, "g", resume=lambda s: {}))
+
+    def read(expected: int) -> list[int]:
+        seqs: list[int] = []
+        deadline = time.monotonic() + 15
+        while len(seqs) < expected and time.monotonic() < deadline:
+            seqs += src.poll(1000, 2.0).seqs
+        return seqs
+
+    try:
+        assert read(3) == [0, 1, 2]  # listed at start
+        # polling every hour: only the notification can make these show up now
+        client.put_object(Bucket=bucket, Key="events/2025/01/20/11/c.json", Body=lines(51, 4))
+        assert read(4) == [0, 1, 2, 3]
+        client.put_object(Bucket=bucket, Key="events/2025/01/20/09/late.json", Body=lines(52, 2))
+        assert read(2) == [0, 1]  # below the watermark: a full listing finds it
+    finally:
+        src.close()
+
+
+def test_a_missing_bucket_is_one_clear_error(stack_settings: Settings, tmp_path: Path) -> None:
+    from lakesmith.core.errors import SourceError
+    from lakesmith.sources.base import SourceContext
+    from lakesmith.sources.objects import ObjectSource
+
+    source = {"kind": "s3", "bucket": "no-such-bucket-here", "prefix": "events/"}
+    contract, _ = unique_contract(tmp_path, "music.events", source=source)
+    with pytest.raises(SourceError, match="cannot list s3://no-such-bucket-here/events/"):
+        ObjectSource(SourceContext(stack_settings, contract, "g", resume=lambda s: {}))

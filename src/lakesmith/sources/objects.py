@@ -42,6 +42,10 @@ spaces and any Unicode (%-encoded in stream names). Network errors while reading
 object are raised (the worker retries them) and the object is read again from the first
 line not yet delivered.
 
+**Notifications** (optional, ``notifications_queue``): an SQS queue receiving the bucket's
+``ObjectCreated`` events wakes the source up to list at once (``objects_notify``); the
+listing stays the truth, so notifications change latency only.
+
 One worker per dataset: workers do not share a bucket's objects between them.
 """
 
@@ -51,9 +55,9 @@ import bisect
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
-from lakesmith.core.errors import ContractError, InputError, SourceError
+from lakesmith.core.errors import ContractError, InputError
 from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Positions
 from lakesmith.core.records import RawBatch
@@ -64,6 +68,7 @@ from lakesmith.sources.objects_io import (
     Guarded,
     ObjectVersion,
     gunzip_whole,
+    list_versions,
     open_fetched,
     open_object,
 )
@@ -71,6 +76,8 @@ from lakesmith.sources.objects_spec import ObjectSourceSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from lakesmith.sources.objects_notify import Notifications
 
 log = get_logger(__name__)
 
@@ -108,39 +115,17 @@ class ObjectSource:
         self.objects_done = 0
         self._pool: ThreadPoolExecutor | None = None  # fetches the next objects ahead
         self._fetched: dict[str, Future[tuple[bytes, bool]]] = {}
+        self._notify: Notifications | None = None
+        if spec.notifications_queue:
+            from lakesmith.sources.objects_notify import Notifications
+
+            self._notify = Notifications(
+                context.settings, spec.notifications_queue, spec.notifications_endpoint_url
+            )
         self._discover(full=True)
         log.info("s3_source_opened", uri=self.uri, queued=len(self._queue))
 
     # -- listing -------------------------------------------------------------------------
-
-    def _list(self, start_after: str) -> Iterator[ObjectVersion]:
-        spec = self.spec
-        args: dict[str, Any] = {"Bucket": spec.bucket, "Prefix": spec.prefix}
-        if start_after:
-            args["StartAfter"] = start_after
-        try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(**args):
-                for o in page.get("Contents", []):
-                    key = o["Key"]
-                    if key.endswith("/") or (
-                        spec.suffixes and not key.endswith(tuple(spec.suffixes))
-                    ):
-                        continue
-                    yield ObjectVersion(
-                        key,
-                        o["ETag"].strip('"'),
-                        o["Size"],
-                        int(o["LastModified"].timestamp() * 1000),
-                        spec.bucket,
-                    )
-        except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-            if code in ("NoSuchBucket", "AccessDenied", "InvalidAccessKeyId"):
-                raise SourceError(
-                    f"cannot list s3://{spec.bucket}/{spec.prefix}: {code}",
-                    hint="check source.bucket in the contract and the [s3] settings",
-                ) from exc
-            raise
 
     def _discover(self, full: bool) -> None:
         """List new object versions (all of the prefix when ``full``) and queue those the
@@ -149,7 +134,7 @@ class ObjectSource:
         self._last_list = now
         if full:
             self._last_rescan = now
-        listed = list(self._list("" if full else self._watermark))
+        listed = list(list_versions(self.client, self.spec, "" if full else self._watermark))
         fresh = [
             v
             for v in listed
@@ -178,6 +163,20 @@ class ObjectSource:
             self._watermark = max(self._watermark, listed[-1].key)
         if self._queue:
             log.info("s3_objects_found", uri=self.uri, queued=len(self._queue), full=full)
+
+    def _idle(self, seconds: float) -> None:
+        """Wait for the next listing: ``seconds``, or until a notification arrives."""
+        if self._notify is None:
+            time.sleep(seconds)
+            return
+        t0 = time.monotonic()
+        notified = self._notify.wait(seconds)
+        if notified.receipts:
+            below = any(k <= self._watermark for k in notified.keys)
+            self._discover(full=below)  # a notified key below the watermark: list it all
+            self._notify.done(notified)
+        else:
+            time.sleep(max(0.0, seconds - (time.monotonic() - t0)))
 
     def _maybe_discover(self) -> None:
         now = time.monotonic()
@@ -356,7 +355,7 @@ class ObjectSource:
                 break
         if not len(batch) and self._current is None:
             wait = self.spec.poll_interval_s - (time.monotonic() - self._last_list)
-            time.sleep(max(0.0, min(wait, max_wait_s)))
+            self._idle(max(0.0, min(wait, max_wait_s)))
         self.busy_s = time.monotonic() - t0
         return batch
 

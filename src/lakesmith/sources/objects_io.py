@@ -1,16 +1,22 @@
-"""Reading one object of the ``s3`` source: its version's identity, its body as a raw
-stream, gunzipped when it starts with gzip's magic bytes, and a guard that ends a damaged
-gzip stream early (``error`` says why) instead of losing the lines before the damage."""
+"""Listing and reading the objects of the ``s3`` source: object versions under a prefix,
+one object's body as a raw stream, gunzipped when it starts with gzip's magic bytes, and a
+guard that ends a damaged gzip stream early (``error`` says why) instead of losing the
+lines before the damage."""
 
 from __future__ import annotations
 
 import gzip
 import io
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from lakesmith.sources.objects_spec import stream_name
+from lakesmith.core.errors import SourceError
+from lakesmith.sources.objects_spec import ObjectSourceSpec, stream_name
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
@@ -118,3 +124,34 @@ def open_fetched(data: bytes, gunzipped: bool) -> tuple[Guarded, bool]:
     if gunzipped:
         return Guarded(cast("BinaryIO", io.BytesIO(data))), True
     return open_object(io.BytesIO(data))
+
+
+def list_versions(
+    client: S3Client, spec: ObjectSourceSpec, start_after: str
+) -> Iterator[ObjectVersion]:
+    """The object versions under ``spec.prefix`` after ``start_after`` (all when empty), in
+    key order; folder markers and keys without one of ``spec.suffixes`` left out."""
+    args: dict[str, Any] = {"Bucket": spec.bucket, "Prefix": spec.prefix}
+    if start_after:
+        args["StartAfter"] = start_after
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(**args):
+            for o in page.get("Contents", []):
+                key = o["Key"]
+                if key.endswith("/") or (spec.suffixes and not key.endswith(tuple(spec.suffixes))):
+                    continue
+                yield ObjectVersion(
+                    key,
+                    o["ETag"].strip('"'),
+                    o["Size"],
+                    int(o["LastModified"].timestamp() * 1000),
+                    spec.bucket,
+                )
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code in ("NoSuchBucket", "AccessDenied", "InvalidAccessKeyId"):
+            raise SourceError(
+                f"cannot list s3://{spec.bucket}/{spec.prefix}: {code}",
+                hint="check source.bucket in the contract and the [s3] settings",
+            ) from exc
+        raise

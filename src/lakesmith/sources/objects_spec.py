@@ -31,6 +31,14 @@ class ObjectSourceSpec(SourceSpec):
     prefetch_objects: int = Field(
         8, ge=0, description="objects (up to 64 MiB each) fetched ahead in threads; 0: none"
     )
+    notifications_queue: str | None = Field(
+        None,
+        description="SQS queue (URL or name) receiving the bucket's ObjectCreated events: new "
+        "objects are listed as soon as they are notified, not at the next poll",
+    )
+    notifications_endpoint_url: str | None = Field(
+        None, description="the queue's endpoint; default: the [s3] endpoint"
+    )
     suffixes: list[str] = Field(
         [], description="only keys ending with one of these (e.g. .json, .json.gz); [] = all"
     )
