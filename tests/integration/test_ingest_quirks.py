@@ -24,7 +24,7 @@ ROW = pl.col("_source").str.extract(r"#row=(\d+)$").cast(pl.Int64)
 
 
 def _load(
-    settings: Settings, path: Path, fmt: str | None = None, contract: Path | None = None
+    settings: Settings, path: Path | str, fmt: str | None = None, contract: Path | None = None
 ) -> tuple[IngestResult, Sinks, int]:
     name = f"quirks.t_{uuid.uuid4().hex[:8]}"
     job = prepare(settings, str(path), name, fmt=fmt, contract_path=contract)
@@ -190,3 +190,16 @@ def test_cli_writes_the_inferred_contract_and_the_summary(
     again = CliRunner().invoke(app, args, env=env)
     assert again.exit_code == 0, again.output
     assert "nothing new to ingest" in again.output
+
+
+def test_an_s3_object_with_a_contract(stack_settings: Settings, tmp_path: Path) -> None:
+    from lakesmith.stores.objects import ensure_bucket, s3_client
+
+    client = s3_client(stack_settings)
+    ensure_bucket(client, "landing")
+    key = f"ingest/{uuid.uuid4().hex[:8]}/events.jsonl"
+    client.put_object(Bucket="landing", Key=key, Body=b'{"x":1}\n{"x":2}\n{"x":"bad"}\n')
+    contract = _contract(tmp_path, [{"name": "x", "type": "long"}], fmt="jsonl")
+    result, sinks, n = _load(stack_settings, f"s3://landing/{key}", contract=contract)
+    assert n == 3 and sinks.silver.height == 2
+    assert result.rules == {"x_type": 1}

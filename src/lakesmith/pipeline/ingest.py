@@ -108,7 +108,10 @@ def _source_section(target: str, batch_size: int) -> tuple[dict[str, Any], list[
             )
         bucket, _, prefix = target.removeprefix("s3://").partition("/")
         return {"kind": "s3", "bucket": bucket, "prefix": prefix, "chunk_records": batch_size}, []
-    files = discover(target)
+    try:
+        files = discover(target)
+    except InputError as exc:
+        raise InputError(exc.message, hint="check the path (a file, a folder or a glob)") from None
     if not files:
         raise InputError(f"no files found at {target}", hint="check the path or the glob")
     path = str(Path(target).expanduser().absolute())
@@ -130,7 +133,19 @@ def prepare(
 
     name = dataset_name(dataset)
     source, files = _source_section(target, MIN_BATCH)
-    fmt = fmt or (guess_format(files[0].path) if files else None)
+    if fmt is None and files:
+        fmt = guess_format(files[0].path)
+    elif fmt is None and Path(target).suffix.lower() in (
+        ".csv",
+        ".tsv",
+        ".jsonl",
+        ".ndjson",
+        ".parquet",
+    ):
+        fmt = (
+            "jsonl" if Path(target).suffix.lower() == ".ndjson" else Path(target).suffix.lower()[1:]
+        )
+        fmt = "csv" if fmt == "tsv" else fmt
     given = load_contract_file(contract_path) if contract_path is not None else None
     if fmt is None:
         fmt = given.payload.format if given is not None else None
