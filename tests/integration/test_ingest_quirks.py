@@ -184,6 +184,7 @@ def test_cli_writes_the_inferred_contract_and_the_summary(
     }
     assert fields["amount"]["type"] == "double"
     assert written["event_time"] == "created_at" and written["keys"] == []
+    assert written["lake"]["partition_by"] == [{"field": "created_at", "transform": "month"}]
     # the sample saw only numbers; the last row's 'x' is quarantined and the summary says so
     assert "50 to silver, 1 to quarantine (order_id_type 1)" in result.output
     # the same command again: nothing new, no duplicates

@@ -12,8 +12,8 @@ nullability (``required`` when no sampled row misses it). Column names become
 lower_snake_case field names with the original name as ``path``.
 
 The inferred contract has no natural key (``keys: []``: no dedupe, replays are dropped
-by the positions) and its event time is the first timestamp column, else the file's
-modified time (a ``@source_ts`` field). ``evolve`` adds the columns a later file (or a
+by the positions) and its event time is the first timestamp column (silver is then
+partitioned by its month), else the file's modified time (a ``@source_ts`` field). ``evolve`` adds the columns a later file (or a
 later part of one) brings as the next schema version, so silver widens when the first
 record carrying them arrives.
 """
@@ -307,6 +307,9 @@ def infer_contract(
             name = "file_modified" if "file_modified" not in taken else "_file_modified"
             best = {"name": name, "type": "timestamp", "path": "@source_ts", "required": True}
             fields.append(best)
+        else:  # silver by month of the event time: pruning without tiny partitions
+            lake = data.setdefault("lake", {})
+            lake.setdefault("partition_by", [{"field": best["name"], "transform": "month"}])
         data["event_time"] = best["name"]
     data["fields"] = fields
     if not fields:
