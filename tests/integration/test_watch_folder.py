@@ -167,3 +167,35 @@ def test_a_registered_handler_takes_unmapped_files(
     [o] = w.wait_for(1)
     assert o.status == "handled" and o.detail == "indexed 1 document"
     assert seen == [folder.absolute() / "contract.docx"]
+
+
+@pytest.mark.slow
+def test_a_watcher_killed_mid_file_finishes_it_after_a_restart(
+    stack_settings: Settings, drop: tuple[Path, Path, str]
+) -> None:
+    import subprocess
+
+    from lakesmith.pipeline.worker import FAULT_ENV
+    from lakesmith.testing.files import lakesmith_cmd, write_csv
+    from lakesmith.testing.stack import worker_env
+
+    folder, mapping, dataset = drop
+    mapping.write_text(yaml.safe_dump({"datasets": [{"match": "*.csv", "dataset": dataset}]}))
+    rows = write_csv(folder / "big.csv", 6 * 1024 * 1024)
+    cmd = lakesmith_cmd(
+        "--log-level", "WARNING", "watch", str(folder), "--dataset-map", str(mapping),
+        "--settle", "0.5", "--once", "--memory-limit", "530MiB",
+    )  # fmt: skip
+    env = worker_env(stack_settings)
+    killed = subprocess.run(cmd, env={**env, FAULT_ENV: "silver:1"}, capture_output=True)
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    with connect(stack_settings) as conn:
+        assert [e.status for e in ledger.entries(conn) if e.dataset == dataset] == ["started"]
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "big.csv:" in again.stdout and "into " + dataset in again.stdout
+    with connect(stack_settings) as conn:
+        assert [e.status for e in ledger.entries(conn) if e.dataset == dataset] == ["done"]
+    contract = load_contract_file(stored_contract_path(stack_settings, dataset))
+    silver = read_sinks(stack_settings, contract).silver
+    assert silver.height == silver["id"].n_unique() == rows
