@@ -37,7 +37,7 @@ from lakesmith.quality.sketches import BottomK, FrequentItems, HyperLogLog, hash
 from lakesmith.quality.typing import typed
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
-EXACT_ROW_HASHES = 4_000_000  # 32 MiB of row hashes; beyond, duplicates are estimated
+EXACT_ROW_HASHES = 1_000_000  # 8 MiB of row hashes; beyond, duplicates are estimated
 HIST_BINS = 30
 _ORDERED = ("long", "double", "timestamp")
 
