@@ -299,3 +299,16 @@ def test_hostile_files_become_quarantinable_records(tmp_path: Path) -> None:
     assert frame[PARSE_ERROR].to_list() == [None, "invalid_json", "payload_too_large", None]
     assert [q for _, q, _ in records(batches)] == [0, 1, 2, 3]
     assert len(records(batches)[2][2] or b"") == 1025
+
+
+def test_bytes_read_is_the_progress_of_the_files(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    rows = "".join(f"c{i},{ts(i % 60)},{i}.5\n" for i in range(3000))
+    path.write_text("device_id,timestamp,temperature\n" + rows)
+    src = source(contract("csv", path, chunk_records=1000))
+    assert (src.bytes_read, src.total_bytes) == (0, path.stat().st_size)
+    seen = []
+    while len(src.poll(1000, 1.0)):
+        seen.append(src.bytes_read)
+    assert seen == sorted(seen) and 0 < seen[0] <= src.total_bytes
+    assert src.drained() and src.bytes_read == src.total_bytes
