@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from lakesmith.config import Settings
     from lakesmith.pipeline.dataset import Dataset
     from lakesmith.pipeline.process import ProcessedBatch
-    from lakesmith.pipeline.sinks import Sink
+    from lakesmith.pipeline.sinks import CommitPolicy, Sink
     from lakesmith.stores.warehouse import Warehouse
 
 log = get_logger(__name__)
@@ -124,47 +124,95 @@ def ensure_gold(dataset: Dataset) -> None:
 
 
 class LakeGoldSink:
+    """The model's lake tables. Batches are held by the lake's ``CommitPolicy`` like the
+    other lake tables' (a trickle commits every ``lake.commit_interval_s``, not every
+    batch), then applied together, one commit per table with the merged positions."""
+
     name = "gold"
 
-    def __init__(self, settings: Settings, model: GoldModel, tables: dict[str, LakeTable]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        model: GoldModel,
+        tables: dict[str, LakeTable],
+        policy: CommitPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.model = model
         self.tables = {t.name: tables[t.name] for t in model.tables if not t.static}
         self.state = LakeState(model, tables)
+        self.policy = policy or CommitPolicy(rows=1, interval_s=0.0)
+        self._clock = clock
+        self._held: list[pl.DataFrame] = []
+        self._held_positions: pos.Positions = {}
+        self._held_records = 0
+        self._held_since: float | None = None
         self.commits = 0
+
+    @property
+    def pending_rows(self) -> int:
+        return sum(f.height for f in self._held)
 
     def positions(self, streams: Iterable[str]) -> pos.Positions:
         streams = list(streams)
         return pos.lowest((t.positions(streams) for t in self.tables.values()), streams)
 
     def write(self, batch: ProcessedBatch) -> int:
-        """Apply the batch to every table; returns the silver rows applied (beyond the
-        positions of the table furthest behind)."""
+        """Hold the batch's silver rows; when the policy says so, apply everything held
+        to every table. Returns the silver rows applied (0 while held)."""
+        rows = batch.silver
+        if self._held_positions:  # a re-delivered batch we hold: keep one copy
+            rows = pos.unseen(rows, self._held_positions)
+        self._held.append(rows)
+        self._held_positions = pos.merge(self._held_positions, batch.positions)
+        self._held_records += batch.outcomes.height
+        if self._held_since is None:
+            self._held_since = self._clock()
+        return self._commit() if self._due() else 0
+
+    def flush(self, force: bool = False) -> int | None:
+        if self._held_since is None or not (force or self._due()):
+            return None
+        return self._commit()
+
+    def _due(self) -> bool:
+        if self._held_since is None:
+            return False
+        waited = self._clock() - self._held_since
+        return self._held_records >= self.policy.rows or waited >= self.policy.interval_s
+
+    def _commit(self) -> int:
+        held = self._held
+        silver = held[0] if len(held) == 1 else pl.concat(held, how="diagonal_relaxed")
+        positions = self._held_positions
         taken = 0
         for name, lake in self.tables.items():
-            taken = max(taken, self._write_table(self.model.table(name), lake, batch))
+            table = self.model.table(name)
+            taken = max(taken, self._write_table(table, lake, silver, positions))
+        self._held, self._held_positions, self._held_records = [], {}, 0
+        self._held_since = None
         self.commits += 1
         return taken
 
-    def _write_table(self, table: GoldTable, lake: LakeTable, batch: ProcessedBatch) -> int:
+    def _write_table(
+        self, table: GoldTable, lake: LakeTable, silver: pl.DataFrame, positions: pos.Positions
+    ) -> int:
         for _ in range(ATTEMPTS):
             seen = lake.version()
-            committed = lake.positions(batch.positions)
-            if batch.positions and pos.covers(committed, batch.positions):
+            committed = lake.positions(positions)
+            if positions and pos.covers(committed, positions):
                 return 0  # this table has the batch already (a replay after a crash)
-            rows = pos.unseen(batch.silver, committed)
+            rows = pos.unseen(silver, committed)
             change = self.model.change(table.name, rows, self.state)
             if change is None:
                 change = Change(pl.DataFrame(schema=table.schema))
             try:
-                lake.replace(_arrow(change), _where(change, table), batch.positions, seen)
+                lake.replace(_arrow(change), _where(change, table), positions, seen)
                 return rows.height
             except StaleTableError:
                 log.info("gold_table_changed_meanwhile", table=lake.label)
         raise SinkError(f"{lake.label}: gave up after {ATTEMPTS} concurrent changes")
-
-    def flush(self, force: bool = False) -> int | None:
-        return None  # commits every batch
 
     def reset(self) -> None:
         """Drop the tables built from silver with their positions (``reprocess``; the
@@ -238,13 +286,17 @@ class WarehouseGoldSink:
         self.warehouse.close()
 
 
-def gold_sinks(dataset: Dataset) -> list[Sink]:
-    """The gold sinks of ``dataset`` (lake and/or warehouse, per ``gold:``)."""
+def gold_sinks(dataset: Dataset, clock: Callable[[], float] = time.monotonic) -> list[Sink]:
+    """The gold sinks of ``dataset`` (lake and/or warehouse, per ``gold:``); the lake's
+    commits follow the lake's ``CommitPolicy`` timed by ``clock``."""
+    from lakesmith.pipeline.sinks import CommitPolicy
+
     model, spec = dataset.gold_model, dataset.contract.gold
     assert model is not None and spec is not None
     sinks: list[Sink] = []
     if spec.lake:
-        sinks.append(LakeGoldSink(dataset.settings, model, dataset.gold))
+        policy = CommitPolicy.from_settings(dataset.settings)
+        sinks.append(LakeGoldSink(dataset.settings, model, dataset.gold, policy, clock))
     if spec.warehouse:
         from lakesmith.stores.warehouse import Warehouse
 

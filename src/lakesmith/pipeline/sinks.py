@@ -281,7 +281,7 @@ def build_sinks(dataset: Dataset, clock: Callable[[], float] = time.monotonic) -
     if dataset.gold_model is not None:
         from lakesmith.gold.sinks import gold_sinks
 
-        sinks.extend(gold_sinks(dataset))
+        sinks.extend(gold_sinks(dataset, clock))
     sinks.append(DqSink(dataset.settings, dataset.contract.name))
     return sinks
 
