@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+import polars.selectors as cs
 import pyarrow as pa
 
 from lakesmith.core import positions as pos
@@ -161,7 +162,11 @@ class LakeGoldSink:
     def write(self, batch: ProcessedBatch) -> int:
         """Hold the batch's silver rows; when the policy says so, apply everything held
         to every table. Returns the silver rows applied (0 while held)."""
-        rows = batch.silver
+        # batches may type a column as Enums of different categories (``_stream``): held
+        # frames keep plain strings so they concatenate
+        rows = batch.silver.with_columns(
+            cs.enum().cast(pl.String), cs.categorical().cast(pl.String)
+        )
         if self._held_positions:  # a re-delivered batch we hold: keep one copy
             rows = pos.unseen(rows, self._held_positions)
         self._held.append(rows)
