@@ -96,6 +96,8 @@ def main() -> None:
             "LAKESMITH__LOG_LEVEL": "WARNING",
         }
         stats_path = tmp / "stats.json"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_before = before.ru_utime + before.ru_stime
         t0 = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "lakesmith", "run", str(contract_path), "--until-idle", "--stats-json", str(stats_path)],
@@ -103,13 +105,20 @@ def main() -> None:
         )  # fmt: skip
         wall = time.perf_counter() - t0
         stats = json.loads(stats_path.read_text())
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak = usage.ru_maxrss / 1024
+        cpu = usage.ru_utime + usage.ru_stime - cpu_before
         print(
             f"worker                {stats['records']:,} events in {stats['active_seconds']:.1f}s "
             f"→ {stats['records_per_second']:,.0f} events/s (wall {wall:.1f}s incl. start-up, group join, idle wait)"
         )
         print(f"worker dispositions   {stats['by_disposition']}")
         print(f"worker peak RSS       {peak:,.0f} MiB")
+        # CPU per event compares runs on a busy machine, where events/s does not
+        print(
+            f"worker CPU            {cpu:.1f} s user+sys (start-up included) "
+            f"= {cpu / stats['records'] * 1e6:.1f} s per 1M events"
+        )
 
         if args.peer_rows:
             peer_config = SimConfig(

@@ -51,7 +51,9 @@ def lowest(per_sink: Iterable[Mapping[str, Position]], streams: Iterable[str]) -
         found = [p.get(s) for p in sinks]
         if any(f is None for f in found) or not found:
             continue  # some sink has nothing for it: start the stream from the beginning
-        out[s] = min(f for f in found if f is not None)
+        # by ``next`` only: at the same ``next`` a sink that kept no cursor (a store
+        # without cursors) must not hide it, nor make ``min`` compare None with a string
+        out[s] = min((f for f in found if f is not None), key=lambda p: (p.next, p.cursor is None))
     return out
 
 
@@ -90,7 +92,8 @@ def unseen(frame: pl.DataFrame, committed: Mapping[str, Position]) -> pl.DataFra
         .cast(pl.String)
         .replace_strict({s: p.next for s, p in committed.items()}, default=0, return_dtype=pl.Int64)
     )
-    return frame.filter(pl.col(SEQ) >= floor)
+    keep = frame.select(pl.col(SEQ) >= floor).to_series()
+    return frame if keep.all() else frame.filter(keep)  # the usual case: nothing to drop
 
 
 def unseen_arrow(data: pa.Table, committed: Mapping[str, Position]) -> pa.Table:
@@ -105,4 +108,6 @@ def unseen_arrow(data: pa.Table, committed: Mapping[str, Position]) -> pa.Table:
         ),
         0,
     )
-    return data.filter(pc.greater_equal(data.column(SEQ), floor))
+    keep = pc.greater_equal(data.column(SEQ), floor)
+    # the usual case drops nothing: no filtered copy of the whole table (the payloads)
+    return data if pc.all(keep).as_py() else data.filter(keep)

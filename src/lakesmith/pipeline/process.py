@@ -58,6 +58,12 @@ class ProcessedBatch:
         return int(v) if isinstance(v, int) else 0
 
 
+def _release(raw: RawBatch) -> None:
+    """Drop the record lists of ``raw`` (their objects are freed now, not with the batch)."""
+    for records in (raw.stream_ids, raw.seqs, raw.keys, raw.payloads, raw.timestamps_ms):
+        records.clear()
+
+
 def reject_versions(
     valid: pl.DataFrame, above: int, rule_id: str, reason: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -78,15 +84,22 @@ def process_batch(
     now: datetime,
     dedupe: DedupeIndex,
     accepted_version: int | None = None,
+    release: bool = False,
 ) -> ProcessedBatch:
     """Run ``raw`` through decode, validation and dedupe.
 
     ``accepted_version``: with the ``freeze``/``discard_row`` policies, records of a newer
     schema version go to quarantine (rule ``schema_frozen``/``schema_discarded``).
+    ``release``: empty ``raw``'s record lists once they are decoded (the worker's batches:
+    the envelope holds the payloads from then on, so the Python objects of the messages —
+    a third of a batch's memory — are not kept while the batch is validated and written).
     """
     batch_id = raw.batch_id()
+    positions = raw.next_positions()
     env = envelope(raw, batch_id, now)
     decoded = get_format(contract.payload.format).decode(raw, contract)
+    if release:
+        _release(raw)
     # The payload and key (the largest columns) stay out of validation and dedupe, so no
     # filter copies them: bronze takes them from the envelope as received, quarantine
     # gathers its few rows by row number.
@@ -131,7 +144,7 @@ def process_batch(
     return ProcessedBatch(
         batch_id=batch_id,
         processed_at=now,
-        positions=raw.next_positions(),
+        positions=positions,
         bronze=bronze,
         silver=silver,
         quarantine=quarantine,
