@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lakesmith.config import Settings
+from lakesmith.contracts import load_contract
 from lakesmith.core.positions import lowest
 from lakesmith.domains.music.shipper import ShipOptions, object_key, slices_of_frame
 from lakesmith.domains.music.simulator import MusicSimConfig, generate_frame
@@ -38,7 +39,10 @@ def test_sigkill_while_objects_keep_arriving(stack_settings: Settings, tmp_path:
         "kind": "s3", "bucket": bucket, "prefix": "events/", "poll_interval_s": 0.2,
         "rescan_interval_s": 2, "chunk_records": 700,
     }  # fmt: skip
-    contract, path = unique_contract(tmp_path, "music.events", source=source)
+    # bronze, quarantine, the split silver tables and DQ (the gold sinks have their own
+    # crash tests): what is checked here is the source's exactly once per object version
+    base = load_contract("music.events").model_copy(update={"gold": None})
+    contract, path = unique_contract(tmp_path, base, source=source)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     frame = generate_frame(MusicSimConfig(users=800, days=1, seed=11, start=start))
     options = ShipOptions(bucket=bucket, batch_seconds=600, gzip=True)
@@ -68,11 +72,12 @@ def test_sigkill_while_objects_keep_arriving(stack_settings: Settings, tmp_path:
     shipper.start()
     rng = random.Random(7)
     plans: list[dict[str, str]] = [
-        {"LAKESMITH_FAULT_KILL_AFTER": "silver:2"},
+        {"LAKESMITH_FAULT_KILL_AFTER": "silver.listen_events:2"},
         {"LAKESMITH_FAULT_KILL_AFTER": "bronze:1"},
         {},
         {"LAKESMITH_FAULT_KILL_AFTER": "dq:3"},
         {"LAKESMITH_FAULT_KILL_AFTER": "quarantine:2"},
+        {"LAKESMITH_FAULT_KILL_AFTER": "silver.page_view_events:3"},
         {},
         {},
     ]

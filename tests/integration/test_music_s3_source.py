@@ -189,7 +189,10 @@ def test_notifications_list_new_objects_at_once(
         seqs: list[int] = []
         deadline = time.monotonic() + 15
         while len(seqs) < expected and time.monotonic() < deadline:
-            seqs += src.poll(1000, 2.0).seqs
+            batch = src.poll(1000, 2.0)
+            seqs += batch.seqs
+            if len(batch):
+                src.committed(batch.next_positions())  # as the worker does once written
         return seqs
 
     try:

@@ -17,13 +17,15 @@ offsets). A version whose committed position has no ``eof`` is resumed at its
 **Listing.** Objects are read in key order (fluentd's time-sliced keys sort by time).
 At start the whole prefix is listed once (one LIST call per 1,000 keys) and the sinks are
 asked for those versions' positions (``context.resume``); after that each poll lists only
-keys after a *watermark* (``StartAfter``: every key up to it was delivered), so a poll
-costs LIST calls for new keys only, and memory holds only the versions queued or delivered
-since the last full listing — not a ledger of every object ever seen. A full listing runs
-again every ``rescan_interval_s`` (and in ``drained``, so ``run --until-idle`` is exact):
-it finds keys written below the watermark (a late batch, an overwritten key) and asks the
-sinks about versions it does not know, which costs one LIST per 1,000 keys and one
-positions lookup. The sinks' position maps still gain one entry (~100 bytes) per object
+keys after a *watermark* (``StartAfter``: the last key listed; every version up to it is
+finished, queued or delivered), so a poll costs LIST calls for new keys only, asks the
+sinks nothing, and memory holds only the versions queued or delivered since the last full
+listing — not a ledger of every object ever seen. A full listing runs again every
+``rescan_interval_s`` (and in ``drained``, so ``run --until-idle`` is exact): it finds keys
+written below the watermark (a late batch, an overwritten key) and asks the sinks about
+versions it does not know, which costs one LIST per 1,000 keys and one positions lookup —
+never while a batch is being written (the worker polls the next batch meanwhile, and a
+sink's connection is not to be shared then: the rescan waits for ``committed``). The sinks' position maps still gain one entry (~100 bytes) per object
 version; retiring finished streams from them is a spine change not made here.
 
 **Fetching.** The next ``prefetch_objects`` queued objects of up to 64 MiB are fetched
@@ -67,6 +69,7 @@ from lakesmith.sources.base import SourceContext
 from lakesmith.sources.objects_io import (
     Guarded,
     ObjectVersion,
+    gone_message,
     gunzip_whole,
     list_versions,
     open_fetched,
@@ -106,6 +109,8 @@ class ObjectSource:
         self._starts: dict[str, int] = {}  # stream → first line to deliver
         self._watermark = ""  # every key up to it was delivered (or committed before)
         self._primed = False  # context.resume called once (it primes dedupe)
+        self._in_flight = 0  # delivered batches the sinks are still writing
+        self._rescan_wanted = False
         self._last_list = 0.0
         self._last_rescan = 0.0
         self._current: ObjectVersion | None = None
@@ -134,6 +139,7 @@ class ObjectSource:
         self._last_list = now
         if full:
             self._last_rescan = now
+            self._rescan_wanted = False
         listed = list(list_versions(self.client, self.spec, "" if full else self._watermark))
         fresh = [
             v
@@ -141,17 +147,18 @@ class ObjectSource:
             if v.stream not in self._queued and v.stream not in self._delivered
             and v.stream != (self._current.stream if self._current else None)
         ]  # fmt: skip
-        lookup = [v.stream for v in fresh]
-        if full:  # versions delivered this run: are they committed now? (bounds the set)
-            lookup += list(self._delivered)
-        if not self._primed:
-            found = self._context.resume(lookup)  # primes the dedupe index once
-            self._primed = True
-        else:
-            found = self._context.committed_positions(lookup) if lookup else {}
-        for stream in list(self._delivered):
-            if (p := found.get(stream)) is not None and p.cursor == EOF:
-                self._delivered.discard(stream)
+        found: Positions = {}
+        if full:  # which versions did the sinks finish? (a restart, an earlier run)
+            lookup = [v.stream for v in fresh] + list(self._delivered)
+            if not self._primed:
+                found = self._context.resume(lookup)  # primes the dedupe index once
+                self._primed = True
+            else:
+                found = self._context.committed_positions(lookup)
+            for stream in list(self._delivered):  # committed now: forget them (bounded set)
+                if (p := found.get(stream)) is not None and p.cursor == EOF:
+                    self._delivered.discard(stream)
+        # else: keys after the watermark appeared after the last listing, nothing has them
         for v in fresh:
             p = found.get(v.stream)
             if p is not None and p.cursor == EOF:
@@ -159,7 +166,7 @@ class ObjectSource:
             self._starts[v.stream] = p.next if p is not None else 0
             bisect.insort(self._queue, v)
             self._queued.add(v.stream)
-        if listed and not self._queue and self._current is None:
+        if listed:  # every listed version is now finished, queued or delivered
             self._watermark = max(self._watermark, listed[-1].key)
         if self._queue:
             log.info("s3_objects_found", uri=self.uri, queued=len(self._queue), full=full)
@@ -172,18 +179,25 @@ class ObjectSource:
         t0 = time.monotonic()
         notified = self._notify.wait(seconds)
         if notified.receipts:
-            below = any(k <= self._watermark for k in notified.keys)
-            self._discover(full=below)  # a notified key below the watermark: list it all
+            # a notified key below the watermark needs a full listing (when it is safe)
+            self._rescan_wanted |= any(k <= self._watermark for k in notified.keys)
+            self._discover(full=self._can_rescan())
             self._notify.done(notified)
         else:
             time.sleep(max(0.0, seconds - (time.monotonic() - t0)))
+
+    def _can_rescan(self) -> bool:
+        """A full listing asks the sinks for positions: not while they write a batch (the
+        worker polls the next batch meanwhile; a sink's connection is busy then)."""
+        return self._rescan_wanted and self._in_flight <= 0
 
     def _maybe_discover(self) -> None:
         now = time.monotonic()
         if now - self._last_list < self.spec.poll_interval_s:
             return
         every = self.spec.rescan_interval_s
-        self._discover(full=bool(every) and now - self._last_rescan >= every)
+        self._rescan_wanted |= bool(every) and now - self._last_rescan >= every
+        self._discover(full=self._can_rescan())
 
     # -- reading -------------------------------------------------------------------------
 
@@ -226,7 +240,7 @@ class ObjectSource:
             if code not in ("NoSuchKey", "PreconditionFailed", "412", "404"):
                 raise
             log.warning("s3_object_gone", key=v.key, etag=v.etag, start=start)
-            yield RecordChunk(start, [source_error("object_gone", _gone(v, start))])
+            yield RecordChunk(start, [source_error("object_gone", gone_message(v, start))])
             return
         end = 0  # one past the last line seen
         try:
@@ -302,8 +316,6 @@ class ObjectSource:
         self.objects_done += 1
         if not eof_delivered:  # resumed past its last line without the eof mark: harmless
             log.info("s3_object_resumed_at_end", key=v.key, etag=v.etag)
-        if not self._queue or self._queue[0].key > v.key:
-            self._watermark = max(self._watermark, v.key)
 
     def poll(self, max_records: int, max_wait_s: float) -> RawBatch:
         batch = RawBatch(source=self.uri, uri_sep=self.spec.uri_sep)
@@ -357,18 +369,21 @@ class ObjectSource:
             wait = self.spec.poll_interval_s - (time.monotonic() - self._last_list)
             self._idle(max(0.0, min(wait, max_wait_s)))
         self.busy_s = time.monotonic() - t0
+        self._in_flight += len(batch) > 0
         return batch
 
     # -- the rest of the Source interface -------------------------------------------------
 
     def committed(self, positions: Positions) -> None:
-        """Nothing to do: the positions (the ledger) live in the sinks."""
+        """The sinks wrote the last batch (the positions, the ledger, live in them)."""
+        self._in_flight -= 1
 
     def drained(self) -> bool:
         """Exact: a full listing finds nothing left to read (the worker flushed and
         committed every delivered batch before asking)."""
         if self._queue or self._current is not None or self._pending is not None:
             return False
+        self._in_flight = 0  # the worker asks with nothing in flight
         self._discover(full=True)
         return not self._queue
 
@@ -383,14 +398,6 @@ class ObjectSource:
         self._fetched.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _gone(v: ObjectVersion, start: int) -> str:
-    where = f"from line {start}" if start else "at all"
-    return (
-        f"object {v.key!r} version {v.etag} was deleted or overwritten before it could be "
-        f"read {where}"
-    )
 
 
 SPEC = ObjectSourceSpec

@@ -155,3 +155,11 @@ def list_versions(
                 hint="check source.bucket in the contract and the [s3] settings",
             ) from exc
         raise
+
+
+def gone_message(v: ObjectVersion, start: int) -> str:
+    where = f"from line {start}" if start else "at all"
+    return (
+        f"object {v.key!r} version {v.etag} was deleted or overwritten before it could be "
+        f"read {where}"
+    )
