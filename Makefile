@@ -25,6 +25,7 @@ uv:
 
 demo:
 	$(UV) run --frozen lakesmith demo iot
+	$(UV) run --frozen lakesmith demo music
 
 lint:
 	$(UV) run --frozen ruff check src tests $(wildcard benchmarks)
