@@ -1,6 +1,6 @@
 """What a gold model is: its tables and, per batch, the change of each table.
 
-A model is storage-neutral. The gold sinks (``gold.sinks``) hand it the batch's new
+A model is storage-neutral. The gold sinks (``pipeline.gold_sinks``) hand it the batch's new
 silver rows and a ``GoldState`` to read the current rows of its tables from (the lake or
 the warehouse, the same Polars frames either way), and commit the ``Change`` it returns
 with the batch's positions. Tables are processed in the order the model lists them, and

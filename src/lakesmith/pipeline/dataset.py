@@ -12,6 +12,7 @@ helpers and the benchmarks all use it; nothing else creates or names a table.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +138,34 @@ class Dataset:
 
     # -- gold ----------------------------------------------------------------------------
 
+    def _ensure_gold(self) -> None:
+        """Create the gold model's lake tables (static ones, the calendars, filled once) and
+        migrate the warehouse schema."""
+        from lakesmith.gold.model import Change
+        from lakesmith.stores.lake.merge import StaleTableError
+
+        model, spec = self.gold_model, self.contract.gold
+        assert model is not None and spec is not None
+        for t in model.tables:
+            if t.name not in self.gold:
+                continue
+            lake = self.gold[t.name]
+            lake.ensure(t.columns, t.partition_by)
+            if t.static and lake.scan([t.key]).height == 0:
+                rows = Change(model.static_rows(t.name)).rows
+                with contextlib.suppress(StaleTableError):  # another worker filled it
+                    lake.replace(
+                        rows.to_arrow(compat_level=pl.CompatLevel.oldest()), (), {}, lake.version()
+                    )
+        if spec.warehouse:
+            from lakesmith.stores.warehouse import Warehouse
+
+            wh = Warehouse(self.settings, model, spec.schema_name)
+            try:
+                wh.ensure()
+            finally:
+                wh.close()
+
     @property
     def gold_model(self) -> GoldModel | None:
         """The contract's gold model (imported on first use), None without ``gold:``."""
@@ -195,9 +224,7 @@ class Dataset:
         if self.timeseries is not None:
             self.timeseries.ensure(c.fields_at(self.silver_version))
         if self.gold_model is not None:
-            from lakesmith.gold.sinks import ensure_gold
-
-            ensure_gold(self)
+            self._ensure_gold()
         return self
 
     @property

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
@@ -23,6 +22,7 @@ from lakesmith.core import positions as pos
 from lakesmith.core.errors import LakesmithError
 from lakesmith.core.logging import get_logger
 from lakesmith.pipeline.process import ProcessedBatch
+from lakesmith.pipeline.sink_base import CommitPolicy, Sink
 from lakesmith.quality.dq import batch_stats
 from lakesmith.stores import meta
 from lakesmith.stores.lake import CompactOptions, LakeTable
@@ -36,52 +36,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 AUTO_COMPACT_BYTES = 16 * 1024 * 1024  # target file size of the worker's own compactions
-
-
-class Sink(Protocol):
-    name: str
-    commits: int  # commits made (a held write is not one)
-
-    def positions(self, streams: Iterable[str]) -> pos.Positions:
-        """Committed positions of ``streams`` (absent: nothing committed for it)."""
-        ...
-
-    def write(self, batch: ProcessedBatch) -> int:
-        """Write the batch's rows beyond the committed positions, with its positions,
-        atomically; returns the rows written. A sink with a commit policy (a lake table
-        receiving a trickle) may hold the batch instead and return 0: it is committed,
-        with the merged positions of everything held, by a later ``write`` or ``flush``."""
-        ...
-
-    def flush(self, force: bool = False) -> int | None:
-        """Commit what is held when the policy says it is due (``force``: now); returns the
-        rows written, None when nothing was committed. Nothing held: None."""
-        ...
-
-    def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class CommitPolicy:
-    """When a lake table commits (``[lake]`` settings): at once when the held batches cover
-    ``rows`` source records (a full batch at high rates: every table commits every batch,
-    as before), else once the oldest held batch waited ``interval_s`` — so a stream of 50 events/s writes a file a minute, not a
-    file a batch. ``compact_every``: this sink compacts its table after that many commits
-    (0: never; ``lakesmith compact`` or a scheduled job does it) — counting only commits of
-    less than a full batch, the small files a trickle writes."""
-
-    rows: int
-    interval_s: float
-    compact_every: int = 0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CommitPolicy:
-        lake = settings.lake
-        return cls(
-            rows=lake.commit_rows or settings.worker.batch_size,
-            interval_s=lake.commit_interval_s,
-            compact_every=lake.compact_every_commits,
-        )
 
 
 class LakeSink:
@@ -279,7 +233,7 @@ def build_sinks(dataset: Dataset, clock: Callable[[], float] = time.monotonic) -
     if dataset.timeseries is not None:
         sinks.append(TimeseriesSink(dataset.timeseries))
     if dataset.gold_model is not None:
-        from lakesmith.gold.sinks import gold_sinks
+        from lakesmith.pipeline.gold_sinks import gold_sinks
 
         sinks.extend(gold_sinks(dataset, clock))
     sinks.append(DqSink(dataset.settings, dataset.contract.name))

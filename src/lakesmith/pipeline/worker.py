@@ -38,7 +38,8 @@ from lakesmith.core.transient import retrying, transient
 from lakesmith.pipeline.dataset import Dataset
 from lakesmith.pipeline.metrics import WorkerMetrics
 from lakesmith.pipeline.process import ProcessedBatch, process_batch
-from lakesmith.pipeline.sinks import LakeSink, Sink, build_sinks
+from lakesmith.pipeline.sink_base import Sink
+from lakesmith.pipeline.sinks import LakeSink, build_sinks
 from lakesmith.silver.dedupe import DedupeIndex
 from lakesmith.sources.base import Source, SourceContext
 from lakesmith.sources.registry import open_source

@@ -33,7 +33,8 @@ from lakesmith.core.positions import Position
 from lakesmith.core.records import RawBatch
 from lakesmith.pipeline.dataset import Dataset
 from lakesmith.pipeline.process import ProcessedBatch, process_batch
-from lakesmith.pipeline.sinks import Sink, build_sinks
+from lakesmith.pipeline.sink_base import Sink
+from lakesmith.pipeline.sinks import build_sinks
 from lakesmith.silver.dedupe import DedupeIndex
 from lakesmith.testing.pipeline import read_sinks, unique_contract
 from lakesmith.testing.stack import worker_env

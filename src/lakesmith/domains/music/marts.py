@@ -2,7 +2,7 @@
 
 - on the warehouse, with SQL over the marts — materialised views the Alembic migration
   ``music_0001`` creates over ``fact_listen`` and its dimensions, refreshed by the
-  warehouse gold sink after loads (``gold.sinks.WarehouseGoldSink``);
+  warehouse gold sink after loads (``pipeline.gold_sinks.WarehouseGoldSink``);
 - on the lake, with DuckDB over the gold tables (``iceberg_scan`` / ``delta_scan`` of a
   local lake when the DuckDB extensions are installed, else the tables read by pyiceberg /
   delta-rs and handed to DuckDB as Arrow — DuckDB has no S3 reader here).

@@ -54,6 +54,9 @@ from lakesmith.stores.lake.iceberg_catalog import (
     iceberg_type,
     to_expression,
 )
+from lakesmith.stores.lake.iceberg_catalog import (
+    conform as _conform,
+)
 from lakesmith.stores.lake.iceberg_compact import compact_table
 from lakesmith.stores.lake.iceberg_snapshots import (
     COMMIT_RETRIES,
@@ -307,15 +310,6 @@ def _polars_schema(table: Table, columns: Sequence[str] | None) -> dict[str, Any
     frame = pl.from_arrow(table.schema().as_arrow().empty_table())
     assert isinstance(frame, pl.DataFrame)
     return dict(frame.select(columns).schema if columns else frame.schema)
-
-
-def _conform(data: pa.Table, table: Table) -> pa.Table:
-    """Add null columns the table has and the data lacks (columns evolved by others)."""
-    schema = table.schema().as_arrow()
-    for field in schema:
-        if field.name not in data.column_names:
-            data = data.append_column(field, pa.nulls(data.num_rows, field.type))
-    return data
 
 
 __all__ = [  # with the positions helpers of iceberg_snapshots, for callers of this module

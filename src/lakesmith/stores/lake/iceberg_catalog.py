@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
+import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
@@ -28,6 +29,7 @@ from pyiceberg.expressions import (
 )
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
+from pyiceberg.table import Table
 from pyiceberg.table.sorting import SortField, SortOrder
 from pyiceberg.transforms import (
     DayTransform,
@@ -190,3 +192,12 @@ def to_expression(where: Filter) -> BooleanExpression:
             raise ValueError(f"unsupported filter op {op!r}")
         expr = term if isinstance(expr, AlwaysTrue) else And(expr, term)
     return expr
+
+
+def conform(data: pa.Table, table: Table) -> pa.Table:
+    """Add null columns the table has and the data lacks (columns evolved by others)."""
+    schema = table.schema().as_arrow()
+    for field in schema:
+        if field.name not in data.column_names:
+            data = data.append_column(field, pa.nulls(data.num_rows, field.type))
+    return data

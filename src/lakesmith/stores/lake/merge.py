@@ -11,17 +11,49 @@ append (copy-on-write); Delta: ``write_deltalake(mode="overwrite", predicate=…
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 
 from lakesmith.core import positions as pos
 from lakesmith.core.errors import SinkError
-from lakesmith.stores.lake.base import Filter
+from lakesmith.stores.lake.base import CommitLock, Filter
 
 if TYPE_CHECKING:
-    from lakesmith.stores.lake.delta import DeltaTable
-    from lakesmith.stores.lake.iceberg import IcebergTable
+    from deltalake import DeltaTable as _Delta
+    from pyiceberg.manifest import DataFile
+    from pyiceberg.table import Table
+
+
+# What the table classes give these functions (structural types, so that this module does
+# not import ``iceberg.py``/``delta.py``, which call it).
+class IcebergTable(Protocol):
+    commit_lock: CommitLock
+
+    @property
+    def label(self) -> str: ...
+
+    def refresh(self) -> Table: ...
+
+    @staticmethod
+    def _write_files(table: Table, rows: pa.Table) -> list[DataFile]: ...
+
+    def _conflict(self, attempt: int, reason: str) -> None: ...
+
+
+class DeltaTable(Protocol):
+    commit_lock: CommitLock
+    conflicts: int
+
+    @property
+    def label(self) -> str: ...
+
+    def _load(self) -> _Delta | None: ...
+
+    def refresh(self) -> _Delta: ...
+
+    def _schema(self, dt: _Delta) -> pa.Schema: ...
+
 
 ATTEMPTS = 30
 
@@ -44,7 +76,8 @@ def iceberg_replace(
 ) -> int:
     from pyiceberg.exceptions import CommitFailedException
 
-    from lakesmith.stores.lake.iceberg import _conform, to_expression
+    from lakesmith.stores.lake.iceberg_catalog import conform as _conform
+    from lakesmith.stores.lake.iceberg_catalog import to_expression
     from lakesmith.stores.lake.iceberg_snapshots import POSITIONS_KEY, read_positions
 
     for attempt in range(ATTEMPTS):

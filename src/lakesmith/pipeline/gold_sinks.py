@@ -16,7 +16,6 @@ schema incrementally (``GoldModel.change`` per table, merged on keys):
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
     from lakesmith.config import Settings
     from lakesmith.pipeline.dataset import Dataset
     from lakesmith.pipeline.process import ProcessedBatch
-    from lakesmith.pipeline.sinks import CommitPolicy, Sink
+    from lakesmith.pipeline.sink_base import CommitPolicy, Sink
     from lakesmith.stores.warehouse import Warehouse
 
 log = get_logger(__name__)
@@ -99,29 +98,6 @@ def _where(change: Change, table: GoldTable) -> Filter | None:
     if change.mode == "upsert":
         return ((table.key, "in", change.rows[table.key].to_list()),)
     return change.where
-
-
-def ensure_gold(dataset: Dataset) -> None:
-    """Create the model's lake tables (static ones filled once) and migrate the
-    warehouse schema (``Dataset.ensure`` calls it)."""
-    model, spec = dataset.gold_model, dataset.contract.gold
-    assert model is not None and spec is not None
-    for t in model.tables:
-        if t.name not in dataset.gold:
-            continue
-        lake = dataset.gold[t.name]
-        lake.ensure(t.columns, t.partition_by)
-        if t.static and lake.scan([t.key]).height == 0:
-            with contextlib.suppress(StaleTableError):  # another worker filled it
-                lake.replace(_arrow(Change(model.static_rows(t.name))), (), {}, lake.version())
-    if spec.warehouse:
-        from lakesmith.stores.warehouse import Warehouse
-
-        wh = Warehouse(dataset.settings, model, spec.schema_name)
-        try:
-            wh.ensure()
-        finally:
-            wh.close()
 
 
 class LakeGoldSink:
@@ -294,7 +270,7 @@ class WarehouseGoldSink:
 def gold_sinks(dataset: Dataset, clock: Callable[[], float] = time.monotonic) -> list[Sink]:
     """The gold sinks of ``dataset`` (lake and/or warehouse, per ``gold:``); the lake's
     commits follow the lake's ``CommitPolicy`` timed by ``clock``."""
-    from lakesmith.pipeline.sinks import CommitPolicy
+    from lakesmith.pipeline.sink_base import CommitPolicy
 
     model, spec = dataset.gold_model, dataset.contract.gold
     assert model is not None and spec is not None
