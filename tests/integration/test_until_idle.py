@@ -44,7 +44,7 @@ def test_drain_while_a_killed_member_holds_the_group(
     _produce(stack_settings, contract)
     # a worker with a long session takes every partition, commits a batch, then dies
     holder = WorkerProcess(
-        path, worker_env(stack_settings, LAKESMITH__KAFKA__SESSION_TIMEOUT_MS="30000"), False
+        path, worker_env(stack_settings, LAKESMITH__KAFKA__SESSION_TIMEOUT_MS="15000"), False
     )
     assert holder.wait_for_batches(1), holder.output()[-2000:]
     holder.kill()
@@ -56,7 +56,7 @@ def test_drain_while_a_killed_member_holds_the_group(
     else:
         assert "no partitions of" in drain.output(), drain.output()[-2000:]
         assert not _all_in(stack_settings, contract)
-        time.sleep(30)  # the dead member's session expires
+        time.sleep(15)  # the dead member's session expires
         again = WorkerProcess(path, worker_env(stack_settings))
         assert again.proc.wait(180) == 0, again.output()[-2000:]
         assert _all_in(stack_settings, contract)
