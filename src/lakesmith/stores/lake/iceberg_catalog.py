@@ -134,8 +134,15 @@ def create_table(
     """Create the table (its namespace too) if missing, with its partition spec, sort
     order and the properties every lakesmith table has; safe when workers race."""
     namespace = identifier[0]
-    with contextlib.suppress(NamespaceAlreadyExistsError):
+    try:
         catalog.create_namespace(namespace)
+    except NamespaceAlreadyExistsError:
+        pass
+    except Exception:
+        # the SQL catalog checks, then inserts: a process racing us may win the insert
+        # (sqlite3/sqlalchemy IntegrityError); fine as long as the namespace now exists
+        if not catalog.namespace_exists(namespace):
+            raise
     if catalog.table_exists(identifier):
         return
     schema = iceberg_schema(columns)
