@@ -15,8 +15,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from lakesmith.config.api import ApiSettings
 from lakesmith.config.discovery import ENV_PREFIX, config_file, default_state_dir
 from lakesmith.config.pipeline import LakeSettings, WorkerSettings
+from lakesmith.config.schedule import ScheduleSettings
+from lakesmith.config.search import SearchSettings
 from lakesmith.config.services import (
     KafkaSettings,
     LocalSettings,
@@ -50,6 +53,9 @@ class Settings(BaseSettings):
     s3: S3Settings = S3Settings()
     lake: LakeSettings = LakeSettings()
     worker: WorkerSettings = WorkerSettings()
+    api: ApiSettings = ApiSettings()
+    search: SearchSettings = SearchSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -26,6 +26,8 @@ _KINDS: dict[str, tuple[str, str | None]] = {
     "file": ("lakesmith.sources.file", None),
     "s3": ("lakesmith.sources.objects", None),
     "bronze": ("lakesmith.sources.bronze", None),
+    "http": ("lakesmith.sources.http", None),
+    "sql": ("lakesmith.sources.sql", None),
 }
 # format → module exposing FORMAT
 _FORMATS: dict[str, str] = {
@@ -33,6 +35,7 @@ _FORMATS: dict[str, str] = {
     "jsonl": "lakesmith.formats.jsonl",
     "csv": "lakesmith.formats.csv",
     "parquet": "lakesmith.formats.parquet",
+    "pdf": "lakesmith.formats.pdf",
 }
 
 
