@@ -28,6 +28,7 @@ from lakesmith.core import positions as pos
 from lakesmith.core.errors import SinkError
 from lakesmith.core.logging import get_logger
 from lakesmith.gold.model import Change, GoldModel, GoldTable
+from lakesmith.pipeline.sink_base import CommitPolicy, HeldBatches, Sink
 from lakesmith.stores import meta
 from lakesmith.stores.lake import Filter, LakeTable
 from lakesmith.stores.lake.base import predicate_expr
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from lakesmith.config import Settings
     from lakesmith.pipeline.dataset import Dataset
     from lakesmith.pipeline.process import ProcessedBatch
-    from lakesmith.pipeline.sink_base import CommitPolicy, Sink
     from lakesmith.stores.warehouse import Warehouse
 
 log = get_logger(__name__)
@@ -120,16 +120,12 @@ class LakeGoldSink:
         self.tables = {t.name: tables[t.name] for t in model.tables if not t.static}
         self.state = LakeState(model, tables)
         self.policy = policy or CommitPolicy(rows=1, interval_s=0.0)
-        self._clock = clock
-        self._held: list[pl.DataFrame] = []
-        self._held_positions: pos.Positions = {}
-        self._held_records = 0
-        self._held_since: float | None = None
+        self._held: HeldBatches[pl.DataFrame] = HeldBatches(self.policy, clock)
         self.commits = 0
 
     @property
     def pending_rows(self) -> int:
-        return sum(f.height for f in self._held)
+        return sum(f.height for f in self._held.items)
 
     def positions(self, streams: Iterable[str]) -> pos.Positions:
         streams = list(streams)
@@ -143,36 +139,23 @@ class LakeGoldSink:
         rows = batch.silver.with_columns(
             cs.enum().cast(pl.String), cs.categorical().cast(pl.String)
         )
-        if self._held_positions:  # a re-delivered batch we hold: keep one copy
-            rows = pos.unseen(rows, self._held_positions)
-        self._held.append(rows)
-        self._held_positions = pos.merge(self._held_positions, batch.positions)
-        self._held_records += batch.outcomes.height
-        if self._held_since is None:
-            self._held_since = self._clock()
-        return self._commit() if self._due() else 0
+        if self._held.positions:  # a re-delivered batch we hold: keep one copy
+            rows = pos.unseen(rows, self._held.positions)
+        self._held.hold(rows, batch.positions, batch.outcomes.height)
+        return self._commit() if self._held.due() else 0
 
     def flush(self, force: bool = False) -> int | None:
-        if self._held_since is None or not (force or self._due()):
+        if self._held.empty or not (force or self._held.due()):
             return None
         return self._commit()
 
-    def _due(self) -> bool:
-        if self._held_since is None:
-            return False
-        waited = self._clock() - self._held_since
-        return self._held_records >= self.policy.rows or waited >= self.policy.interval_s
-
     def _commit(self) -> int:
-        held = self._held
+        held, positions, _ = self._held.take()
         silver = held[0] if len(held) == 1 else pl.concat(held, how="diagonal_relaxed")
-        positions = self._held_positions
         taken = 0
         for name, lake in self.tables.items():
             table = self.model.table(name)
             taken = max(taken, self._write_table(table, lake, silver, positions))
-        self._held, self._held_positions, self._held_records = [], {}, 0
-        self._held_since = None
         self.commits += 1
         return taken
 
@@ -270,8 +253,6 @@ class WarehouseGoldSink:
 def gold_sinks(dataset: Dataset, clock: Callable[[], float] = time.monotonic) -> list[Sink]:
     """The gold sinks of ``dataset`` (lake and/or warehouse, per ``gold:``); the lake's
     commits follow the lake's ``CommitPolicy`` timed by ``clock``."""
-    from lakesmith.pipeline.sink_base import CommitPolicy
-
     model, spec = dataset.gold_model, dataset.contract.gold
     assert model is not None and spec is not None
     sinks: list[Sink] = []

@@ -5,9 +5,10 @@ for the gold star schemas)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from lakesmith.core import positions as pos
 
@@ -60,3 +61,48 @@ class CommitPolicy:
             interval_s=lake.commit_interval_s,
             compact_every=lake.compact_every_commits,
         )
+
+
+T = TypeVar("T")
+
+
+class HeldBatches(Generic[T]):
+    """What a lake sink holds between commits, and when its ``CommitPolicy`` makes them
+    due: the held row sets (Arrow tables, Polars frames: the sink's choice), their merged
+    positions, the source records they cover and when the oldest arrived. The lake sinks
+    (``pipeline.sinks.LakeSink``, ``pipeline.gold_sinks.LakeGoldSink``) keep this
+    bookkeeping here and only say what they hold and how they commit it."""
+
+    def __init__(self, policy: CommitPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy
+        self._clock = clock
+        self.items: list[T] = []
+        self.positions: pos.Positions = {}
+        self.records = 0  # source records the held batches cover (all tables alike)
+        self.since: float | None = None
+
+    def hold(self, rows: T | None, positions: pos.Positions, records: int) -> None:
+        """Hold ``rows`` (None: nothing to keep, but the positions still move)."""
+        if rows is not None:
+            self.items.append(rows)
+        self.positions = pos.merge(self.positions, positions)
+        self.records += records
+        if self.since is None:
+            self.since = self._clock()
+
+    @property
+    def empty(self) -> bool:
+        return self.since is None
+
+    def due(self) -> bool:
+        if self.since is None:
+            return False
+        waited = self._clock() - self.since
+        return self.records >= self.policy.rows or waited >= self.policy.interval_s
+
+    def take(self) -> tuple[list[T], pos.Positions, int]:
+        """What is held (rows, merged positions, records), forgotten here: the sink
+        commits it now."""
+        taken = self.items, self.positions, self.records
+        self.items, self.positions, self.records, self.since = [], {}, 0, None
+        return taken

@@ -22,7 +22,7 @@ from lakesmith.core import positions as pos
 from lakesmith.core.errors import LakesmithError
 from lakesmith.core.logging import get_logger
 from lakesmith.pipeline.process import ProcessedBatch
-from lakesmith.pipeline.sink_base import CommitPolicy, Sink
+from lakesmith.pipeline.sink_base import CommitPolicy, HeldBatches, Sink
 from lakesmith.quality.dq import batch_stats
 from lakesmith.stores import meta
 from lakesmith.stores.lake import CompactOptions, LakeTable
@@ -57,13 +57,9 @@ class LakeSink:
         self.table = table
         self._frame = frame
         self.policy = policy or CommitPolicy(rows=1, interval_s=0.0)
-        self._clock = clock
         self._compact_keys = tuple(compact_keys)
-        self._held: list[pa.Table] = []
-        self._held_positions: pos.Positions = {}
+        self._held: HeldBatches[pa.Table] = HeldBatches(self.policy, clock)
         self._held_rows = 0
-        self._held_records = 0  # source records the held batches cover (all tables alike)
-        self._held_since: float | None = None
         self.commits = 0
         self._small_commits = 0  # commits of less than a full batch since the last compaction
 
@@ -76,42 +72,30 @@ class LakeSink:
 
     def write(self, batch: ProcessedBatch) -> int:
         rows = as_stored(self._frame(batch))
-        if self._held_positions:
+        if self._held.positions:
             # a source that seeks back (a rebalance resumes from the *committed* positions)
             # re-delivers rows we hold: keep one copy
-            rows = pos.unseen_arrow(rows, self._held_positions)
-        if rows.num_rows or not self._held:  # an empty frame still gives the columns
-            self._held.append(rows)
-            self._held_rows += rows.num_rows
-        self._held_positions = pos.merge(self._held_positions, batch.positions)
-        self._held_records += batch.outcomes.height
-        if self._held_since is None:
-            self._held_since = self._clock()
-        return self._commit() if self._due() else 0
+            rows = pos.unseen_arrow(rows, self._held.positions)
+        keep = rows.num_rows or not self._held.items  # an empty frame still gives the columns
+        self._held.hold(rows if keep else None, batch.positions, batch.outcomes.height)
+        self._held_rows += rows.num_rows
+        return self._commit() if self._held.due() else 0
 
     def flush(self, force: bool = False) -> int | None:
-        if self._held_since is None or not (force or self._due()):
+        if self._held.empty or not (force or self._held.due()):
             return None
         return self._commit()
 
-    def _due(self) -> bool:
-        if self._held_since is None:
-            return False
-        waited = self._clock() - self._held_since
-        return self._held_records >= self.policy.rows or waited >= self.policy.interval_s
-
     def _commit(self) -> int:
-        held = self._held
+        held, positions, records = self._held.take()
+        self._held_rows = 0
         data = (
             held[0]
             if len(held) == 1
             else pa.concat_tables(held, promote_options="permissive")  # evolved columns
         )
-        written = self.table.append(data, self._held_positions)
-        small = self._held_records < self.policy.rows  # the interval (or a flush) was due
-        self._held, self._held_positions, self._held_rows = [], {}, 0
-        self._held_records = 0
-        self._held_since = None
+        written = self.table.append(data, positions)
+        small = records < self.policy.rows  # the interval (or a flush) was due
         self.commits += 1
         self._small_commits += small
         every = self.policy.compact_every
