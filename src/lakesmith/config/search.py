@@ -4,10 +4,25 @@ Owned by the search work (``lakesmith.search``); fields are added as it grows.""
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from lakesmith.config.fields import Section
 
 
 class SearchSettings(Section):
     """Search index settings (``LAKESMITH__SEARCH__…``)."""
 
+    # vector and hybrid search need the `embeddings` extra; off: keyword only
     embeddings: bool = True
+    # prefix of the collection names and aliases (`<prefix>devices`): several indexes on one
+    # Typesense (tests, environments)
+    collection_prefix: str = Field("", pattern=r"^[A-Za-z0-9_]*$", max_length=40)
+    # hybrid: weight of the vector ranking in reciprocal rank fusion (0: keyword only)
+    hybrid_alpha: float = Field(0.5, ge=0.0, le=1.0)
+    rrf_k: int = Field(60, ge=1)  # the k of reciprocal rank fusion: 1 / (k + rank)
+    candidates: int = Field(50, ge=1, le=250)  # hits each ranking contributes to the fusion
+    num_typos: int = Field(2, ge=0, le=2)  # typos a keyword search tolerates per word
+    import_batch: int = Field(1000, ge=1)  # documents per Typesense import request
+    embed_batch: int = Field(64, ge=1)  # texts per embedding forward pass
+    chunk_words: int = Field(160, ge=20)  # words per document chunk (a PDF page is split)
+    timeout_s: float = Field(10.0, gt=0)

@@ -1,13 +1,45 @@
-"""Typesense client for the search index."""
+"""The Typesense search index: the client, the ``devices`` and ``documents`` collections
+(versioned behind aliases), batch upserts and deletes, and the queries.
+
+Collections are versioned: the data lives in ``devices_v<N>`` and is read through the alias
+``devices``. A schema change bumps ``SCHEMA_VERSION``: the indexer fills the new collection
+while the alias still serves the old one, then swaps the alias and drops the old (the
+Typesense way to change a schema without downtime)."""
 
 from __future__ import annotations
 
-from typing import Any
+import io
+import time
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import polars as pl
 import typesense
 
 from lakesmith.config import Settings
+from lakesmith.core.errors import SinkError
+from lakesmith.core.logging import get_logger
+from lakesmith.search import ranking
+from lakesmith.search.types import (
+    COLLECTIONS,
+    CollectionName,
+    EmbeddingsUnavailableError,
+    SearchError,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
+)
+
+if TYPE_CHECKING:
+    from lakesmith.search.embeddings import Embedder
+
+log = get_logger(__name__)
+
+SCHEMA_VERSION = 1
+EMBEDDING_DIM = 384  # all-MiniLM-L6-v2
+DELETE_BATCH = 500  # ids per delete-by-filter request
 
 
 def typesense_client(settings: Settings, timeout_s: float = 10.0) -> Any:
@@ -20,3 +52,280 @@ def typesense_client(settings: Settings, timeout_s: float = 10.0) -> Any:
         "connection_timeout_seconds": timeout_s,
     }
     return typesense.Client(config)
+
+
+def _f(name: str, type_: str = "string", **opts: Any) -> dict[str, Any]:
+    return {"name": name, "type": type_, "optional": True, **opts}
+
+
+_COMMON: list[dict[str, Any]] = [
+    {"name": "title", "type": "string"},
+    _f("model", facet=True),
+    _f("model_name", facet=True),
+    _f("manufacturer", facet=True),
+    _f("site", facet=True),
+    _f("site_name", facet=True),
+    _f("device_id", facet=True),
+    _f("date", "int64"),  # epoch seconds: a document's date, a device's install date
+    _f("device_key", "int64"),
+    _f("model_key", "int64"),
+    _f("site_key", "int64"),
+    _f("manufacturer_key", "int64"),
+    _f("content_hash", index=False),  # what the indexer compares to skip unchanged rows
+    _f("embedding", "float[]", num_dim=EMBEDDING_DIM),
+]
+FIELDS: dict[CollectionName, list[dict[str, Any]]] = {
+    "devices": [
+        *_COMMON,
+        _f("description"),
+        _f("status", facet=True),
+        _f("tags", "string[]", facet=True),
+        _f("sensor_types", "string[]", facet=True),
+        _f("city", facet=True),
+        _f("country", facet=True),
+    ],
+    "documents": [
+        *_COMMON,
+        _f("doc_id", facet=True),
+        _f("doc_type", facet=True),
+        _f("page", "int32"),
+        _f("chunk", "int32"),
+        _f("text"),
+    ],
+}
+QUERY_BY: dict[CollectionName, tuple[str, str]] = {  # (fields, weights)
+    "devices": (
+        "device_id,title,model,model_name,manufacturer,site_name,tags,description",
+        "4,4,3,3,2,2,2,1",
+    ),
+    "documents": ("title,model_name,manufacturer,text", "3,3,2,1"),
+}
+
+
+class SearchRepository:
+    """Reads and writes of the search index; ``search`` answers a ``SearchQuery``.
+
+    The query embedder (vector and hybrid modes) is loaded on first use; without the
+    ``embeddings`` extra (or with ``search.embeddings`` off) ``vector`` raises
+    ``EmbeddingsUnavailableError`` and ``hybrid`` runs as ``keyword`` with a warning."""
+
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, client: Any = None
+    ) -> None:
+        self.settings = settings
+        self.config = settings.search
+        self.client = client or typesense_client(settings, self.config.timeout_s)
+        self._embedder = embedder
+        self._embed_error: str | None = None
+
+    # names ------------------------------------------------------------------------------
+
+    def alias(self, name: CollectionName) -> str:
+        return f"{self.config.collection_prefix}{name}"
+
+    def physical(self, name: CollectionName, version: int = SCHEMA_VERSION) -> str:
+        return f"{self.alias(name)}_v{version}"
+
+    def _aliased(self, name: CollectionName) -> str | None:
+        try:
+            return str(self.client.aliases[self.alias(name)].retrieve()["collection_name"])
+        except typesense.exceptions.ObjectNotFound:
+            return None
+
+    def _exists(self, collection: str) -> bool:
+        try:
+            self.client.collections[collection].retrieve()
+        except typesense.exceptions.ObjectNotFound:
+            return False
+        return True
+
+    # schema -----------------------------------------------------------------------------
+
+    def prepare(self, name: CollectionName) -> tuple[str, bool]:
+        """The collection to write ``name`` into and whether it is a rebuild (the alias
+        serves an older schema version: fill the returned collection completely, then
+        ``activate``). Idempotent; a first run creates the collection and the alias."""
+        current = self.physical(name)
+        if not self._exists(current):
+            self.client.collections.create({"name": current, "fields": FIELDS[name]})
+            log.info("search_collection_created", collection=current)
+        served = self._aliased(name)
+        if served is None:
+            self.client.aliases.upsert(self.alias(name), {"collection_name": current})
+            return current, False
+        return current, served != current
+
+    def activate(self, name: CollectionName) -> None:
+        """Point the alias at the current schema version and drop what it served before."""
+        current = self.physical(name)
+        served = self._aliased(name)
+        if served == current:
+            return
+        self.client.aliases.upsert(self.alias(name), {"collection_name": current})
+        if served is not None and self._exists(served):
+            self.client.collections[served].delete()
+        log.info("search_alias_swapped", alias=self.alias(name), old=served, new=current)
+
+    def ensure_collections(self) -> None:
+        """Both collections and their aliases exist (for readers before the first index)."""
+        for name in COLLECTIONS:
+            self.prepare(name)
+
+    def drop(self) -> None:
+        """Drop the aliases and every version of both collections (tests, ``reset``)."""
+        for name in COLLECTIONS:
+            served = self._aliased(name)
+            if served is not None:
+                self.client.aliases[self.alias(name)].delete()
+            for c in self.client.collections.retrieve():
+                if c["name"].startswith(f"{self.alias(name)}_v"):
+                    self.client.collections[c["name"]].delete()
+
+    # writes -----------------------------------------------------------------------------
+
+    def upsert(self, collection: str, docs: pl.DataFrame) -> int:
+        """Insert or replace ``docs`` (one row a document, ``id`` the stable entity id) in
+        batches of ``search.import_batch``; null columns are left out. Raises ``SinkError``
+        naming the first rejected document."""
+        written = 0
+        for start in range(0, docs.height, self.config.import_batch):
+            part = docs.slice(start, self.config.import_batch)
+            buf = io.BytesIO()
+            part.write_ndjson(buf)
+            answer = self.client.collections[collection].documents.import_(
+                buf.getvalue().decode(), {"action": "upsert"}
+            )
+            results = pl.read_ndjson(io.StringIO(answer)) if answer.strip() else pl.DataFrame()
+            if "success" in results.columns and not results["success"].all():
+                bad = results.filter(~pl.col("success")).row(0, named=True)
+                raise SinkError(
+                    f"search index rejected a document of {collection}: {bad.get('error')}",
+                    hint="check the indexed frame's columns and types against the schema",
+                )
+            written += part.height
+        return written
+
+    def delete(self, collection: str, ids: Sequence[str]) -> int:
+        """Delete documents by id (missing ids are ignored); returns the number deleted."""
+        deleted = 0
+        for start in range(0, len(ids), DELETE_BATCH):
+            chunk = ",".join(ranking.quote(i) for i in ids[start : start + DELETE_BATCH])
+            answer = self.client.collections[collection].documents.delete(
+                {"filter_by": f"id:[{chunk}]"}
+            )
+            deleted += int(answer.get("num_deleted", 0))
+        return deleted
+
+    def indexed(self, collection: str) -> pl.DataFrame:
+        """``id`` and ``content_hash`` of every document in ``collection``."""
+        text = self.client.collections[collection].documents.export(
+            {"include_fields": "id,content_hash"}
+        )
+        schema = {"id": pl.String, "content_hash": pl.String}
+        if not text.strip():
+            return pl.DataFrame(schema=schema)
+        return pl.read_ndjson(io.StringIO(text), schema=schema)
+
+    def count(self, name: CollectionName) -> int:
+        return int(self.client.collections[self.alias(name)].retrieve()["num_documents"])
+
+    # reads ------------------------------------------------------------------------------
+
+    def _query_vector(self, q: str) -> list[float]:
+        if self._embedder is None:
+            if self._embed_error is not None:
+                raise EmbeddingsUnavailableError(self._embed_error)
+            from lakesmith.search.embeddings import load_embedder
+
+            try:
+                if not self.config.embeddings:
+                    raise EmbeddingsUnavailableError(
+                        "vector search is off (search.embeddings = false)",
+                        hint="set LAKESMITH__SEARCH__EMBEDDINGS=true (needs the embeddings extra)",
+                    )
+                self._embedder = load_embedder()
+            except EmbeddingsUnavailableError as exc:
+                self._embed_error = str(exc)
+                raise
+        return _embed_query(self._embedder, q)
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Run ``query`` on its collections in one ``multi_search`` request."""
+        started = time.perf_counter()
+        mode = query.mode
+        warnings: list[str] = []
+        vector: list[float] | None = None
+        if mode != "keyword":
+            try:
+                vector = self._query_vector(query.q)
+            except EmbeddingsUnavailableError as exc:
+                if mode == "vector":
+                    raise
+                mode = "keyword"
+                warnings.append(f"hybrid search ran as keyword search: {exc.message}")
+        collections = ranking.searched_collections(query)
+        depth = query.page * query.limit
+        fetch = max(depth, self.config.candidates) if mode == "hybrid" else depth
+        searches: list[dict[str, Any]] = []
+        plan: list[tuple[CollectionName, str]] = []
+        for name in collections:
+            common: dict[str, Any] = {
+                "collection": self.alias(name),
+                "per_page": fetch,
+                "exclude_fields": "embedding,content_hash",
+            }
+            if where := ranking.filter_by(query, name):
+                common["filter_by"] = where
+            if mode in ("keyword", "hybrid"):
+                fields, weights = QUERY_BY[name]
+                searches.append(
+                    {
+                        **common,
+                        "q": query.q,
+                        "query_by": fields,
+                        "query_by_weights": weights,
+                        "num_typos": self.config.num_typos,
+                        "highlight_fields": fields,
+                    }
+                )
+                plan.append((name, "keyword"))
+            if vector is not None and mode in ("vector", "hybrid"):
+                literal = ",".join(f"{x:.6f}" for x in vector)
+                searches.append(
+                    {**common, "q": "*", "vector_query": f"embedding:([{literal}], k:{fetch})"}
+                )
+                plan.append((name, "vector"))
+        answers = self.client.multi_search.perform({"searches": searches}, {})["results"]
+        raw: dict[tuple[CollectionName, str], list[dict[str, Any]]] = {}
+        found: dict[str, int] = {}
+        for (name, kind), answer in zip(plan, answers, strict=True):
+            if "error" in answer:
+                raise SearchError(f"search on {name} failed: {answer['error']}")
+            raw[(name, kind)] = answer.get("hits", [])
+            found[name] = max(found.get(name, 0), int(answer.get("found", 0)))
+        rankings: list[list[SearchHit]] = []
+        for name in collections:
+            kw, vec = raw.get((name, "keyword"), []), raw.get((name, "vector"), [])
+            if mode == "keyword":
+                rankings.append(ranking.keyword_hits(name, kw))
+            elif mode == "vector":
+                rankings.append(ranking.vector_hits(name, vec))
+            else:
+                alpha, k = self.config.hybrid_alpha, self.config.rrf_k
+                rankings.append(ranking.fuse(name, kw, vec, alpha, k))
+        return SearchResult(
+            mode=mode,
+            hits=ranking.merge(rankings, query),
+            found=found,
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+            warnings=warnings,
+        )
+
+
+@lru_cache(maxsize=1024)
+def _cached_query_vector(embedder: Embedder, q: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in embedder.embed([q])[0])
+
+
+def _embed_query(embedder: Embedder, q: str) -> list[float]:
+    return list(_cached_query_vector(embedder, q))
