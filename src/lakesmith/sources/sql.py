@@ -1,0 +1,196 @@
+"""The ``sql`` source kind: a table (or a query) of a SQL database, read in chunks, fully
+or incrementally by a watermark column.
+
+``source: {kind: sql, url_env: SHOP_DB_URL, table: public.orders, key: [id],
+mode: incremental, watermark: updated_at, lag: 5m, soft_delete: deleted_at}``
+(``sources.sql_spec``); the reading itself (server-side cursors, the SQL) is
+``stores.sql_reader``. Each row becomes one record: its JSON object (``payload.format:
+json``), keyed by the column names, so typing and rules work as for any JSON source.
+
+**Stream and seq.** One stream per source, ``postgresql://host:port/db/schema.table?wm=col``
+(no user, no password; ``?full`` in full mode); ``seq`` is a running row count that never
+restarts, so ``_source`` is ``<stream>#<seq>``.
+
+**Incremental.** The rows are read ordered by (watermark, key). Each batch's cursor (the
+last row's watermark and key, JSON) is committed by the sinks with the data
+(``Position.cursor``); a run (a new source) reads ``watermark >= last - lag``: the rows of
+the last ``lag`` again, so a row committed late with an older watermark (a long
+transaction) is not missed. The re-read rows get new seqs and land in bronze again;
+silver drops them when the contract's ``keys`` hold the key *and* the watermark column
+(one silver row per version of a row; the latest version per key is the current row).
+Rows whose watermark is NULL are read by the first run only (nothing can find them
+later). Hard deletes are not seen (use ``soft_delete`` or ``mode: full``).
+
+**Full.** Each pass reads the whole relation ordered by key; the cursor is the last key
+read (a crashed pass resumes after it) and ``{"done": true}`` on the pass's last batch,
+so the next run starts a new pass (seqs continue).
+
+**Soft deletes.** With ``soft_delete: COLUMN`` every payload gets ``_deleted`` (true when
+the column is true or any non-null value other than false/0/''), which the contract must
+read into a boolean field (``{name: deleted, type: boolean, path: _deleted}``): a row
+flagged deleted arrives as a new version with ``deleted = true``, the tombstone.
+
+**Hostile input**: NULL keys fail their required rule (quarantine); a row whose JSON is
+over ``payload.max_bytes`` is delivered truncated (quarantined ``payload_too_large``);
+column names may be anything the database allows (contract fields reach them with
+``path``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+from lakesmith.core.errors import ContractError
+from lakesmith.core.logging import get_logger
+from lakesmith.core.positions import Position, Positions
+from lakesmith.core.records import RawBatch
+from lakesmith.sources.base import SourceContext
+from lakesmith.sources.sql_spec import DELETED, SqlSourceSpec
+from lakesmith.stores.sql_reader import Value, last_values, lower_bound, open_reader
+
+log = get_logger(__name__)
+
+
+def _parse_cursor(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class SqlSource:
+    """Reads the relation from the sinks' committed cursor, one chunk per poll."""
+
+    def __init__(self, context: SourceContext) -> None:
+        spec = context.contract.source
+        if not isinstance(spec, SqlSourceSpec):
+            raise ContractError(f"this needs a sql source; the contract's source is {spec.kind!r}")
+        if spec.soft_delete is not None and not any(
+            (f.path or f.name) == DELETED for f in context.contract.fields
+        ):
+            raise ContractError(
+                f"source.soft_delete is set but no field of {context.contract.name} reads "
+                f"{DELETED}",
+                hint=f"add {{name: deleted, type: boolean, path: {DELETED}}} to fields",
+            )
+        self.spec = spec
+        self.stream = spec.uri
+        self._max_bytes = context.contract.payload.max_bytes
+        start = context.resume([self.stream]).get(self.stream, Position(0))
+        self.next = start.next
+        cursor = _parse_cursor(start.cursor)
+        self._wm: Value = cursor.get("wm")
+        self._after: list[Value] | None = None
+        if spec.mode == "full" and not cursor.get("done") and cursor.get("after") is not None:
+            self._after = list(cursor["after"])
+        self.reader = open_reader(spec.resolved_url(context.settings), spec)
+        self._reading = False
+        self._since: Any = None
+        self._pending: list[bytes] = []  # one row read ahead (is the chunk the last?)
+        self._exhausted_at: float | None = None
+        self.busy_s = 0.0
+        self.rows_read = 0
+        log.info("sql_source_opened", uri=self.stream, next=self.next, cursor=start.cursor)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        spec = self.spec
+        if spec.mode == "incremental":
+            self._since = None if self._wm is None else lower_bound(self._wm, spec.lag_value())
+            self.reader.open(self._since, None)
+        else:
+            self.reader.open(None, self._after)
+        log.info(
+            "sql_query_started",
+            uri=self.stream,
+            since=str(self._since) if self._since is not None else None,
+            after=self._after,
+        )
+        self._reading = True
+
+    def _cursor_of(self, rows: list[bytes], last: bool) -> str:
+        spec = self.spec
+        if spec.mode == "full":
+            if last:
+                self._after = None
+                return json.dumps({"done": True})
+            self._after = last_values(rows[-1], spec.key)
+            return json.dumps({"after": self._after})
+        assert spec.watermark is not None
+        names = [spec.watermark, *spec.key]
+        # rows come in watermark order, NULL watermarks last (first run only): the last
+        # non-null one is the new high mark
+        for payload in reversed(rows):
+            values = last_values(payload, names)
+            if values[0] is not None:
+                self._wm = values[0]
+                return json.dumps({"wm": values[0], "key": values[1:]})
+        return json.dumps({"wm": self._wm})
+
+    def _truncate(self, rows: list[bytes]) -> None:
+        lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        for i in np.flatnonzero(lens > self._max_bytes).tolist():
+            rows[i] = rows[i][: self._max_bytes + 1]
+
+    def poll(self, max_records: int, max_wait_s: float) -> RawBatch:
+        batch = RawBatch(source=self.stream, uri_sep=self.spec.uri_sep)
+        t0 = time.monotonic()
+        if not self._reading:
+            if self._exhausted_at is not None:
+                wait = self.spec.poll_interval_s - (t0 - self._exhausted_at)
+                if wait > 0:
+                    time.sleep(min(wait, max_wait_s))
+                    self.busy_s = 0.0
+                    return batch
+            self._start()
+        n = min(max_records, self.spec.chunk_rows)
+        rows = self._pending + self.reader.fetch(n + 1 - len(self._pending))
+        last = len(rows) <= n
+        self._pending = [] if last else rows[n:]
+        rows = rows[:n]
+        if last:
+            self._reading = False
+            self._exhausted_at = time.monotonic()
+        if rows:
+            batch.cursors[self.stream] = self._cursor_of(rows, last)
+            self._truncate(rows)
+            batch.extend(self.stream, list(range(self.next, self.next + len(rows))), list(rows))
+            self.next += len(rows)
+            self.rows_read += len(rows)
+        self.busy_s = time.monotonic() - t0
+        return batch
+
+    # -- the rest of the Source interface -------------------------------------------------
+
+    def committed(self, positions: Positions) -> None:
+        pass  # the cursor lives in the sinks' positions
+
+    def drained(self) -> bool:
+        """The last query was read to its end and (incremental) no row has a watermark
+        above the highest one read since; when one has, the next poll queries again."""
+        if self._reading or self._pending:
+            return False
+        if self.spec.mode == "full" or self._wm is None:
+            return True
+        if self.reader.newer_than(self._wm):
+            self._exhausted_at = None  # query again at once
+            return False
+        return True
+
+    def lag(self) -> dict[str, int]:
+        return {}  # rows waiting are unknown without counting them
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+SPEC = SqlSourceSpec
+SOURCE = SqlSource
