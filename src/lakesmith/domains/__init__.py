@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 DOMAINS: dict[str, str] = {
     "iot": "lakesmith.domains.iot.cli",
     "music": "lakesmith.domains.music.cli",
+    "entities": "lakesmith.domains.entities.cli",
     "shop": "lakesmith.domains.shop.cli",
 }
 """Domain name → import path of the module that defines its ``DOMAIN``."""
