@@ -148,7 +148,11 @@ class PostgresReader:
             rel: Any = sql.SQL(".").join(sql.Identifier(p) for p in spec.table.split("."))
         else:
             assert spec.query is not None
-            rel = sql.SQL("(") + sql.SQL(spec.query.rstrip().rstrip(";")) + sql.SQL(")")
+            rel = (
+                sql.SQL("(")
+                + sql.SQL(spec.query.rstrip().rstrip(";").replace("%", "%%"))
+                + sql.SQL(")")
+            )
         if spec.soft_delete is None:
             return sql.SQL("SELECT * FROM {} AS b").format(rel)
         col = sql.Identifier(spec.soft_delete)
