@@ -34,6 +34,7 @@ from lakesmith.cli import (
 )
 from lakesmith.cli import ingest as ingest_cli
 from lakesmith.cli import profile as profile_cli
+from lakesmith.cli import schedule as schedule_cli
 from lakesmith.cli import watch as watch_cli
 from lakesmith.cli.common import state, tidy_help
 from lakesmith.core.errors import LakesmithError
@@ -75,6 +76,8 @@ app.command("watch")(watch_cli.watch)
 app.command("profile")(profile_cli.profile)
 app.add_typer(ship.app, name="ship")
 app.command("reprocess")(reprocess.reprocess)
+app.command("schedule")(schedule_cli.schedule)
+app.add_typer(schedule_cli.jobs_app, name="jobs")
 tidy_help(app)
 
 
