@@ -36,10 +36,15 @@ unit:
 	$(UV) run --frozen pytest -m "not integration"
 
 integration:
-	$(UV) run --frozen pytest -m integration
+	$(UV) run --frozen pytest -m integration $(PARALLEL)
+
+# Two pytest workers (pytest-xdist), each with its own local stack on free ports; a test
+# file stays on one worker. Most of the suite's time is scenarios waiting on services
+# (session timeouts, restarts, back-off), which overlap well on two cores.
+PARALLEL ?= -n 2 --dist loadfile
 
 test: lint
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest $(PARALLEL)
 
 bench:
 	$(UV) run --frozen python benchmarks/bench_iot_e2e.py --events 2000000 --peer-rows 200000
