@@ -78,6 +78,7 @@ app.add_typer(ship.app, name="ship")
 app.command("reprocess")(reprocess.reprocess)
 app.command("schedule")(schedule_cli.schedule)
 app.add_typer(schedule_cli.jobs_app, name="jobs")
+__import__("lakesmith.cli.serve", fromlist=["register"]).register(app)  # serve, api
 tidy_help(app)
 
 

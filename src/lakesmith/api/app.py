@@ -1,0 +1,67 @@
+"""``create_app(settings)``: the FastAPI app — routes under ``/v1``, OpenAPI at
+``/v1/openapi.json`` and ``/docs``, health at ``/healthz`` and ``/readyz``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from lakesmith.api.context import AppContext
+from lakesmith.api.errors import ApiError
+from lakesmith.config import Settings
+from lakesmith.core.errors import LakesmithError, ServiceUnavailableError
+
+PREFIX = "/v1"
+
+
+def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
+    """The app for ``settings``. Raises ``ConfigError`` at once for a missing/placeholder
+    JWT secret outside the local stack. ``prepare``: on start, create the bookkeeping
+    tables and apply missing warehouse migrations."""
+    from lakesmith.api.graphql import graphql_router
+    from lakesmith.api.routes import auth, gold, health, jobs, ops, raw, search
+
+    ctx = AppContext.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if prepare:
+            from starlette.concurrency import run_in_threadpool
+
+            from lakesmith.api.startup import prepare as do_prepare
+
+            await run_in_threadpool(do_prepare, ctx)
+        yield
+        ctx.close()
+
+    app = FastAPI(
+        title="lakesmith",
+        version="1",
+        description="Raw records, gold tables, marts, search, data quality and jobs.",
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.include_router(health.router)
+    for module in (auth, gold, raw, ops, jobs, search):
+        app.include_router(module.router, prefix=PREFIX)
+    app.include_router(graphql_router(), prefix=PREFIX)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(ServiceUnavailableError)
+    async def unavailable(_: Request, exc: ServiceUnavailableError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=503)
+
+    @app.exception_handler(LakesmithError)
+    async def lakesmith_error(_: Request, exc: LakesmithError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=422)
+
+    return app

@@ -1,0 +1,34 @@
+"""The datasets the API knows: the built-in domains' contracts and the contracts stored
+by ``lakesmith ingest`` (and uploads) in the state dir."""
+
+from __future__ import annotations
+
+from lakesmith.api.errors import NotFoundError
+from lakesmith.config import Settings
+from lakesmith.contracts.model import Contract
+
+
+def known_contracts(settings: Settings) -> dict[str, Contract]:
+    from lakesmith.contracts.loader import builtin_contracts, load_contract_file
+    from lakesmith.core.errors import ContractError
+
+    found = dict(builtin_contracts())
+    stored = settings.state_dir / "contracts"
+    if stored.is_dir():
+        for path in sorted(stored.glob("*.yaml")):
+            try:
+                c = load_contract_file(path)
+            except ContractError:
+                continue
+            found.setdefault(c.name, c)
+    return found
+
+
+def find_contract(settings: Settings, name: str) -> Contract:
+    contracts = known_contracts(settings)
+    if name not in contracts:
+        raise NotFoundError(
+            f"no dataset {name!r}; known: {', '.join(sorted(contracts)) or 'none'} "
+            "(upload a file to create one)"
+        )
+    return contracts[name]
