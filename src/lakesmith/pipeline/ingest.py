@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lakesmith.config import Settings
-from lakesmith.contracts.loader import load_contract_file
+from lakesmith.contracts.loader import builtin_contracts, load_contract_file
 from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import InputError
 from lakesmith.core.logging import get_logger
@@ -147,6 +147,8 @@ def prepare(
         )
         fmt = "csv" if fmt == "tsv" else fmt
     given = load_contract_file(contract_path) if contract_path is not None else None
+    if given is None:  # a dataset lakesmith ships (entities.devices …): its contract
+        given = builtin_contracts().get(name)
     if fmt is None:
         fmt = given.payload.format if given is not None else None
     if fmt is None:
