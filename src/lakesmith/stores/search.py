@@ -117,14 +117,16 @@ class SearchRepository:
         self.client = client or typesense_client(settings, self.config.timeout_s)
         self._embedder = embedder
         self._embed_error: str | None = None
+        self._ensured = False
 
     # names ------------------------------------------------------------------------------
 
     def alias(self, name: CollectionName) -> str:
         return f"{self.config.collection_prefix}{name}"
 
-    def physical(self, name: CollectionName, version: int = SCHEMA_VERSION) -> str:
-        return f"{self.alias(name)}_v{version}"
+    def physical(self, name: CollectionName, version: int | None = None) -> str:
+        """The collection behind the alias for schema ``version`` (default: the current)."""
+        return f"{self.alias(name)}_v{SCHEMA_VERSION if version is None else version}"
 
     def _aliased(self, name: CollectionName) -> str | None:
         try:
@@ -252,6 +254,9 @@ class SearchRepository:
     def search(self, query: SearchQuery) -> SearchResult:
         """Run ``query`` on its collections in one ``multi_search`` request."""
         started = time.perf_counter()
+        if not self._ensured:  # an empty index answers empty, not "not found"
+            self.ensure_collections()
+            self._ensured = True
         mode = query.mode
         warnings: list[str] = []
         vector: list[float] | None = None
