@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from lakesmith.pipeline.dataset import Dataset
 
 DOMAINS: dict[str, str] = {
+    "helpdesk": "lakesmith.domains.helpdesk.cli",
     "iot": "lakesmith.domains.iot.cli",
     "music": "lakesmith.domains.music.cli",
+    "sales": "lakesmith.domains.sales.cli",
     "entities": "lakesmith.domains.entities.cli",
     "shop": "lakesmith.domains.shop.cli",
 }

@@ -235,7 +235,7 @@ class PageClient:
             if length and length.isdigit() and int(length) > limit:
                 raise SourceError(
                     f"{spec.uri}: a page of {int(length):,} bytes is over max_page_bytes "
-                    f"({limit:,})",
+                    f"({limit:,} bytes)",
                     hint="ask for smaller pages (pagination.size) or raise max_page_bytes",
                 )
             chunks: list[bytes] = []

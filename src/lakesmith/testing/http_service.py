@@ -13,7 +13,7 @@ pagination style on its own route::
 
 ``/auth/{bearer|basic|apikey}/<style>/tickets`` is the same behind credentials (API key in
 the ``X-Api-Key`` header or the ``api_key`` parameter, which next links echo, as some APIs
-do); ``/hostile/{html|truncated|huge|nopath|notarray}`` answer what a broken API answers.
+do); ``/hostile/{html|truncated|huge|huge_chunked|nopath|notarray}`` answer what a broken API answers.
 ``faults`` injects 429 (with ``Retry-After`` in seconds or as an HTTP date), 500 and slow
 answers, by script or every n-th request. ``start()`` runs uvicorn in a thread on a free
 port; ``url`` is its base URL.
@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import StreamingResponse
 
 from lakesmith.testing.stack import free_ports
 
@@ -50,6 +51,8 @@ class Faults:
     every: tuple[int, int] | None = None
     retry_after: str | None = "1"  # header of 429/503 answers; "date:2" = an HTTP date 2 s ahead
     delay_s: float = 0.0  # every answer waits this long (timeouts)
+    broken: bytes | None = None  # answers are 200 with this body (a proxy's error page) …
+    broken_after: int = 0  # … once the service answered this many requests
 
     def retry_after_header(self) -> str | None:
         if self.retry_after is None or not self.retry_after.startswith("date:"):
@@ -142,6 +145,8 @@ class TicketService:
         if f.delay_s:
             time.sleep(f.delay_s)
         if status is None:
+            if f.broken is not None and self.requests > f.broken_after:
+                return Response(f.broken, 200, media_type="text/html")
             return None
         headers = {}
         if status in (429, 503) and (after := f.retry_after_header()) is not None:
@@ -214,10 +219,13 @@ class TicketService:
                 return Response(page, 200, media_type="text/html")
             if kind == "truncated":
                 return Response(b'{"data": [{"id": 1, "subj', 200, media_type="application/json")
-            if kind == "huge":
+            if kind in ("huge", "huge_chunked"):  # with or without a Content-Length
                 item = orjson.dumps(self.changed_since(None)[0]) + b","
                 body = b'{"data": [' + item * (mb * 1024 * 1024 // len(item)) + b"{}]}"
-                return Response(body, 200, media_type="application/json")
+                if kind == "huge":
+                    return Response(body, 200, media_type="application/json")
+                blocks = (body[i : i + 65536] for i in range(0, len(body), 65536))
+                return StreamingResponse(blocks, 200, media_type="application/json")
             if kind == "nopath":
                 return _json({"error": None, "tickets": []})
             if kind == "notarray":
