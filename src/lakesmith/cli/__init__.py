@@ -79,6 +79,7 @@ app.command("reprocess")(reprocess.reprocess)
 app.command("schedule")(schedule_cli.schedule)
 app.add_typer(schedule_cli.jobs_app, name="jobs")
 __import__("lakesmith.cli.serve", fromlist=["register"]).register(app)  # serve, api
+app.add_typer(__import__("lakesmith.cli.search", fromlist=["app"]).app, name="search")
 tidy_help(app)
 
 

@@ -47,6 +47,7 @@ PAGE_INPUT: Mapping[str, pl.DataType] = {
     "site": pl.String(),
     "site_name": pl.String(),
     "device_id": pl.String(),
+    "document_key": pl.Int64(),
     "device_key": pl.Int64(),
     "model_key": pl.Int64(),
     "site_key": pl.Int64(),

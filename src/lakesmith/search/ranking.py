@@ -79,6 +79,7 @@ def to_hit(collection: CollectionName, raw: Mapping[str, Any], score: float) -> 
         model_key=doc.get("model_key"),
         site_key=doc.get("site_key"),
         manufacturer_key=doc.get("manufacturer_key"),
+        document_key=doc.get("document_key"),
         device_id=doc.get("device_id"),
         model=doc.get("model"),
         manufacturer=doc.get("manufacturer"),

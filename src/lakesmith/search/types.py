@@ -96,6 +96,7 @@ class SearchHit(BaseModel):
     model_key: int | None = None
     site_key: int | None = None
     manufacturer_key: int | None = None
+    document_key: int | None = None
     device_id: str | None = None
     model: str | None = None
     manufacturer: str | None = None

@@ -87,6 +87,7 @@ FIELDS: dict[CollectionName, list[dict[str, Any]]] = {
     "documents": [
         *_COMMON,
         _f("doc_id", facet=True),
+        _f("document_key", "int64"),
         _f("doc_type", facet=True),
         _f("page", "int32"),
         _f("chunk", "int32"),
