@@ -195,6 +195,11 @@ class SilverSpec(_Model):
 
     split_by: str | None = None
     tables: dict[str, list[str] | Literal["rest"]] = {}
+    versions: Literal["first", "latest"] = Field(
+        "first",
+        description="first: a key's first record wins (later ones are duplicates); latest: "
+        "a newer record replaces it and a tombstone deletes it (pipeline.latest_sink)",
+    )
 
     @model_validator(mode="after")
     def _one_rest(self) -> SilverSpec:
@@ -284,6 +289,8 @@ class Contract(_Model):
                 raise ValueError(f"rule {r.id}: {r.field!r} is not a field of the contract")
             if isinstance(r, RequiredIfRule) and r.when.field not in known:
                 raise ValueError(f"rule {r.id}: {r.when.field!r} is not a field of the contract")
+        if self.silver.versions == "latest" and (len(self.keys) != 1 or self.silver.split_by):
+            raise ValueError("silver.versions: latest needs exactly one key and no split")
         if self.silver.split_by is not None and self.silver.split_by not in known:
             raise ValueError(f"silver.split_by {self.silver.split_by!r} is not a field")
         ids = [r.id for r in self.rules]

@@ -213,6 +213,11 @@ def build_sinks(dataset: Dataset, clock: Callable[[], float] = time.monotonic) -
         # a split silver table gets its rows of every batch (none: its positions still move)
         frame = (lambda b: b.silver) if name == "silver" else _split_frame(dataset, name)
         sink_name = "silver" if name == "silver" else f"silver.{name}"
+        if dataset.contract.silver.versions == "latest":  # newest version per key wins
+            from lakesmith.pipeline.latest_sink import LatestLakeSink
+
+            sinks.append(LatestLakeSink(sink_name, table, frame, keys[0], policy, clock))
+            continue
         sinks.append(LakeSink(sink_name, table, frame, policy, clock, keys))
     if dataset.timeseries is not None:
         sinks.append(TimeseriesSink(dataset.timeseries))

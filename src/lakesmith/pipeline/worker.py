@@ -136,7 +136,7 @@ class Worker:
         self.contract = contract
         self.group_id = group_id or f"lakesmith-{contract.name}"
         self.metrics = metrics or WorkerMetrics(contract.name)
-        self.dedupe = DedupeIndex(contract.keys)
+        self.dedupe = DedupeIndex([] if contract.silver.versions == "latest" else contract.keys)
         self.dataset = Dataset(settings, contract).ensure()
         self.sinks: list[Sink] = build_sinks(self.dataset)
         self._writes: dict[str, int] = {}
