@@ -5,7 +5,7 @@ Two readers, one interface (``open`` a query from a lower bound, ``fetch`` up to
 
 - **PostgreSQL** (``postgresql://``, ``postgresql+psycopg://``…): psycopg 3, a named
   (server-side) cursor in a read-only transaction, and the server builds each row's JSON
-  text (``row_to_json``) and hands it over as bytes (``convert_to`` + binary results): no
+  text (``row_to_json``; ``numeric`` columns as text, every digit kept) and hands it over as bytes (``convert_to`` + binary results): no
   per-column Python objects at all, memory is one chunk of rows. The session's time zone
   is UTC, so ``timestamptz`` values arrive as ``2025-01-20T10:00:00.123+00:00``.
 - **any other SQLAlchemy URL**: SQLAlchemy's streamed results (``stream_results`` +
@@ -14,7 +14,7 @@ Two readers, one interface (``open`` a query from a lower bound, ``fetch`` up to
 Every row becomes a JSON object keyed by the column names exactly as the database spells
 them (spaces, capitals, Unicode included), plus ``_deleted`` when a soft-delete column is
 named. What JSON cannot say directly (PostgreSQL's ``row_to_json`` rules): ``numeric``
-is a JSON number with all its digits; ``json``/``jsonb`` nested values; ``uuid``, ``date``,
+is text with all its digits (a key or watermark column: a JSON number); ``json``/``jsonb`` nested values; ``uuid``, ``date``,
 ``time``, ``interval`` text; ``bytea`` ``"\\x…"`` hex text; arrays JSON arrays; float
 ``NaN``/``Infinity`` and timestamp ``infinity`` text (they fail their field's type rule).
 """
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+NUMERIC_OID = 1700  # PostgreSQL's numeric / decimal
 Value = str | int | float | bool | None  # a column value as JSON has it (cursors)
 
 
@@ -139,6 +140,7 @@ class PostgresReader:
         self.conn.read_only = True
         self._cursor: Any = None
         self._n = 0
+        self._columns: list[tuple[str, int]] | None = None
 
     def _base(self) -> Any:
         from psycopg import sql
@@ -161,6 +163,29 @@ class PostgresReader:
             "THEN false ELSE true END AS _deleted"
         ).format(c=col)
         return sql.SQL("SELECT b.*, {} FROM {} AS b").format(flag, rel)
+
+    def _projected(self) -> Any:
+        """The base relation with ``numeric`` columns as text: JSON numbers would reach
+        the decoder as floats (17 digits); text keeps every digit for a string field and
+        types the same for a double one. Key and watermark columns stay numbers (order)."""
+        from psycopg import sql
+
+        base = self._base()
+        if self._columns is None:
+            with self.conn.cursor() as cur:
+                cur.execute(sql.SQL("SELECT * FROM ({}) AS t LIMIT 0").format(base))
+                self._columns = [(d.name, d.type_code) for d in cur.description or ()]
+            self.conn.rollback()
+        keep = {*self.spec.key, self.spec.watermark}
+        if not any(oid == NUMERIC_OID and n not in keep for n, oid in self._columns):
+            return base
+        cols = [
+            sql.SQL(
+                "t.{c}::text AS {c}" if oid == NUMERIC_OID and n not in keep else "t.{c}"
+            ).format(c=sql.Identifier(n))
+            for n, oid in self._columns
+        ]
+        return sql.SQL("SELECT {} FROM ({}) AS t").format(sql.SQL(", ").join(cols), base)
 
     def open(self, since: Any | None, after: Sequence[Value] | None) -> None:
         from psycopg import sql
@@ -188,7 +213,7 @@ class PostgresReader:
         query = sql.SQL(
             "SELECT convert_to(row_to_json(t)::text, 'UTF8') FROM ({}) AS t{} ORDER BY {}"
         ).format(
-            self._base(),
+            self._projected(),
             sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
             sql.SQL(", ").join(order),
         )
