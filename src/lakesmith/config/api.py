@@ -38,4 +38,11 @@ class ApiSettings(Section):
     users: dict[str, ApiUser] = Field(default_factory=dict)
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="largest upload")
     max_page_size: int = Field(1000, ge=1, description="largest ?limit= of a list")
+    pdf_max_pages: int = Field(500, ge=1, description="pages an uploaded PDF may have")
+    pdf_max_stream_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="decompressed bytes per PDF stream"
+    )
+    pdf_max_total_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="decompressed page content per PDF"
+    )
     migrate_on_start: bool = Field(True, description="apply missing warehouse migrations")

@@ -77,11 +77,17 @@ def _check_json(path: Path, fmt: str) -> None:
                     raise BadRequestError(f"malformed JSON Lines: line {n}: {exc}") from None
 
 
-def _check_pdf(path: Path) -> None:
-    from lakesmith.formats.pdf import PdfRejected, parse_pdf
+def _check_pdf(path: Path, settings: Settings) -> None:
+    from lakesmith.formats.pdf import PdfLimits, PdfRejected, parse_pdf
 
+    api = settings.api
+    limits = PdfLimits(
+        max_pages=api.pdf_max_pages,
+        max_stream_bytes=api.pdf_max_stream_bytes,
+        max_total_bytes=api.pdf_max_total_bytes,
+    )
     try:
-        parse_pdf(path.read_bytes())
+        parse_pdf(path.read_bytes(), limits)
     except PdfRejected as exc:
         raise InvalidError(f"the PDF is refused ({exc.rule}): {exc.message}") from None
 
@@ -136,7 +142,7 @@ class UploadService:
             if fmt in ("json", "jsonl"):
                 _check_json(part, fmt)
             elif fmt == "pdf":
-                _check_pdf(part)
+                _check_pdf(part, self.settings)
                 if contract is None:
                     raise ConflictError(
                         f"no dataset {dataset!r} for PDFs: create it with a contract first"
