@@ -226,3 +226,67 @@ def test_real_datasheets_ingest_through_the_same_path(
     if lm386.height:
         assert lm386["pages"][0] == 9 and "Audio Power Amplifier" in lm386["text"][0]
     assert real["doc_type"].null_count() == real.height  # not generated: no doc_type keyword
+
+
+def test_watch_routes_files_and_pdfs_with_the_example_map(
+    stack_settings: Settings, tmp_path: Path
+) -> None:
+    from fpdf import FPDF
+
+    from lakesmith.pipeline.watch import Watcher, load_dataset_map
+
+    lake = stack_settings.lake.model_copy(
+        update={"warehouse": str(tmp_path / "lake"), "catalog_uri": f"sqlite:///{tmp_path}/c.db"}
+    )
+    s = stack_settings.model_copy(update={"lake": lake})
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    device = {
+        "device_id": "sensor-7777", "model": "TH-100", "site": "site-000",
+        "install_date": "2025-01-02T03:04:05Z", "status": "active", "tags": ["roof"],
+        "updated_at": "2025-02-01T00:00:00Z", "deleted": False,
+    }  # fmt: skip
+    (folder / "devices_drop.json").write_text(json.dumps([device]))
+    pdf = FPDF()
+    pdf.set_keywords("doc_type=inspection_report; device_id=sensor-7777")
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    pdf.multi_cell(0, 6, "Inspection of sensor-7777 on the roof: mounting and cabling in order.")
+    (folder / "inspection_7777.pdf").write_bytes(bytes(pdf.output()))
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    mapping = Path(__file__).parents[2] / "src/lakesmith/domains/entities/examples/map.yaml"
+    watcher = Watcher(s, folder, load_dataset_map(mapping), settle_s=0.2, rescan_s=0.2)
+    try:
+        outcomes = {o.path.name: o for o in watcher.run(once=True)}
+    finally:
+        watcher.close()
+    assert outcomes["devices_drop.json"].status == "done"
+    assert outcomes["devices_drop.json"].dataset == "entities.devices"
+    assert outcomes["inspection_7777.pdf"].status == "done"
+    assert outcomes["inspection_7777.pdf"].dataset == "entities.documents"
+    assert outcomes["photo.png"].status == "no_handler"
+    ds = _dataset(s, "entities.documents")
+    try:
+        docs = ds.silver.scan().select("file_name", "doc_type", "device_id", "text")
+    finally:
+        ds.close()
+    assert docs.rows() == [
+        ("inspection_7777.pdf", "inspection_report", "sensor-7777", docs["text"][0])
+    ]
+    assert "mounting and cabling" in docs["text"][0]
+
+
+def test_migrations_match_the_sqlmodel_classes(stack_settings: Settings) -> None:
+    import uuid
+
+    from lakesmith.stores.warehouse import schema_diff, upgrade
+
+    schema = f"e_{uuid.uuid4().hex[:8]}"
+    upgrade(stack_settings, "entities", schema)
+    tables = [t.name for t in MODEL.tables]
+    assert schema_diff(stack_settings, schema, tables) == []
+    views = _warehouse(
+        stack_settings, f"SELECT matviewname FROM pg_matviews WHERE schemaname = '{schema}'"
+    )
+    assert views == [("mart_open_tickets",)]
+    assert set(MODEL.sqlmodels) == {*tables, "mart_open_tickets"}

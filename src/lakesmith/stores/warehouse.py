@@ -85,6 +85,10 @@ def schema_diff(settings: Settings, schema: str, tables: Sequence[str]) -> list[
                 opts={
                     "compare_type": True,
                     "include_name": lambda name, kind, _p: kind != "table" or name in wanted,
+                    # the metadata holds every model's classes: compare only these tables
+                    "include_object": lambda obj, name, kind, _r, _c: (
+                        kind != "table" or name in wanted
+                    ),
                 },
             )
             return list(compare_metadata(ctx, SQLModel.metadata))
