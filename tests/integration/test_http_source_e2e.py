@@ -10,6 +10,7 @@ import json
 import signal
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +87,6 @@ def drain(settings: Settings, contract: Contract) -> RunStats:
         worker.close()
 
 
-def latest(silver: pl.DataFrame) -> pl.DataFrame:
-    """The current state: each ticket's newest version."""
-    return silver.sort("updated_at").group_by("ticket_id").last().sort("ticket_id")
-
-
 @pytest.mark.parametrize("style", list(PAGINATION))
 def test_every_pagination_style_then_changes_arrive_once_more(
     stack_settings: Settings, tmp_path: Path, api: TicketService, style: str
@@ -107,13 +103,13 @@ def test_every_pagination_style_then_changes_arrive_once_more(
     assert second.by_disposition == {"valid": 11, "quarantined": 2}
 
     sinks = read_sinks(settings, contract)
-    assert sinks.bronze.height == sinks.bronze["_seq"].n_unique() == 53
-    assert sinks.silver.height == 51
-    assert sinks.silver.select("ticket_id", "updated_at").is_duplicated().sum() == 0
-    now = latest(sinks.silver)
+    assert sinks.bronze.height == sinks.bronze["_seq"].n_unique() == 53  # every version
+    now = sinks.silver.sort("ticket_id")  # silver.versions: latest — one row per ticket
     assert now["ticket_id"].to_list() == list(range(1, 47))
-    solved = now.filter(pl.col("ticket_id").is_in([3, 9, 17, 25, 40]))["status"]
-    assert solved.to_list() == ["solved"] * 5  # silver's newest version is the update
+    updated = now.filter(pl.col("ticket_id").is_in([3, 9, 17, 25, 40]))
+    assert updated["status"].to_list() == ["solved"] * 5  # the update replaced the ticket
+    expected = [datetime.fromisoformat(api.rows[i]["updated_at"]) for i in (3, 9, 17, 25, 40)]
+    assert updated["updated_at"].to_list() == expected  # … with the API's newest timestamp
     assert sorted(sinks.quarantine["_rule_ids"].list.first().to_list()) == ["priority_type"] * 2
     assert len(bad) == 2
     # flattened per the contract; lineage names the endpoint, the pass's cursor and the seq
@@ -148,6 +144,7 @@ def test_the_cursor_survives_restarts(
     assert drain(settings, contract).by_disposition == {"valid": 1}
 
 
+@pytest.mark.slow  # two `lakesmith run` processes: ~20 s, more on a busy machine
 def test_sigkill_mid_pagination_resumes_without_duplicates_or_gaps(
     stack_settings: Settings, tmp_path: Path
 ) -> None:
@@ -179,7 +176,8 @@ def test_api_key_never_reaches_logs_errors_uris_or_positions(
     stack_settings: Settings, tmp_path: Path, api: TicketService
 ) -> None:
     """``lakesmith run`` as a subprocess: the key is a query parameter and the server echoes
-    it in its next links (the hardest case); retries and a 401 are logged at DEBUG."""
+    it in its next links (the hardest case); retries are logged, everything at DEBUG. (A
+    wrong key's error message: tests/unit/test_http_source.py.)"""
     secret = api.api_key
     auth = {
         "scheme": "apikey",
@@ -196,13 +194,8 @@ def test_api_key_never_reaches_logs_errors_uris_or_positions(
     ok = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert '"http_retry"' in ok.stderr
-    bad = subprocess.run(
-        cmd, env={**env, KEY_ENV: secret[:-1]}, capture_output=True, text=True, timeout=120
-    )
-    assert bad.returncode != 0
-    assert "HTTP 401" in bad.stdout + bad.stderr and f"${KEY_ENV}" in bad.stdout + bad.stderr
-    for text in (ok.stdout, ok.stderr, bad.stdout, bad.stderr):
-        assert secret not in text and secret[:-1] not in text
+    for text in (ok.stdout, ok.stderr):
+        assert secret not in text
     sinks = read_sinks(stack_settings, contract)
     assert sinks.bronze.height == 40
     assert not sinks.bronze["_source"].str.contains(secret, literal=True).any()

@@ -21,32 +21,34 @@ URL_ENV = "LAKESMITH_TICKETS_URL"
 DEMO_PORT = 8765  # the contract's url; another free port (through URL_ENV) when taken
 
 
-def current_tickets(dataset: Dataset) -> QueryOutput:
-    """Each ticket's newest version (silver keeps one row per ticket_id and updated_at)."""
+def tickets_by_status(dataset: Dataset) -> QueryOutput:
+    """The current state: silver holds each ticket's newest version (``versions: latest``)."""
     import polars as pl
 
-    silver = dataset.scan_silver(["ticket_id", "status", "priority", "updated_at"])
-    latest = silver.sort("updated_at").group_by("ticket_id").last()
-    counts = latest.group_by("status").agg(pl.len().alias("tickets")).sort("status")
-    text = (
-        "silver.sort('updated_at').group_by('ticket_id').last()"
-        ".group_by('status').agg(pl.len())  -- the current state of every ticket"
+    silver = dataset.scan_silver(["ticket_id", "status"])
+    counts = silver.group_by("status").agg(pl.len().alias("tickets")).sort("status")
+    return QueryOutput("silver.group_by('status').agg(pl.len())  -- one row per ticket", counts)
+
+
+def changed_tickets(dataset: Dataset) -> QueryOutput:
+    """Tickets changed after they were first read: bronze holds every version the API
+    sent, silver the newest."""
+    import polars as pl
+
+    silver = dataset.scan_silver(["ticket_id", "status", "updated_at"])
+    ids = dataset.bronze.scan(["_payload"]).select(
+        pl.col("_payload").cast(pl.String).str.json_path_match("$.id").cast(pl.Int64)
     )
-    return QueryOutput(text, counts)
-
-
-def versions_per_ticket(dataset: Dataset) -> QueryOutput:
-    import polars as pl
-
-    silver = dataset.scan_silver(["ticket_id"])
+    versions = ids.to_series().rename("ticket_id").value_counts(name="versions")
     table = (
-        silver.group_by("ticket_id")
-        .agg(pl.len().alias("versions"))
-        .group_by("versions")
-        .agg(pl.len().alias("tickets"))
-        .sort("versions")
+        versions.filter(pl.col("versions") > 1)
+        .join(silver, on="ticket_id")
+        .sort("updated_at", descending=True)
+        .select("ticket_id", "status", "updated_at", "versions")
+        .head(5)
     )
-    return QueryOutput("silver.group_by('ticket_id').len()  -- versions kept per ticket", table)
+    text = "bronze versions per ticket (> 1) ⋈ silver, newest first"
+    return QueryOutput(text, table)
 
 
 def demo(
@@ -133,7 +135,7 @@ DOMAIN = Domain(
     contracts=(TICKETS,),
     demo=demo,
     demo_queries=(
-        DemoQuery(TICKETS, current_tickets),
-        DemoQuery(TICKETS, versions_per_ticket),
+        DemoQuery(TICKETS, tickets_by_status),
+        DemoQuery(TICKETS, changed_tickets),
     ),
 )
