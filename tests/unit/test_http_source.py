@@ -215,6 +215,23 @@ def test_hostile_bodies_give_one_clear_error(api: TicketService, kind: str, mess
     assert err.value.hint
 
 
+def test_bad_records_in_a_good_page_go_to_quarantine_with_a_reason(
+    api: TicketService, tmp_path: Path
+) -> None:
+    from lakesmith.pipeline.process import process_batch
+    from lakesmith.silver.dedupe import DedupeIndex
+
+    source = {"kind": "http", "url": api.url + "/hostile/mixed", "records_path": "data"}
+    contract, _ = unique_contract(tmp_path, "helpdesk.tickets", source=source)
+    batch = open_source(contract, {}).poll(100, 5.0)
+    assert len(batch) == 7
+    assert batch.payloads[1:5] == [b"5", b'"text"', b"null", b"[1]"]  # as the server sent them
+    done = process_batch(batch, contract, datetime.now(UTC), DedupeIndex(contract.keys))
+    assert done.silver["ticket_id"].to_list() == [1, 2]
+    rules = done.quarantine.sort("_seq")["_rule_ids"].list.first().to_list()
+    assert rules == ["not_an_object"] * 4 + ["payload_too_large"]
+
+
 def test_secrets_stay_out_of_errors_and_logs(
     api: TicketService, monkeypatch: pytest.MonkeyPatch
 ) -> None:

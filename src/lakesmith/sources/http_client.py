@@ -205,6 +205,8 @@ class PageClient:
         )
         try:
             return retryer(self._fetch_once, request, since)
+        except SourceError as exc:  # a body may echo what we sent
+            raise SourceError(self.redact(exc.message), hint=exc.hint) from None
         except _RetryableError as exc:
             raise SourceError(
                 f"{self.redact(self.spec.uri)}: {self.redact(str(exc))} "
