@@ -90,7 +90,7 @@ def test_pdfs_parse_with_pages_and_keywords(out: Path) -> None:
 def test_large_fleet_structured_data_is_fast() -> None:
     t0 = time.monotonic()
     fleet = make_fleet(EntitiesConfig(seed=1, devices=100_000, reports=0))
-    assert time.monotonic() - t0 < 20  # ~2 s alone; the CI machine is shared
+    assert time.monotonic() - t0 < 60  # ~2 s alone; generous: the CI machine is shared
     assert fleet.devices.height == 100_000 and fleet.maintenance.height == 150_000
     assert fleet.devices["device_id"][-1] == "sensor-99999"
     assert fleet.sites.height == 1_000

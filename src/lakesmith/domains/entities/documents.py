@@ -8,6 +8,7 @@ date, so the same seed gives the same bytes.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -301,7 +302,12 @@ def write_documents(
         for docs in map(_documents, jobs):
             yield from _save(out, docs)
         return
-    with ProcessPoolExecutor(workers, initializer=_init, initargs=(fleet, cfg)) as pool:
+    # spawn, not fork: a forked child of a process whose Polars thread pool is running can
+    # deadlock in its first Polars call
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=spawn, initializer=_init, initargs=(fleet, cfg)
+    ) as pool:
         for docs in pool.map(_documents, jobs):
             yield from _save(out, docs)
 

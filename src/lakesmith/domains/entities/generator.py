@@ -146,11 +146,13 @@ def make_firmware(
         day = launched
         for version in versions[:count]:
             day = day + timedelta(days=int(rng.integers(60, 300)))
+            if day > cfg.as_of:
+                break
             rows.append(
                 {
                     "model": model,
                     "version": version,
-                    "released_at": min(day, cfg.as_of).strftime(ISO),
+                    "released_at": day.strftime(ISO),
                     "channel": "stable",
                     "critical": version in ("v1.2.3", "v1.4.2"),
                     "notes": notes[version],

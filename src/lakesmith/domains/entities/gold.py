@@ -110,7 +110,8 @@ class EntitiesModel(BatchGoldModel):
     def _firmware(silver: pl.LazyFrame, models: pl.DataFrame) -> pl.DataFrame:
         rows = latest(silver, ["model", "version"], "released_at").collect()
         rows = surrogate_key(rows, ["model", "version"], "firmware_key")
-        newest = pl.col("released_at") == pl.col("released_at").max().over("model")
+        rows = rows.sort("model", "released_at", "version")
+        newest = pl.int_range(pl.len()).over("model") == pl.len().over("model") - 1
         return rows.join(models.select("model", "model_key"), on="model", how="left").with_columns(
             date_key(pl.col("released_at")).alias("released_date_key"),
             newest.alias("is_latest"),
