@@ -99,7 +99,7 @@ def standardise_customers(silver: pl.DataFrame) -> pl.DataFrame:
         st.email(pl.col("email")).alias("email"),
         st.person_name(pl.col("city")).alias("city"),
         st.text(pl.col("segment")).str.to_titlecase().alias("segment"),
-        st.parse_date(pl.col("signup_date")).alias("signup_date"),
+        st.parse_datetimes(c["signup_date"]).dt.date().alias("signup_date"),
         st.country(c["country"]).alias("country"),
     )
     valid = st.email_valid(pl.col("email"))
@@ -199,7 +199,7 @@ def standardise_orders(silver: pl.DataFrame) -> pl.DataFrame:
         with_ids(pl.col("product_id")).alias("product_id"),
         st.text(pl.col("product_name")).alias("product_name"),
         st.text(pl.col("category")).str.to_titlecase().alias("category"),
-        st.parse_datetime(pl.col("order_date")).alias("order_ts"),
+        st.parse_datetimes(o["order_date"]).alias("order_ts"),
         st.parse_quantity(pl.col("quantity")).alias("quantity"),
         st.parse_price(pl.col("unit_price")).alias("unit_price"),
         st.channel(pl.col("channel")).alias("channel"),
@@ -212,8 +212,8 @@ def _quoted(col: str) -> pl.Expr:
 
 
 def order_reasons(orders: pl.DataFrame, xref: pl.DataFrame | None, guests: bool) -> pl.DataFrame:
-    """``orders`` with ``_rule_ids`` / ``_messages`` (empty lists: clean) and
-    ``is_return``."""
+    """``orders`` with ``_rule_ids`` / ``_messages`` (null: clean; else every rule the
+    line breaks) and ``is_return``."""
     is_return = pl.any_horizontal(
         [pl.col("order_id").str.starts_with(p) for p in RETURN_PREFIXES]
     ).fill_null(False)
@@ -250,30 +250,48 @@ def order_reasons(orders: pl.DataFrame, xref: pl.DataFrame | None, guests: bool)
             _quoted("customer_id"),
         ),
     ]
+    # a bit per failed rule for every row; the lists of rules and messages only for the
+    # (few) rows that failed one
+    flags = pl.sum_horizontal(
+        [cond.fill_null(False).cast(pl.Int64) * (1 << i) for i, (_, cond, _) in enumerate(checks)]
+    )
+    o = o.with_columns(flags.alias("__flags")).drop("_known")
+    # exact duplicate lines among the otherwise clean ones: the first one (by row) stays
+    line = ["order_id", "customer_id", "product_id", "order_ts", "quantity", "unit_price"]
+    row = pl.col(SOURCE).str.extract(r"#row=(\d+)$", 1).cast(pl.Int64)
+    o = o.with_columns(row.alias("__row")).sort("__row", SOURCE).drop("__row")
+    dup = ~pl.struct(line).is_first_distinct()
+    o = o.with_columns(
+        pl.when(pl.col("__flags") == 0)
+        .then(dup.over(pl.col("__flags") == 0))
+        .otherwise(False)
+        .alias("__dup")
+    )
+    bad = pl.col("__flags") != 0
     rules = pl.concat_list(
-        [pl.when(cond.fill_null(False)).then(pl.lit(rule)) for rule, cond, _ in checks]
+        [
+            pl.when(pl.col("__flags") & (1 << i) != 0).then(pl.lit(rule))
+            for i, (rule, _, _) in enumerate(checks)
+        ]
+        + [pl.when(pl.col("__dup")).then(pl.lit("duplicate_line"))]
     ).list.drop_nulls()
     messages = pl.concat_list(
         [
-            pl.when(cond.fill_null(False)).then(
+            pl.when(pl.col("__flags") & (1 << i) != 0).then(
                 pl.format(REASONS[rule], arg) if arg is not None else pl.lit(REASONS[rule])
             )
-            for rule, cond, arg in checks
+            for i, (rule, _, arg) in enumerate(checks)
         ]
+        + [pl.when(pl.col("__dup")).then(pl.lit(REASONS["duplicate_line"]))]
     ).list.drop_nulls()
-    o = o.with_columns(rules.alias(RULE_IDS), messages.alias(MESSAGES)).drop("_known")
-    # exact duplicate lines among the otherwise clean ones: the first one (by lineage) stays
-    line = ["order_id", "customer_id", "product_id", "order_ts", "quantity", "unit_price"]
-    o = o.sort(SOURCE)
-    clean = pl.col(RULE_IDS).list.len() == 0
-    dup = clean & ~pl.struct(line).is_first_distinct().over(clean)
-    return o.with_columns(
-        pl.when(dup).then(pl.lit(["duplicate_line"])).otherwise(pl.col(RULE_IDS)).alias(RULE_IDS),
-        pl.when(dup)
-        .then(pl.lit([REASONS["duplicate_line"]]))
-        .otherwise(pl.col(MESSAGES))
-        .alias(MESSAGES),
+    rejected = o.filter(bad | pl.col("__dup")).with_columns(
+        rules.alias(RULE_IDS), messages.alias(MESSAGES)
     )
+    clean = o.filter(~bad & ~pl.col("__dup")).with_columns(
+        pl.lit(None, pl.List(pl.String)).alias(RULE_IDS),
+        pl.lit(None, pl.List(pl.String)).alias(MESSAGES),
+    )
+    return pl.concat([clean, rejected]).drop("__flags", "__dup")
 
 
 def quarantine_rows(

@@ -26,11 +26,11 @@ class Integrated:
 
     @property
     def clean_orders(self) -> pl.DataFrame:
-        return self.orders.filter(pl.col(RULE_IDS).list.len() == 0)
+        return self.orders.filter(pl.col(RULE_IDS).is_null())
 
     @property
     def rejected_orders(self) -> pl.DataFrame:
-        return self.orders.filter(pl.col(RULE_IDS).list.len() > 0)
+        return self.orders.filter(pl.col(RULE_IDS).is_not_null())
 
     def reasons(self) -> dict[str, int]:
         """Rejected order lines per rule (a line may break several)."""

@@ -233,7 +233,7 @@ def run_sales(
     o = data.orders
     stream = streams[model.orders_dataset]
     mine = o.filter(_of_stream(stream))
-    rejected = mine.filter(pl.col(RULE_IDS).list.len() > 0).height
+    rejected = mine.filter(pl.col(RULE_IDS).is_not_null()).height
     report.accounting.append(
         _account(settings, model.orders_dataset, stream, mine.height - rejected, rejected)
     )

@@ -107,6 +107,24 @@ def parse_datetime(expr: pl.Expr) -> pl.Expr:
     return pl.coalesce([stamp, day]).dt.replace_time_zone("UTC")
 
 
+def parse_datetimes(values: pl.Series) -> pl.Series:
+    """``parse_datetime`` of a Series, faster: each format is tried only on the values
+    no earlier format parsed (about one parse per value when a file uses few formats)."""
+    texts = values.to_frame("t").select(text(pl.col("t")).alias("t"))["t"]
+    out = pl.Series(values.name, [None] * len(values), dtype=pl.Datetime("us"))
+    todo = texts.is_not_null()
+    formats = [(f, pl.Datetime("us")) for f in DATETIME_FORMATS]
+    formats += [(f, pl.Date()) for f in DATE_FORMATS]
+    for fmt, dtype in formats:
+        if not todo.any():
+            break
+        idx = todo.arg_true()
+        parsed = texts.gather(idx).str.strptime(dtype, fmt, strict=False, exact=True)  # type: ignore[arg-type]
+        out = out.scatter(idx, parsed.cast(pl.Datetime("us")))
+        todo = todo & out.is_null()
+    return out.dt.replace_time_zone("UTC")
+
+
 def parse_date(expr: pl.Expr) -> pl.Expr:
     """A date from any of the formats ``parse_datetime`` reads (null when none)."""
     return parse_datetime(expr).dt.date()
