@@ -46,7 +46,7 @@ def answer(settings: Settings, name: str, schema: str = SCHEMA) -> pl.DataFrame:
 
     sql = QUERIES[name][1].format(schema=schema)
     with connect(settings) as conn:
-        cur = conn.execute(sql)  # type: ignore[arg-type]  # a constant query
+        cur = conn.execute(sql)  # a constant query of QUERIES
         cols = [d.name for d in cur.description or ()]
         rows = cur.fetchall()
     return pl.DataFrame(rows, schema=cols, orient="row")
