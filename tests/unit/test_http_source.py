@@ -215,6 +215,24 @@ def test_hostile_bodies_give_one_clear_error(api: TicketService, kind: str, mess
     assert err.value.hint
 
 
+def test_credentials_are_not_sent_to_another_host(
+    api: TicketService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_TOKEN", "s3cr3t-token-value")
+    pagination = {"style": "next_url", "next_path": "links.next"}
+    auth = {"type": "bearer", "token_env": "T_TOKEN"}
+    client = PageClient(spec(api.url + "/hostile/elsewhere", pagination=pagination, auth=auth))
+    page = client.fetch(client.first_request(), None)
+    assert page.next is not None and page.next.url is not None
+    assert page.next.url.startswith("http://localhost:")
+    before = api.requests
+    with pytest.raises(SourceError, match=r"refusing to send the credentials to http://localhost"):
+        client.fetch(page.next, None)
+    assert api.requests == before  # nothing was sent
+    open_client = PageClient(spec(api.url + "/hostile/elsewhere", pagination=pagination))
+    assert len(open_client.fetch(page.next, None).records) == 1  # no credentials: followed
+
+
 def test_bad_records_in_a_good_page_go_to_quarantine_with_a_reason(
     api: TicketService, tmp_path: Path
 ) -> None:
@@ -313,3 +331,20 @@ def test_unknown_kind_section_is_a_contract_error(tmp_path: Path) -> None:
             tmp_path, "helpdesk.tickets",
             source={"kind": "http", "url": "https://x.example/t", "pagination": {"style": "pages"}},
         )  # fmt: skip
+
+
+def test_a_cursor_field_no_record_has_is_reported(api: TicketService, tmp_path: Path) -> None:
+    source = {
+        "kind": "http", "url": api.url + "/page/tickets", "records_path": "data",
+        "pagination": {"style": "page", "size": 10}, "incremental": {**INC, "field": "nope"},
+    }  # fmt: skip
+    contract, _ = unique_contract(tmp_path, "helpdesk.tickets", source=source)
+    buf = io.StringIO()
+    configure_logging("INFO", stream=buf)
+    try:
+        http = open_source(contract, {})
+        assert len(http.poll(1000, 5.0)) == 25 and http.drained()
+    finally:
+        configure_logging("WARNING")
+    assert '"http_cursor_field_missing"' in buf.getvalue()
+    assert http.since is None  # the next pass reads everything again

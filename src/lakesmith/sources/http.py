@@ -113,6 +113,7 @@ class HttpSource:
         self._paused = False  # max_pages reached: the pass goes on in the next run
         self._last_end: float | None = None  # when the last pass ended (or paused)
         self._pages_run = 0
+        self._pass_first = self.seq  # seq of the pass's first record
         self.pages = 0
         self.passes = 0
         self.busy_s = 0.0
@@ -149,6 +150,7 @@ class HttpSource:
             if self.req is None:  # a new pass from the committed value
                 self.req = self.client.first_request()
                 self.hi = None
+                self._pass_first = self.seq
                 self.passes += 1
             self._paused = False
             self._pages_run = 0
@@ -167,6 +169,11 @@ class HttpSource:
                     self.hi = _later(self.hi, greatest(page.records, inc), inc)
             self.req = page.next
             if self.req is None:  # the pass is over: its greatest value is the next one's
+                if inc is not None and self.hi is None and self.seq > self._pass_first:
+                    log.warning(
+                        "http_cursor_field_missing", endpoint=self.stream, field=inc.field,
+                        hint="no record of the pass has it: the next pass reads them again",
+                    )  # fmt: skip
                 self.since = self.hi if self.hi is not None else self.since
                 self.hi = None
                 self._last_end = time.monotonic()

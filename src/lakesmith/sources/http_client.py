@@ -140,8 +140,13 @@ class PageClient:
                 headers[a.name] = key
             else:
                 self._query_auth = (a.name, key)
+        self._origin = httpx.URL(self.endpoint)
         self._client = httpx.Client(
-            headers=headers, auth=auth, timeout=spec.timeout_s, follow_redirects=True
+            headers=headers,
+            auth=auth,
+            timeout=spec.timeout_s,
+            follow_redirects=True,
+            event_hooks={"request": [self._same_origin]} if spec.auth else {},
         )
         self._lock = threading.Lock()
         self._last_request = 0.0
@@ -164,6 +169,21 @@ class PageClient:
         parts = httpx.URL(url)
         kept = [(k, v) for k, v in parts.params.multi_items() if k != self._query_auth[0]]
         return str(parts.copy_with(params=httpx.QueryParams(tuple(kept))))
+
+    def _same_origin(self, request: httpx.Request) -> None:
+        """Credentials go to the endpoint's host and port only (a next link or a redirect
+        elsewhere would hand them to another server); http may be upgraded to https."""
+        url, origin = request.url, self._origin
+        if (url.host, url.port) != (origin.host, origin.port) or url.scheme not in (
+            origin.scheme,
+            "https",
+        ):
+            raise SourceError(
+                f"{self.spec.uri}: refusing to send the credentials to "
+                f"{url.scheme}://{url.netloc.decode()} (a next link or redirect away from "
+                f"{origin.scheme}://{origin.netloc.decode()})",
+                hint="the API links to another host: check url (or url_env) in the contract",
+            )
 
     # -- requests ---------------------------------------------------------------------------
 
