@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal, cast
 
 from lakesmith.config import Settings
 from lakesmith.contracts.loader import DOMAINS_DIR
@@ -31,9 +32,10 @@ from lakesmith.testing import local_stack_settings, make_state_dir
 from lakesmith.testing.pipeline import unique_contract
 
 DATABASE = "bench_shop"
+Backend = Literal["pyarrow", "sqlalchemy"]
 
 
-def run_dlt(settings: Settings, url: str, table: str, backend: str) -> tuple[int, float]:
+def run_dlt(settings: Settings, url: str, table: str, backend: Backend) -> tuple[int, float]:
     """(rows, seconds) of dlt's sql_database source loading ``table`` into PostgreSQL."""
     import dlt
     from dlt.sources.sql_database import sql_database
@@ -50,7 +52,9 @@ def run_dlt(settings: Settings, url: str, table: str, backend: str) -> tuple[int
     t0 = time.perf_counter()
     pipeline.run(source, write_disposition="append")
     seconds = time.perf_counter() - t0
-    rows = pipeline.last_trace.last_normalize_info.row_counts.get(table, 0)
+    trace = pipeline.last_trace
+    info = trace.last_normalize_info if trace is not None else None
+    rows = info.row_counts.get(table, 0) if info is not None else 0
     return rows, seconds
 
 
@@ -131,7 +135,7 @@ def main() -> None:
                     f"ORDER BY id LIMIT {int(args.peer_rows)}",
                 )
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            rows, seconds = run_dlt(settings, url, table, args.dlt_backend)
+            rows, seconds = run_dlt(settings, url, table, cast("Backend", args.dlt_backend))
             after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             theirs = rows / seconds
             print(
