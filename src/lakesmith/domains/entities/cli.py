@@ -89,6 +89,7 @@ def demo(
         console.print(f"  {dataset}: {counts}", highlight=False)
     if report.gold is not None:
         console.print(f"  gold entities.*: {report.gold.rows}", highlight=False)
+    console.print(f"  {report.seconds:.1f}s", highlight=False)
     console.rule("3. questions")
     show(s)
     console.print(

@@ -15,7 +15,7 @@ SCHEMA = "entities"
 QUERIES: dict[str, tuple[str, str]] = {
     "open_tickets": (
         "open maintenance tickets per site and model (mart_open_tickets, top 10)",
-        """SELECT site, site_name, city, model, manufacturer, open_tickets, urgent_tickets,
+        """SELECT site, city, model, manufacturer, open_tickets, urgent_tickets,
        oldest_opened::date AS oldest
 FROM {schema}.mart_open_tickets
 ORDER BY open_tickets DESC, urgent_tickets DESC, site, model LIMIT 10""",
