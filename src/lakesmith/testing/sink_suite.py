@@ -2,8 +2,11 @@
 storage suites): subclass ``SinkSuite``, implement ``backend_settings`` (and ``sink_name``
 for a sink other than silver), and pytest runs every test against your backend.
 
-- positions read back after a commit (unknown streams absent);
-- a re-delivered batch is written once, and a partly overlapping one only for its new rows;
+- positions read back after a commit (unknown streams absent), for streams shaped like
+  every source kind's (``SOURCE_STREAMS``: a Kafka partition, an object version finished
+  with its ``eof`` cursor, an API endpoint or table resumed by a watermark cursor);
+- a re-delivered batch is written once, and a partly overlapping one only for its new rows,
+  for each source kind's stream shape and cursors;
 - rows a sink holds by its commit policy (a lake table at low rates) are not committed
   until due or flushed, then all at once with the merged positions, a re-delivered held
   batch once;
@@ -54,6 +57,16 @@ def reading(i: int, pressure: bool = False, bad: bool = False) -> bytes:
     if pressure:
         rec["pressure"] = 1000.0 + (i % 7)
     return orjson.dumps(rec)
+
+
+# One stream per source kind's shape, with the cursor that kind commits after a batch
+# (None: by seq only). Stores keep both opaque; the suite checks they come back as sent.
+SOURCE_STREAMS: dict[str, tuple[str, str | None]] = {
+    "kafka": ("suite://a", None),
+    "s3": ("s3://landing/events/2025/01/20/10/events_20250120T1015_0.json.gz#9b2cf535", "eof"),
+    "http": ("https://api.example.test/v1/tickets?cursor=updated_at", "2026-01-20T10:15:00Z"),
+    "sql": ("postgresql://db.example.test/shop/orders", '["2026-01-20T10:15:00+00:00", 42]'),
+}
 
 
 def raw_batch(stream: str, seqs: range, pressure: bool = False) -> RawBatch:
@@ -138,29 +151,45 @@ class SinkSuite:
     def test_positions_read_back_after_commit(self, dataset: Dataset) -> None:
         sink = self.sink_of(dataset)
         raw = self.raw("suite://a", range(0, 100))
-        raw.extend("suite://b", list(range(7, 57)), [self.payload(i + 1000) for i in range(50)])
+        expected = {"suite://a": Position(100)}
+        for n, (stream, cursor) in enumerate(SOURCE_STREAMS.values()):
+            if stream in expected:
+                continue
+            start = 7 * n  # a stream need not start at 0 (a resumed one)
+            payloads: list[bytes | None] = [self.payload(1000 * (n + 1) + i) for i in range(50)]
+            raw.extend(stream, list(range(start, start + 50)), payloads)
+            if cursor is not None:
+                raw.cursors[stream] = cursor
+            expected[stream] = Position(start + 50, cursor)
         batch = self.process(dataset, raw)
         assert self.commit(sink, batch) > 0
-        assert sink.positions(["suite://a", "suite://b", "suite://never"]) == {
-            "suite://a": Position(100),
-            "suite://b": Position(57),
-        }
+        found = sink.positions([*expected, "suite://never"])
+        assert found == expected, f"{found} != {expected}"
         again = self.sink_of(Dataset(dataset.settings, dataset.contract))  # a new process
-        assert again.positions(["suite://a"]) == {"suite://a": Position(100)}
+        assert again.positions(expected) == expected
 
-    def test_redelivered_batch_written_once(self, dataset: Dataset) -> None:
+    @pytest.mark.parametrize("kind", sorted(SOURCE_STREAMS))
+    def test_redelivered_batch_written_once(self, dataset: Dataset, kind: str) -> None:
+        stream, cursor = SOURCE_STREAMS[kind]
         sink = self.sink_of(dataset)
-        first = self.process(dataset, self.raw("suite://a", range(0, 100)))
+
+        def raw(seqs: range, cursor: str | None) -> RawBatch:
+            batch = self.raw(stream, seqs)
+            if cursor is not None:
+                batch.cursors[stream] = cursor
+            return batch
+
+        first = self.process(dataset, raw(range(0, 100), cursor and f"{cursor}~1"))
         written = self.commit(sink, first)
         assert written == self.rows_in(dataset).height > 0
         assert self.commit(sink, first) == 0  # the same batch again (a replay after a crash)
-        overlap = self.process(dataset, self.raw("suite://a", range(50, 150)))
+        overlap = self.process(dataset, raw(range(50, 150), cursor))
         more = self.commit(sink, overlap)
         assert 0 < more < written + 1
         rows = self.rows_in(dataset)
         assert rows.height == written + more
         assert rows[RECORD_ID].n_unique() == rows.height
-        assert sink.positions(["suite://a"]) == {"suite://a": Position(150)}
+        assert sink.positions([stream]) == {stream: Position(150, cursor)}
 
     def test_schema_evolution_mid_stream(self, dataset: Dataset) -> None:
         if not self.evolves:

@@ -31,16 +31,16 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties, Transaction, write_deltalake
 from deltalake import DeltaTable as _Delta
 from deltalake import Schema as DeltaSchema
+from deltalake import write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from lakesmith.config import Settings
 from lakesmith.core.columns import Column
 from lakesmith.core.errors import SinkError
 from lakesmith.core.logging import get_logger
-from lakesmith.core.positions import Position, Positions, covers, dumps, unseen_arrow
+from lakesmith.core.positions import Position, Positions, covers, unseen_arrow
 from lakesmith.stores.lake.base import (
     CommitLock,
     CompactOptions,
@@ -68,11 +68,10 @@ from lakesmith.stores.lake.delta_layout import (
 )
 from lakesmith.stores.lake.delta_log import (
     CURSORS_APP,
-    POSITIONS_KEY,
     add_actions,
-    app_id,
     backoff,
     committed_versions,
+    position_commit,
 )
 
 log = get_logger(__name__)
@@ -237,38 +236,19 @@ class DeltaTable:
         atomically; with empty ``positions`` append as is. Returns the rows written."""
         for attempt in range(ATTEMPTS):
             dt = self.refresh()
-            txns: list[Transaction] = []
-            advanced: Positions = {}
             rows = data
             if positions:
                 committed = {s: Position(v) for s, v in committed_versions(dt, positions).items()}
                 if covers(committed, positions):
                     return 0  # everything already committed (a replay)
                 rows = unseen_arrow(data, committed)
-                advanced = {
-                    s: p
-                    for s, p in positions.items()
-                    if s not in committed or p.next > committed[s].next
-                }
-                txns = [Transaction(app_id(s), p.next) for s, p in advanced.items()]
-                if any(p.cursor is not None for p in advanced.values()) and (
-                    dt.transaction_version(CURSORS_APP) is None
-                ):
-                    txns.append(Transaction(CURSORS_APP, 1))
-            if rows.num_rows == 0 and not txns:
+            props, advanced = position_commit(dt, positions)
+            if rows.num_rows == 0 and props is None:
                 return 0
             sort_by = dt.metadata().configuration.get(SORT_PROP)
             rows = conform(rows, self._schema(dt), generated_columns(dt), sort_by)
-            meta = {POSITIONS_KEY: dumps(advanced)} if advanced else None
             try:
-                write_deltalake(
-                    dt,
-                    rows,
-                    mode="append",
-                    commit_properties=CommitProperties(
-                        custom_metadata=meta, app_transactions=txns or None
-                    ),
-                )
+                write_deltalake(dt, rows, mode="append", commit_properties=props)
             except CommitFailedError as exc:
                 self.conflicts += 1
                 log.info("lake_commit_conflict", table=self.label, attempt=attempt, error=str(exc))

@@ -13,9 +13,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pyarrow as pa
+from deltalake import CommitProperties, Transaction
 from deltalake import DeltaTable as _Delta
 
-from lakesmith.core.positions import Positions, loads
+from lakesmith.core.positions import Position, Positions, dumps, loads
 
 APP_PREFIX = "lakesmith:"  # app id of a stream: lakesmith:<stream>
 CURSORS_APP = "lakesmith.cursors"  # set once by the first commit with a cursor (no stream
@@ -26,6 +27,26 @@ POSITIONS_KEY = "lakesmith.positions"  # commit info: the positions that commit 
 def app_id(stream: str) -> str:
     """The app id of a stream's application transaction (``txn``)."""
     return APP_PREFIX + stream
+
+
+def position_commit(
+    dt: _Delta, positions: Mapping[str, Position]
+) -> tuple[CommitProperties | None, Positions]:
+    """What commits ``positions`` with the rows, for every writer of a table (append,
+    replace): one app transaction per stream they advance, the advanced positions (with
+    their cursors) in the commit info, and ``lakesmith.cursors`` the first time a cursor
+    is committed. ``(None, {})`` when nothing advances."""
+    committed = committed_versions(dt, positions)
+    advanced = {s: p for s, p in positions.items() if s not in committed or p.next > committed[s]}
+    if not advanced:
+        return None, {}
+    txns = [Transaction(app_id(s), p.next) for s, p in advanced.items()]
+    if any(p.cursor is not None for p in advanced.values()) and (
+        dt.transaction_version(CURSORS_APP) is None
+    ):
+        txns.append(Transaction(CURSORS_APP, 1))
+    meta = {POSITIONS_KEY: dumps(advanced)}
+    return CommitProperties(custom_metadata=meta, app_transactions=txns), advanced
 
 
 def backoff(attempt: int) -> None:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from pyiceberg.manifest import DataFile
     from pyiceberg.table import Table
 
+    from lakesmith.stores.lake.delta_cursors import CursorCache
+
 
 # What the table classes give these functions (structural types, so that this module does
 # not import ``iceberg.py``/``delta.py``, which call it).
@@ -44,6 +46,7 @@ class IcebergTable(Protocol):
 class DeltaTable(Protocol):
     commit_lock: CommitLock
     conflicts: int
+    _cursors: CursorCache
 
     @property
     def label(self) -> str: ...
@@ -119,29 +122,23 @@ def delta_replace(
     positions: pos.Positions,
     expect: str | None,
 ) -> int:
-    from deltalake import CommitProperties, Transaction, write_deltalake
+    from deltalake import write_deltalake
     from deltalake.exceptions import CommitFailedError
 
     from lakesmith.stores.lake.delta_arrow import conform
     from lakesmith.stores.lake.delta_layout import SORT_PROP, generated_columns
-    from lakesmith.stores.lake.delta_log import app_id, backoff, committed_versions
+    from lakesmith.stores.lake.delta_log import backoff, position_commit
 
     for attempt in range(ATTEMPTS):
         with lt.commit_lock:
             dt = lt.refresh()
             if expect is not None and str(dt.version()) != expect:
                 raise StaleTableError(f"{lt.label} changed since it was read")
-            committed = committed_versions(dt, positions)
-            txns = [
-                Transaction(app_id(s), p.next)
-                for s, p in positions.items()
-                if s not in committed or p.next > committed[s]
-            ]
-            if data.num_rows == 0 and where is None and not txns:
+            props, advanced = position_commit(dt, positions)  # the cursors too
+            if data.num_rows == 0 and where is None and props is None:
                 return 0
             sort_by = dt.metadata().configuration.get(SORT_PROP)
             rows = conform(data, lt._schema(dt), generated_columns(dt), sort_by)
-            props = CommitProperties(app_transactions=txns or None)
             try:
                 if where is None:
                     write_deltalake(dt, rows, mode="append", commit_properties=props)
@@ -158,6 +155,7 @@ def delta_replace(
                     merger.when_not_matched_insert_all().when_not_matched_by_source_delete(
                         _target_predicate(where)
                     ).execute()
+                lt._cursors.remember(advanced)
                 return int(rows.num_rows)
             except CommitFailedError:
                 lt.conflicts += 1
