@@ -113,7 +113,7 @@ def test_gold_filters_sort_columns_and_pages(api: tuple[TestClient, Settings]) -
     client, _ = api
     h = basic("reader")
     catalog = client.get("/v1/gold", headers=h).json()
-    assert "dim_date" in catalog["tables"] and "mart_song_daily" in catalog["marts"]
+    assert "music.dim_date" in catalog["tables"] and "mart_song_daily" in catalog["marts"]
     params = {
         "year": "2024",
         "month__gte": "11",
@@ -121,7 +121,7 @@ def test_gold_filters_sort_columns_and_pages(api: tuple[TestClient, Settings]) -
         "columns": "date_key,month",
         "limit": "20",
     }
-    page = client.get("/v1/gold/dim_date", params=params, headers=h)
+    page = client.get("/v1/gold/music.dim_date", params=params, headers=h)
     assert page.status_code == 200, page.text
     body = page.json()
     assert [set(r) for r in body["items"]] == [{"date_key", "month"}] * 20
@@ -130,13 +130,15 @@ def test_gold_filters_sort_columns_and_pages(api: tuple[TestClient, Settings]) -
     seen = [r["date_key"] for r in body["items"]]
     cursor = body["next_cursor"]
     while cursor:
-        nxt = client.get("/v1/gold/dim_date", params={**params, "cursor": cursor}, headers=h).json()
+        nxt = client.get(
+            "/v1/gold/music.dim_date", params={**params, "cursor": cursor}, headers=h
+        ).json()
         seen += [r["date_key"] for r in nxt["items"]]
         cursor = nxt["next_cursor"]
     assert len(seen) == len(set(seen)) == 61
     assert seen == sorted(seen, reverse=True)
     inlist = client.get(
-        "/v1/gold/dim_date", params={"date_key__in": "20240101,20240102,1"}, headers=h
+        "/v1/gold/music.dim_date", params={"date_key__in": "20240101,20240102,1"}, headers=h
     )
     assert len(inlist.json()["items"]) == 2
 
@@ -160,11 +162,11 @@ def test_gold_hostile_filters(
     api: tuple[TestClient, Settings], params: dict[str, str], status: int
 ) -> None:
     client, _ = api
-    r = client.get("/v1/gold/dim_date", params=params, headers=basic("reader"))
+    r = client.get("/v1/gold/music.dim_date", params=params, headers=basic("reader"))
     assert r.status_code == status, r.text
     if status == 200:
         assert r.json()["items"] == []
-    still = client.get("/v1/gold/dim_date", params={"limit": "1"}, headers=basic("reader"))
+    still = client.get("/v1/gold/music.dim_date", params={"limit": "1"}, headers=basic("reader"))
     assert still.status_code == 200 and still.json()["items"]
 
 
@@ -190,7 +192,7 @@ def test_dq_and_pipelines(api: tuple[TestClient, Settings]) -> None:
 
 def test_graphql_reads_through_the_same_services(api: tuple[TestClient, Settings]) -> None:
     client, _ = api
-    query = """{ gold(table: "dim_date", filters: [{column: "year", value: "2024"},
+    query = """{ gold(table: "music.dim_date", filters: [{column: "year", value: "2024"},
                 {column: "month", op: "lte", value: "1"}], sort: "date_key", limit: 3)
                 { items nextCursor } }"""
     assert client.post("/v1/graphql", json={"query": query}).status_code == 401
@@ -201,7 +203,7 @@ def test_graphql_reads_through_the_same_services(api: tuple[TestClient, Settings
     bad = client.post(
         "/v1/graphql",
         json={
-            "query": '{ gold(table: "dim_date", filters: [{column: "x", value: "1"}]) { items } }'
+            "query": '{ gold(table: "music.dim_date", filters: [{column: "x", value: "1"}]) { items } }'
         },
         headers=basic("reader"),
     )

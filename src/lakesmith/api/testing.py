@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import base64
 
+from argon2 import PasswordHasher
 from pydantic import SecretStr
 
-from lakesmith.api.auth import hash_password
 from lakesmith.config import Settings
 from lakesmith.config.api import ApiSettings, ApiUser
 
 PASSWORDS = {"rita": "reader-pw-1", "walt": "writer-pw-1", "ada": "admin-pw-1"}
 ROLES = {"rita": "reader", "walt": "writer", "ada": "admin"}
 USER_OF = {role: name for name, role in ROLES.items()}
+# cheap argon2 parameters for test users (the hash carries them): an auth matrix verifies
+# hundreds of passwords; real users get argon2-cffi's defaults (api.auth.hash_password)
+_CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 def api_settings(settings: Settings, **api: object) -> Settings:
     """``settings`` with users rita (reader), walt (writer) and ada (admin)."""
     users = {
-        name: ApiUser(password_hash=SecretStr(hash_password(PASSWORDS[name])), role=role)
+        name: ApiUser(password_hash=SecretStr(_CHEAP.hash(PASSWORDS[name])), role=role)
         for name, role in ROLES.items()
     }
     section = ApiSettings(users=users, **api)

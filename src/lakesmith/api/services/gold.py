@@ -25,13 +25,24 @@ class Relation:
     kinds: dict[str, str]  # column → type
 
 
+def load_any_model(name: str) -> Any:
+    """A streaming gold model (``gold.registry``) or a batch one (``gold.batch``): both
+    have ``tables`` (``GoldTable``s with their columns) and ``marts``."""
+    from lakesmith.gold.batch import BATCH_MODELS, load_batch_model
+    from lakesmith.gold.registry import load_model
+
+    return load_batch_model(name) if name in BATCH_MODELS else load_model(name)
+
+
 def warehouse_models(settings: Settings) -> dict[str, str]:
     """Gold model → its warehouse schema (a built-in contract's ``gold.namespace`` or the
-    model's name), for every registered model whose tables go to the warehouse."""
+    model's name), for every registered model whose tables go to the warehouse: the
+    streaming models of ``gold.registry`` and the batch models of ``gold.batch``."""
     from lakesmith.contracts.loader import builtin_contracts
+    from lakesmith.gold.batch import BATCH_MODELS
     from lakesmith.gold.registry import known_models
 
-    schemas = {m: m for m in known_models()}
+    schemas = {m: m for m in [*known_models(), *BATCH_MODELS]}
     for contract in builtin_contracts().values():
         spec = contract.gold
         if spec is None:
@@ -50,11 +61,9 @@ class GoldService:
 
     @cached_property
     def tables(self) -> dict[str, Relation]:
-        from lakesmith.gold.registry import load_model
-
         found: dict[str, list[Relation]] = {}
         for model_name, schema in warehouse_models(self.settings).items():
-            model = load_model(model_name)
+            model = load_any_model(model_name)
             for t in model.tables:
                 rel = Relation(
                     t.name, model_name, schema, t.name, t.key, {c.name: c.type for c in t.columns}
@@ -64,11 +73,9 @@ class GoldService:
 
     @cached_property
     def mart_names(self) -> dict[str, tuple[str, str]]:
-        from lakesmith.gold.registry import load_model
-
         found: dict[str, list[tuple[str, str]]] = {}
         for model_name, schema in warehouse_models(self.settings).items():
-            for mart in load_model(model_name).marts:
+            for mart in load_any_model(model_name).marts:
                 found.setdefault(mart, []).append((model_name, schema))
         out: dict[str, tuple[str, str]] = {}
         for mart, places in found.items():

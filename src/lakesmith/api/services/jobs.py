@@ -73,9 +73,8 @@ class JobService:
     def _run_seed(self, job_id: str, params: SeedIn) -> None:
         self._update(job_id, status="running")
 
-        def progress(*args: Any, **kwargs: Any) -> None:
-            info = {"args": _plain(list(args))} if args else {}
-            self._update(job_id, progress={**info, **_plain(kwargs)})
+        def progress(stage: Any, fraction: Any = None, *_: Any) -> None:
+            self._update(job_id, progress={"stage": _plain(stage), "fraction": _plain(fraction)})
 
         try:
             seed = importlib.import_module(SEED_MODULE).seed
