@@ -23,6 +23,6 @@ class SearchSettings(Section):
     candidates: int = Field(50, ge=1, le=250)  # hits each ranking contributes to the fusion
     num_typos: int = Field(2, ge=0, le=2)  # typos a keyword search tolerates per word
     import_batch: int = Field(1000, ge=1)  # documents per Typesense import request
-    embed_batch: int = Field(64, ge=1)  # texts per embedding forward pass
+    embed_batch: int = Field(32, ge=1)  # texts per embedding forward pass
     chunk_words: int = Field(160, ge=20)  # words per document chunk (a PDF page is split)
     timeout_s: float = Field(10.0, gt=0)

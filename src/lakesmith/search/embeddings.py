@@ -136,25 +136,42 @@ class Embedder:
         mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
         batch, length = ids.shape
         x = self.word[ids] + self.position[:length][None, :, :] + self.token_type
-        x = _layer_norm(x, self.ln0, self.eps)
+        # the dense layers run on (B·L, D): one large BLAS call each
+        x = _layer_norm(x.reshape(batch * length, self.dim), self.ln0, self.eps)
         # additive attention mask: padded keys get the most negative float (as transformers)
         bias = ((1.0 - mask) * np.finfo(np.float32).min)[:, None, None, :]
         heads, size = self.heads, self.dim // self.heads
         scale = np.float32(1.0 / np.sqrt(size))
+
+        def split(t: Array) -> Array:  # (B·L, D) → contiguous (B, H, L, S): BLAS-able
+            return np.ascontiguousarray(t.reshape(batch, length, heads, size).transpose(0, 2, 1, 3))
+
+        d = self.dim
         for layer in self.layers:
-            qkv = x @ layer["qkv"][0] + layer["qkv"][1]  # (B, L, 3*D)
-            qkv = qkv.reshape(batch, length, 3, heads, size).transpose(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]  # (B, H, L, S)
-            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            qkv = x @ layer["qkv"][0]
+            qkv += layer["qkv"][1]
+            q, v = split(qkv[:, :d]), split(qkv[:, 2 * d :])
+            k_t = np.ascontiguousarray(
+                qkv[:, d : 2 * d].reshape(batch, length, heads, size).transpose(0, 2, 3, 1)
+            )
+            scores = q @ k_t  # (B, H, L, L)
+            scores *= scale
+            scores += bias
             scores -= scores.max(axis=-1, keepdims=True)
-            probs = np.exp(scores)
-            probs /= probs.sum(axis=-1, keepdims=True)
-            context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, self.dim)
-            attn = context @ layer["attn_out"][0] + layer["attn_out"][1]
-            x = _layer_norm(x + attn, layer["ln1"], self.eps)
-            hidden = _gelu(x @ layer["inter"][0] + layer["inter"][1])
-            out = hidden @ layer["out"][0] + layer["out"][1]
-            x = _layer_norm(x + out, layer["ln2"], self.eps)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=-1, keepdims=True)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * length, d)
+            attn = context @ layer["attn_out"][0]
+            attn += layer["attn_out"][1]
+            attn += x
+            x = _layer_norm(attn, layer["ln1"], self.eps)
+            hidden = x @ layer["inter"][0]
+            hidden += layer["inter"][1]
+            out = _gelu(hidden) @ layer["out"][0]
+            out += layer["out"][1]
+            out += x
+            x = _layer_norm(out, layer["ln2"], self.eps)
+        x = x.reshape(batch, length, d)
         summed = (x * mask[:, :, None]).sum(axis=1)
         pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
