@@ -272,3 +272,39 @@ def test_a_newer_version_of_a_file_supersedes_the_older() -> None:
         "file:///a.csv@12-2#row=1",
         "file:///b.csv@5-1#row=1",
     ]
+
+
+def test_hostile_values_are_rejected_or_cleaned_never_crash() -> None:
+    long = "9" * 10_000
+    frame = pl.DataFrame(
+        {
+            "order_id": ["SO1", "SO2", "SO3", "SO4", "'; DROP TABLE x; --"],
+            "order_date": [
+                "2024-01-01",
+                "\x00\x00",
+                "\uff12\uff10\uff12\uff14-01-01",
+                long,
+                "2024-01-01",
+            ],
+            "customer_id": ["C1", "C1", "C1", "C1", "C1"],
+            "product_id": ["P1", "P1", "P1", "P1", "P1"],
+            "quantity": ["1", "1e308", "\u0661", "-0", "1"],
+            "unit_price": ["1e5", long, "€€€", "$-", "12"],
+            "country": ["🇺🇸", "\u202eASU", long, "", "United States"],
+        }
+    ).with_columns(
+        pl.format("o{}", pl.int_range(pl.len())).alias(RECORD_ID),
+        pl.format("file:///h.csv@1-1#row={}", pl.int_range(pl.len())).alias(SOURCE),
+        pl.lit(1, pl.Int32).alias(SCHEMA_VERSION),
+    )  # no channel, no product_name, no category column at all
+    xref = pl.DataFrame({"customer_id": ["C1"], "customer_key": [1]})
+    out = clean.order_reasons(clean.standardise_orders(frame), xref, guests=False)
+    rules = dict(zip(out[RECORD_ID], out[RULE_IDS].to_list(), strict=True))
+    assert "unit_price_unparseable" in rules["o0"]  # 1e5: not a price as typed
+    assert {"order_date_unparseable", "unit_price_unparseable"} <= set(rules["o1"])
+    assert {"order_date_unparseable", "unit_price_unparseable"} <= set(rules["o2"])
+    assert {"order_date_unparseable", "unit_price_unparseable"} <= set(rules["o3"])
+    assert rules["o4"] is None  # an odd order id is just an id
+    assert out["ship_country"].to_list().count("United States") == 1
+    q = clean.quarantine_rows(out.filter(pl.col(RULE_IDS).is_not_null()), clean.ORDER_FIELDS)
+    assert q.height == 4 and q["_payload"].null_count() == 0

@@ -22,6 +22,7 @@ from lakesmith.domains.sales.similarity import best_match
 
 EMAIL = r"^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
 COUNTRY_FUZZY_THRESHOLD = 0.6
+MAX_QUANTITY = 1e9  # a quantity beyond is not one (``1e308``)
 
 # tried in order; the first that parses wins. Slashed and dotted dates are day first.
 DATETIME_FORMATS = (
@@ -113,13 +114,15 @@ def parse_datetimes(values: pl.Series) -> pl.Series:
     texts = values.to_frame("t").select(text(pl.col("t")).alias("t"))["t"]
     out = pl.Series(values.name, [None] * len(values), dtype=pl.Datetime("us"))
     todo = texts.is_not_null()
-    formats = [(f, pl.Datetime("us")) for f in DATETIME_FORMATS]
+    formats: list[tuple[str, pl.Datetime | pl.Date]] = [
+        (f, pl.Datetime("us")) for f in DATETIME_FORMATS
+    ]
     formats += [(f, pl.Date()) for f in DATE_FORMATS]
     for fmt, dtype in formats:
         if not todo.any():
             break
         idx = todo.arg_true()
-        parsed = texts.gather(idx).str.strptime(dtype, fmt, strict=False, exact=True)  # type: ignore[arg-type]
+        parsed = texts.gather(idx).str.strptime(dtype, fmt, strict=False, exact=True)
         out = out.scatter(idx, parsed.cast(pl.Datetime("us")))
         todo = todo & out.is_null()
     return out.dt.replace_time_zone("UTC")
@@ -144,15 +147,16 @@ def parse_price(expr: pl.Expr) -> pl.Expr:
         .then(bare.str.replace_all(r"\.", "").str.replace(",", "."))
         .otherwise(bare.str.replace_all(",", ""))
     )
-    ok = number.str.contains(r"^-?\d+(\.\d+)?$")
+    ok = number.str.contains(r"^-?\d{1,15}(\.\d+)?$")  # beyond 10^15 it is not a price
     return pl.when(ok).then(number.cast(pl.Float64, strict=False)).otherwise(None)
 
 
 def parse_quantity(expr: pl.Expr) -> pl.Expr:
     """A whole number of units (``"3"``, ``" 3.0 "``, ``"-2"``); null when not a whole
-    number."""
+    number or absurd (``1e308``)."""
     value = text(expr).cast(pl.Float64, strict=False)
-    return pl.when(value == value.round(0)).then(value.cast(pl.Int64)).otherwise(None)
+    whole = (value == value.round(0)) & (value.abs() < MAX_QUANTITY)
+    return pl.when(whole).then(value.cast(pl.Int64, strict=False)).otherwise(None)
 
 
 def channel(expr: pl.Expr) -> pl.Expr:
