@@ -61,6 +61,7 @@ COMMANDS: list[list[str]] = [
     ["simulate"],
     ["simulate", "iot"],
     ["simulate", "music"],
+    ["simulate", "entities"],
     ["ship"],
     ["ship", "music"],
     ["reprocess"],
@@ -74,6 +75,7 @@ COMMANDS: list[list[str]] = [
     ["demo"],
     ["demo", "iot"],
     ["demo", "music"],
+    ["demo", "entities"],
 ]
 
 
