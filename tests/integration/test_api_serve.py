@@ -133,3 +133,30 @@ def test_seed_then_query_the_entities_gold_and_mart(stack_settings: Settings) ->
         assert same and all(d["site_key"] == site for d in same)
         mart = client.get("/v1/marts/mart_open_tickets", headers=h)
         assert mart.status_code == 200, mart.text
+
+        # CRUD on a file-ingested dataset, then the gold rebuild carries it
+        w = basic("writer")
+        first, second = sorted(d["device_id"] for d in devices)[:2]
+        listed = client.get("/v1/raw/entities.devices", params={"limit": 100}, headers=h)
+        assert {x["id"] for x in listed.json()["items"]} == {d["device_id"] for d in devices}
+        patched = client.patch(
+            f"/v1/raw/entities.devices/{first}", json={"status": "retired"}, headers=w
+        )
+        assert patched.status_code == 200 and patched.json()["valid"] == 1, patched.text
+        deleted = client.delete(f"/v1/raw/entities.devices/{second}", headers=w)
+        assert deleted.status_code == 200 and deleted.json()["valid"] == 1, deleted.text
+        history = client.get(
+            f"/v1/raw/entities.devices/{second}", params={"history": "true"}, headers=h
+        ).json()
+        assert history[-1]["deleted"] and history[-1]["data"]["deleted"] is True
+
+        from lakesmith.domains.entities.gold import MODEL
+        from lakesmith.gold.batch import rebuild
+
+        rebuild(settings, MODEL)
+        after = client.get(
+            "/v1/gold/entities.dim_device",
+            params={"device_id__in": f"{first},{second}", "columns": "device_id,status"},
+            headers=h,
+        ).json()["items"]
+        assert after == [{"device_id": first, "status": "retired"}]

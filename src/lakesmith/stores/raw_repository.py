@@ -25,10 +25,11 @@ class RawRepository:
     def __init__(self, bronze: LakeTable) -> None:
         self.bronze = bronze
 
-    def versions(self, payload_filters: Sequence[tuple[Sequence[str], str]] = ()) -> pl.DataFrame:
+    def versions(self, identity_path: Sequence[str] | None = None) -> pl.DataFrame:
         """Every version of every record: identity, version number, tombstone flag and the
-        envelope, oldest first. ``payload_filters``: (JSON path, value) pairs the *current*
-        version must match (applied by ``current``)."""
+        envelope, oldest first. The identity is the message key; else the value at
+        ``identity_path`` in the JSON payload (the contract's entity key, for records that
+        came in from files); else the record id."""
         if not self.bronze.exists():
             return pl.DataFrame(
                 schema={
@@ -37,10 +38,16 @@ class RawRepository:
                     SEQ: pl.Int64, KEY: pl.String, INGESTED_AT: pl.Datetime("us", "UTC"),
                 }
             )  # fmt: skip
-        frame = self.bronze.scan(_INDEX)
+        frame = self.bronze.scan(_INDEX + ([PAYLOAD] if identity_path else []))
+        parts = [pl.col(KEY)]
+        if identity_path:
+            json_path = "$" + "".join(f".{p}" for p in identity_path)
+            text = pl.col(PAYLOAD).cast(pl.String, strict=False).str.json_path_match(json_path)
+            parts.append(text)
         return (
             frame.sort(INGESTED_AT, STREAM, SEQ)
-            .with_columns(pl.coalesce(KEY, RECORD_ID).alias(IDENTITY))
+            .with_columns(pl.coalesce(*parts, RECORD_ID).alias(IDENTITY))
+            .drop(PAYLOAD, strict=False)
             .with_columns(
                 pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(IDENTITY).alias(VERSION),
                 (

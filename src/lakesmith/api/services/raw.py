@@ -44,6 +44,15 @@ def _decode(payload: bytes | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else {"_value": value}
 
 
+def identity_field(contract: Contract) -> str | None:
+    """The field naming a record: the only key, or the first key that is not the event
+    time (``device_id`` of ``keys: [device_id, updated_at]``, where each version of a
+    device is a row); None for a keyless contract (identities are then generated)."""
+    if len(contract.keys) == 1:
+        return contract.keys[0]
+    return next((k for k in contract.keys if k != contract.event_time), None)
+
+
 def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """RFC 7386 JSON merge patch (null removes a member)."""
     out = dict(target)
@@ -55,6 +64,28 @@ def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
         else:
             out[k] = v
     return out
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _versioned(contract: Contract, data: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """A new version's event time is when it was written, unless the client gave one (a
+    dataset keyed on (id, event time) keeps each version as its own silver row)."""
+    event = contract.field(contract.event_time)
+    if event.name in given or len(event.source_path) != 1:
+        return data
+    return {**data, event.name: _now()}
+
+
+def _tombstone(contract: Contract, last: dict[str, Any]) -> dict[str, Any]:
+    """The payload of a delete: the last version, stamped now, with ``deleted: true`` when
+    the contract has a boolean ``deleted`` field (the domain's own tombstone marker)."""
+    data = _versioned(contract, dict(last), {})
+    if any(f.name == "deleted" and f.type == "boolean" for f in contract.fields):
+        data["deleted"] = True
+    return data
 
 
 class RawService:
@@ -69,6 +100,11 @@ class RawService:
         from lakesmith.pipeline.dataset import Dataset
 
         return RawRepository(Dataset(self.settings, contract).bronze)
+
+    def _versions(self, repo: RawRepository, contract: Contract) -> pl.DataFrame:
+        field = identity_field(contract)
+        path = contract.field(field).source_path if field is not None else None
+        return repo.versions(path)
 
     def _records(self, repo: RawRepository, rows: pl.DataFrame) -> list[RawRecord]:
         payloads = repo.payloads(rows[RECORD_ID].to_list())
@@ -105,7 +141,7 @@ class RawService:
                 raise InvalidError(f"unknown field {key!r}; filter on: {', '.join(sorted(fields))}")
             filters.append((fields[key].source_path, value))
         repo = self._repo(contract)
-        versions = repo.versions()
+        versions = self._versions(repo, contract)
         current = repo.current(versions)
         if not history:
             current = current.filter(~pl.col(DELETED))
@@ -126,7 +162,7 @@ class RawService:
     def get(self, dataset: str, record: str, history: bool) -> list[RawRecord]:
         contract = find_contract(self.settings, dataset)
         repo = self._repo(contract)
-        versions = repo.versions().filter(pl.col(IDENTITY) == record)
+        versions = self._versions(repo, contract).filter(pl.col(IDENTITY) == record)
         if versions.height == 0:
             raise NotFoundError(f"{dataset} has no record {record!r}")
         if not history:
@@ -154,7 +190,7 @@ class RawService:
     def _latest(self, contract: Contract, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Current payloads of the live records among ``ids``."""
         repo = self._repo(contract)
-        current = repo.current(repo.versions()).filter(
+        current = repo.current(self._versions(repo, contract)).filter(
             pl.col(IDENTITY).is_in(list(ids)) & ~pl.col(DELETED)
         )
         payloads = repo.payloads(current[RECORD_ID].to_list())
@@ -164,7 +200,7 @@ class RawService:
         }
 
     def _identity(self, contract: Contract, rec: RecordIn) -> str:
-        key = contract.keys[0] if len(contract.keys) == 1 else None
+        key = identity_field(contract)
         from_data = rec.data.get(key) if key is not None else None
         if rec.id is not None and from_data is not None and str(from_data) != rec.id:
             raise InvalidError(f"id {rec.id!r} differs from the record's key {key}={from_data!r}")
@@ -175,7 +211,7 @@ class RawService:
         return str(uuid.uuid4())
 
     def _check_key(self, contract: Contract, record: str, data: dict[str, Any]) -> None:
-        key = contract.keys[0] if len(contract.keys) == 1 else None
+        key = identity_field(contract)
         if key is not None and key in data and str(data[key]) != record:
             raise InvalidError(f"a record's key cannot change ({key}: {record!r} → {data[key]!r})")
 
@@ -203,7 +239,10 @@ class RawService:
             missing = [i for i in ids if i not in live]
             if missing:
                 raise NotFoundError(f"{dataset} has no live record {', '.join(missing[:5])}")
-            new = [merge_patch(live[c.id], c.data) if merge else c.data for c in changes]
+            new = [
+                _versioned(contract, merge_patch(live[c.id], c.data) if merge else c.data, c.data)
+                for c in changes
+            ]
             for i, d in zip(ids, new, strict=True):
                 self._check_key(contract, i, d)
             return self._write(contract, "put", ids, new)
@@ -216,7 +255,8 @@ class RawService:
             missing = [i for i in unique if i not in live]
             if missing:
                 raise NotFoundError(f"{dataset} has no live record {', '.join(missing[:5])}")
-            return self._write(contract, "delete", unique, [live[i] for i in unique])
+            tombstones = [_tombstone(contract, live[i]) for i in unique]
+            return self._write(contract, "delete", unique, tombstones)
 
     def _write(
         self, contract: Contract, op: str, ids: list[str], data: list[dict[str, Any]]
