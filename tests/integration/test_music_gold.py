@@ -334,19 +334,27 @@ def test_bi_answers_on_warehouse_and_lake(pipeline: Pipeline) -> None:
             assert lake.rows() == want[question], (question, day)
 
 
-def test_compaction_covers_every_split_silver_table(pipeline: Pipeline) -> None:
+def test_compaction_covers_every_split_silver_table_and_gold(pipeline: Pipeline) -> None:
     from lakesmith.maintenance.compact import compact
     from lakesmith.stores.lake import CompactOptions
 
     free, paid, back = _upgrade_downgrade()
     for events in (free, paid, back):
         pipeline.send(events)
+    gold = ["fact_listen", "dim_user"]
+    keys = {t: pipeline.dataset.gold_model.table(t).key for t in gold}  # type: ignore[union-attr]
+    before = {t: pipeline.lake(t).sort(keys[t]) for t in gold}
     reports = compact(pipeline.settings, pipeline.contract, CompactOptions(min_files=2))
     labels = {r.table.split(".")[-1] for r in reports}
     stem = pipeline.contract.table_name
     assert {f"{stem}_{t}" for t in pipeline.dataset.silver_tables} <= labels
+    assert set(gold) <= labels  # the gold model's lake tables too
+    compacted = {r.table.split(".")[-1]: r for r in reports}
+    assert compacted["fact_listen"].files_after < compacted["fact_listen"].files_before
     listens = pipeline.dataset.silver_tables["listen_events"].scan()
     assert listens.height == 7  # six plays of user 7, one of user 8: nothing lost
+    for t in gold:  # the same rows after the rewrite
+        assert pipeline.lake(t).sort(keys[t]).equals(before[t]), t
 
 
 def test_reprocess_from_bronze_rebuilds_identical_gold(pipeline: Pipeline) -> None:

@@ -33,13 +33,13 @@ def _duration(value: str, option: str) -> timedelta:
 def _tables(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
-    from lakesmith.maintenance.compact import TABLES
+    from lakesmith.maintenance.compact import CHOICES
 
     names = tuple(dict.fromkeys(t.strip() for t in value.split(",") if t.strip()))
-    unknown = [t for t in names if t not in TABLES]
+    unknown = [t for t in names if t not in CHOICES]
     if unknown or not names:
         raise typer.BadParameter(
-            f"{', '.join(unknown) or value!r}: choose from {', '.join(TABLES)}",
+            f"{', '.join(unknown) or value!r}: choose from {', '.join(CHOICES)}",
             param_hint="--tables",
         )
     return names

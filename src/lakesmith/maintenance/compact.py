@@ -2,7 +2,9 @@
 
 Format-neutral: each table compacts itself (``LakeTable.compact``: small files rewritten
 per partition, old snapshots / versions expired); this job picks the tables, checks they
-exist and gives silver its natural key for deduplication.
+exist and gives silver its natural key for deduplication. ``gold`` names the gold model's
+lake tables (a dataset whose contract has ``gold:``): each batch replaces a few rows of
+them, so they collect small files and deletion vectors like a trickle does.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from lakesmith.pipeline.dataset import LAYERS, Dataset
 from lakesmith.stores.lake import CompactOptions, CompactReport
 
 TABLES = LAYERS
+CHOICES = (*LAYERS, "gold")  # what --tables may name
 
 
 class CompactionError(LakesmithError):
@@ -33,22 +36,28 @@ def compact(
     """Compact (or with ``options.dry_run`` only plan) the requested tables of the dataset
     (None: every table that exists). ``progress("<table> <partition>")`` follows every
     planned partition."""
-    unknown = sorted(set(tables or ()) - set(TABLES))
+    unknown = sorted(set(tables or ()) - set(CHOICES))
     if unknown:
         raise CompactionError(
-            f"unknown table(s) {', '.join(unknown)}", hint=f"choose from {', '.join(TABLES)}"
+            f"unknown table(s) {', '.join(unknown)}", hint=f"choose from {', '.join(CHOICES)}"
         )
     dataset = Dataset(settings, contract)
-    # a split silver is several tables (silver.<split>): "silver" names them all
+    lake = {**dataset.lake, **{f"gold.{name}": t for name, t in dataset.gold.items()}}
+    # a split silver is several tables (silver.<split>), gold the model's: the layer names all
     wanted = [
         key
-        for t in dict.fromkeys(tables or TABLES)
-        for key in dataset.lake
+        for t in dict.fromkeys(tables or CHOICES)
+        for key in lake
         if key == t or key.startswith(f"{t}.")
     ]
-    missing = [t for t in wanted if not dataset.lake[t].exists()]
+    if tables and "gold" in tables and not dataset.gold:
+        raise CompactionError(
+            f"{contract.name} has no gold tables in the lake",
+            hint="its contract names no gold model (gold:), or gold.lake is false",
+        )
+    missing = [t for t in wanted if not lake[t].exists()]
     if (tables and missing) or len(missing) == len(wanted):
-        labels = ", ".join(dataset.lake[t].label for t in missing)
+        labels = ", ".join(lake[t].label for t in missing)
         raise CompactionError(
             f"{contract.name}: no lake table {labels}",
             hint=f"run `lakesmith run {contract.name}` first to create the tables",
@@ -64,5 +73,5 @@ def compact(
             if progress is not None:
                 progress(f"{name} {label}")
 
-        reports.append(dataset.lake[name].compact(opts, step))
+        reports.append(lake[name].compact(opts, step))
     return reports
