@@ -462,7 +462,9 @@ def test_clear_errors(settings: Settings, contract: Contract) -> None:
         compact(settings, contract, CompactOptions())
     make_tables(settings, contract)
     with pytest.raises(CompactionError, match="unknown table"):
-        compact(settings, contract, CompactOptions(), ["gold"])
+        compact(settings, contract, CompactOptions(), ["platinum"])
+    with pytest.raises(CompactionError, match="no gold tables"):
+        compact(settings, contract, CompactOptions(), ["gold"])  # iot has no gold model
 
 
 def test_cli(
