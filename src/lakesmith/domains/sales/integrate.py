@@ -126,10 +126,12 @@ def star(data: Integrated, enriched: pl.DataFrame | None = None) -> dict[str, pl
     }
 
 
-def enriched(data: Integrated) -> pl.DataFrame:
-    """``gold.sales_enriched``: one wide row per clean order line, sorted by order
-    month then customer (the layout readers prune on)."""
-    o = lines(data).with_columns(pl.col("order_ts").dt.strftime("%Y-%m").alias("order_month"))
+def enriched(data: Integrated | pl.DataFrame) -> pl.DataFrame:
+    """``gold.sales_enriched``: one wide row per clean order line (``lines``, or the
+    frame it returned), sorted by order month then customer (the layout readers prune
+    on)."""
+    o = lines(data) if isinstance(data, Integrated) else data
+    o = o.with_columns(pl.col("order_ts").dt.strftime("%Y-%m").alias("order_month"))
     return o.sort("order_month", "customer_key", "order_ts")
 
 

@@ -113,7 +113,9 @@ def _quarantine(settings: Settings, dataset: str, data: Integrated) -> None:
         ds.close()
 
 
-def _enriched(settings: Settings, data: Integrated, fmt: str, report: SalesReport) -> LakeTable:
+def _enriched(
+    settings: Settings, clean_lines: pl.DataFrame, fmt: str, report: SalesReport
+) -> LakeTable:
     from lakesmith.domains.sales.integrate import enriched
     from lakesmith.gold.batch import write_lake
     from lakesmith.gold.model import conform
@@ -121,7 +123,7 @@ def _enriched(settings: Settings, data: Integrated, fmt: str, report: SalesRepor
 
     table = open_table(settings, fmt, ENRICHED_MODEL.name, ENRICHED.name)
     table.ensure(ENRICHED.columns, ENRICHED.partition_by, SORT_BY)  # with its sort order
-    rows = conform(enriched(data), ENRICHED)
+    rows = conform(enriched(clean_lines), ENRICHED)
     write_lake(settings, ENRICHED_MODEL, {ENRICHED.name: rows}, fmt)
     report.rows[f"gold.{ENRICHED.name}"] = rows.height
     return table
@@ -208,14 +210,21 @@ def run_sales(
 
     assert isinstance(data, Integrated)
     report.reasons = data.reasons()
+    stream = streams[model.orders_dataset]
+    mine = data.orders.filter(_of_stream(stream))
+    rejected = mine.filter(pl.col(RULE_IDS).is_not_null()).height
+    counted = (mine.height - rejected, rejected)
+    del mine
     report.customers_in = data.customer_rows
     report.customers_out = data.customers.golden.height
     stage("integrate")
     say("quarantine: rejected order lines with their reasons")
     _quarantine(settings, model.orders_dataset, data)
+    data.orders = data.clean_orders  # the rejects are stored: free them
     stage("quarantine")
     say(f"star schema → lake ({fmt}) and warehouse")
-    tables = _conform(model, star(data, lines(data)))
+    clean_lines = lines(data)
+    tables = _conform(model, star(data, clean_lines))
     report.rows.update({f"{model.name}.{k}": v.height for k, v in tables.items()})
     write_lake(settings, model, tables, fmt)
     stage("star_lake")
@@ -224,19 +233,14 @@ def run_sales(
         stage("star_warehouse")
     del tables
     say(f"gold.sales_enriched ({fmt}): partitioned by month, sorted by customer")
-    table = _enriched(settings, data, fmt, report)
+    table = _enriched(settings, clean_lines, fmt, report)
+    del clean_lines
     stage("enriched")
     report.layout = cluster(table, SORT_BY, TARGET_FILE_BYTES)
     report.files = file_stats(table, SORT_BY[0])
     stage("layout")
     say("account: every input row is clean or quarantined")
-    o = data.orders
-    stream = streams[model.orders_dataset]
-    mine = o.filter(_of_stream(stream))
-    rejected = mine.filter(pl.col(RULE_IDS).is_not_null()).height
-    report.accounting.append(
-        _account(settings, model.orders_dataset, stream, mine.height - rejected, rejected)
-    )
+    report.accounting.append(_account(settings, model.orders_dataset, stream, *counted))
     if model.customers_dataset in streams:
         s = streams[model.customers_dataset]
         merged = data.customers.golden["source_rows"].sum()
