@@ -491,5 +491,5 @@ def test_cli(
     assert res.exit_code == 0, res.output
     assert "bronze" in res.output and "quarantine" in res.output
     assert set(files_per_partition(lake["silver"]).values()) == {1}
-    bad = runner.invoke(app, ["compact", path, "--tables", "gold"])
+    bad = runner.invoke(app, ["compact", path, "--tables", "platinum"])
     assert bad.exit_code == 2 and "choose from" in bad.output
