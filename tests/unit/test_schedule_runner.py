@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -157,3 +158,30 @@ def test_run_time_is_measured() -> None:
 
     r, _, _ = runner(nap)
     assert r.run(job()).seconds >= 0.05
+
+
+def test_cli_names_unknown_jobs_and_lists_the_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from lakesmith.cli import app
+
+    config = tmp_path / "lakesmith.toml"
+    config.write_text(
+        '[[schedule.jobs]]\nname = "nightly"\ncron = "30 2 * * *"\nkind = "compact"\n'
+        'dataset = "shop.orders"\n'
+    )
+    monkeypatch.setenv("LAKESMITH_CONFIG", str(config))
+    monkeypatch.setenv("LAKESMITH__STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("COLUMNS", "200")
+    cli = CliRunner()
+    plan = cli.invoke(app, ["schedule", "--list"])
+    assert plan.exit_code == 0, plan.output
+    assert "nightly" in plan.output and "02:30:00" in plan.output
+    unknown = cli.invoke(app, ["jobs", "run", "nope"])
+    assert unknown.exit_code != 0
+    assert "no scheduled job named 'nope' (known: nightly)" in str(unknown.exception)
+    config.write_text("[schedule]\n")
+    empty = cli.invoke(app, ["schedule"])
+    assert "no scheduled jobs" in str(empty.exception)
