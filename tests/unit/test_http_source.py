@@ -128,6 +128,10 @@ def test_greatest_cursor_value_by_type() -> None:
     assert greatest(records, as_text) == "2026-01-01T10:00:00+02:00"
     assert greatest(records, IncrementalSpec(field="n", param="s", type="integer")) == "10"
     assert greatest([], as_ts) is None
+    # all objects: the fast path (msgspec keeps the one field), nested paths included
+    nested = [b'{"m": {"at": 5}}', b'{"m": {"at": 12}}', b'{"m": null}', b'{"x": 1}', b"null"]
+    assert greatest(nested, IncrementalSpec(field="m.at", param="s", type="integer")) == "12"
+    assert greatest(records[:2], as_ts) == "2026-01-01T09:00:00Z"
     assert greatest([b'{"other": 1}'], as_ts) is None
 
 

@@ -39,6 +39,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import msgspec
 import polars as pl
 
 from lakesmith.core.errors import ContractError
@@ -55,13 +56,42 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
+def _cursor_decoder(field: str) -> msgspec.json.Decoder[Any]:
+    """A decoder of a page's records that keeps only the dotted ``field`` (msgspec skips
+    the rest in C: ~1 µs per record)."""
+    typ: Any = str | int | float | None
+    for part in reversed(field.split(".")):
+        typ = msgspec.defstruct("Cursor", [("v", typ, None)], rename={"v": part}) | None
+    return msgspec.json.Decoder(list[typ])
+
+
+_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {}
+
+
+def _cursor_values(records: list[bytes], field: str) -> pl.Series:
+    """The text of ``field`` in each record that has one (numbers as their JSON text)."""
+    decoder = _DECODERS.get(field) or _DECODERS.setdefault(field, _cursor_decoder(field))
+    depth = field.count(".") + 1
+    try:
+        found = decoder.decode(b"[" + b",".join(records) + b"]")
+    except msgspec.DecodeError:  # a record that is not an object, a value of another type
+        texts = pl.Series(records, dtype=pl.Binary).cast(pl.String, strict=False)
+        return texts.str.json_path_match("$." + field).drop_nulls()
+    values = []
+    for item in found:
+        for _ in range(depth):
+            item = item.v if item is not None else None
+        if item is not None:
+            values.append(str(item))
+    return pl.Series(values, dtype=pl.String)
+
+
 def greatest(records: list[bytes], inc: IncrementalSpec) -> str | None:
     """The greatest ``inc.field`` value of ``records`` (raw JSON objects), as sent back to
-    the API; None when no record has one. Vectorised (Polars' JSON path over the page)."""
+    the API; None when no record has one."""
     if not records:
         return None
-    texts = pl.Series(records, dtype=pl.Binary).cast(pl.String, strict=False)
-    values = texts.str.json_path_match("$." + inc.field).drop_nulls()
+    values = _cursor_values(records, inc.field)
     if values.is_empty():
         return None
     if inc.type == "string":

@@ -22,8 +22,10 @@ port; ``url`` is its base URL.
 from __future__ import annotations
 
 import base64
+import bisect
 import random
 import secrets
+import sys
 import threading
 import time
 from collections import deque
@@ -80,6 +82,7 @@ class TicketService:
         self.api_key = api_key or secrets.token_urlsafe(16)
         self.faults = Faults()
         self.rows: dict[int, dict[str, Any]] = {}
+        self._order: tuple[list[tuple[str, int]], list[dict[str, Any]]] | None = None
         self._clock = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
         self._lock = threading.Lock()
         self.requests = 0
@@ -99,6 +102,7 @@ class TicketService:
     def insert(self, n: int) -> list[int]:
         """``n`` new tickets; their ids."""
         with self._lock:
+            self._order = None
             first = max(self.rows, default=0) + 1
             for i in range(first, first + n):
                 now = self._tick()
@@ -117,6 +121,7 @@ class TicketService:
         """``n`` tickets the contract must quarantine (priority "urgent!": not a number)."""
         ids = self.insert(n)
         with self._lock:
+            self._order = None
             for i in ids:
                 self.rows[i]["priority"] = "urgent!"
         return ids
@@ -124,13 +129,28 @@ class TicketService:
     def update(self, ids: list[int], status: str = "solved") -> None:
         """Change these tickets (a new ``updated_at`` each)."""
         with self._lock:
+            self._order = None
             for i in ids:
                 self.rows[i] = {**self.rows[i], "status": status, "updated_at": self._tick()}
 
-    def changed_since(self, since: str | None) -> list[dict[str, Any]]:
+    def _ordered(self) -> tuple[list[tuple[str, int]], list[dict[str, Any]]]:
+        """Keys ``(updated_at, id)`` and rows in that order (cached until a change)."""
         with self._lock:
-            rows = [r for r in self.rows.values() if since is None or r["updated_at"] > since]
-        return sorted(rows, key=lambda r: (r["updated_at"], r["id"]))
+            if self._order is None:
+                rows = sorted(self.rows.values(), key=lambda r: (r["updated_at"], r["id"]))
+                self._order = ([(r["updated_at"], r["id"]) for r in rows], rows)
+            return self._order
+
+    def changed_since(self, since: str | None) -> list[dict[str, Any]]:
+        keys, rows = self._ordered()
+        # every key of a later timestamp sorts after (since, any id)
+        return rows[bisect.bisect_right(keys, (since, sys.maxsize)) :] if since else rows
+
+    def _position(self, since: str | None, at: str, last: int) -> int:
+        """Index in ``changed_since(since)`` of the first row after the key ``(at, last)``."""
+        keys, _ = self._ordered()
+        first = bisect.bisect_right(keys, (since, sys.maxsize)) if since else 0
+        return max(0, bisect.bisect_right(keys, (at, last)) - first)
 
     # -- the app ------------------------------------------------------------------------------
 
@@ -182,7 +202,7 @@ class TicketService:
             start = 0
             if token := q.get("cursor"):  # keyset: (updated_at, id) of the last row sent
                 at, _, last = base64.urlsafe_b64decode(token).decode().partition("|")
-                start = sum((r["updated_at"], r["id"]) <= (at, int(last)) for r in rows)
+                start = self._position(q.get("updated_since"), at, int(last))
             chunk = rows[start : start + size]
             nxt = None
             if start + size < len(rows) and chunk:
