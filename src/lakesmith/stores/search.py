@@ -94,6 +94,10 @@ FIELDS: dict[CollectionName, list[dict[str, Any]]] = {
         _f("text"),
     ],
 }
+HIGHLIGHT: dict[CollectionName, str] = {  # snippets from these only (highlighting is costly)
+    "devices": "title,description",
+    "documents": "title,text",
+}
 QUERY_BY: dict[CollectionName, tuple[str, str]] = {  # (fields, weights)
     "devices": (
         "device_id,title,model,model_name,manufacturer,site_name,tags,description",
@@ -291,7 +295,8 @@ class SearchRepository:
                         "query_by": fields,
                         "query_by_weights": weights,
                         "num_typos": self.config.num_typos,
-                        "highlight_fields": fields,
+                        "highlight_fields": HIGHLIGHT[name],
+                        "highlight_affix_num_tokens": 12,
                     }
                 )
                 plan.append((name, "keyword"))

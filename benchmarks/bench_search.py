@@ -1,0 +1,295 @@
+"""Search at the issue's size: index 100,000 devices and 20,000 PDF pages into a fresh
+Typesense (the local stack), report indexing throughput (documents/s) with the embedding
+time apart, then hybrid-search latency (p50/p99) and throughput at a fixed request rate —
+through the search repository in-process (Typesense directly: query embedding, one
+multi_search, rank fusion) and through ``GET /v1/search`` on a real uvicorn.
+
+    uv run --frozen python benchmarks/bench_search.py                      # full size
+    uv run --frozen python benchmarks/bench_search.py --devices 10000 --pages 2000 \\
+        --duration 10                                                      # quicker
+
+Embeddings: the hand-written NumPy MiniLM is measured on ``--embed-sample`` texts of each
+collection (texts/s, tokens/s); embedding all 120k texts would take hours on two shared
+cores, so the index is filled with seeded random unit vectors of the same size unless
+``--embed-all`` is given (the Typesense side — JSON, HNSW insert, search — costs the same).
+Queries are a fixed set of ``--queries`` texts whose embeddings are computed (and cached)
+before the load starts; the uncached cost of one query embedding is printed separately.
+The load generator is open-loop: request i is due at t0 + i/rate whatever the earlier
+ones did, and its latency counts from that due time (no coordinated omission)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from lakesmith.local import LocalStack
+from lakesmith.search.documents import EMBED_TEXT, device_documents, page_documents
+from lakesmith.search.embeddings import load_embedder
+from lakesmith.search.indexing import SearchIndexer
+from lakesmith.search.types import SearchQuery
+from lakesmith.stores.search import EMBEDDING_DIM, SearchRepository
+from lakesmith.testing import free_ports, local_stack_settings, make_state_dir, worker_env
+
+_TEXT = (
+    "sensor gateway battery firmware calibration enclosure humidity temperature pressure "
+    "vibration bearing pump valve compressor cold store warehouse harbour outage alarm "
+    "threshold replaced inspected cleaned seal gasket corrosion antenna signal drift probe "
+    "mount cable connector voltage current accuracy resolution range operating interval "
+    "report technician ticket site model device reading logged resolved escalated network"
+)
+WORDS = _TEXT.split(" ")
+MAKERS = ["Nordic Sensing", "Halvorsen Teknikk", "Aerolux Instruments", "Granite Peak IoT",
+          "Borealis Sensing", "Delphin Controls", "Everline Systems", "Rotek"]  # fmt: skip
+FAMILIES = ["THP environmental sensor", "VB vibration sensor", "GX gas detector",
+            "PR pressure transmitter", "LV level sensor", "AQ air quality monitor"]  # fmt: skip
+QUERIES = [
+    "temperature sensor cold store", "vibration on pump bearing", "gas detector alarm",
+    "battery replaced gateway", "pressure transmitter harbour", "humidity drift calibration",
+    "corrosion on enclosure seal", "firmware update failed", "Halvorsen vibraton sensor",
+    "air quality monitor warehouse", "signal loss antenna", "level sensor valve",
+]  # fmt: skip
+
+
+def synthetic(devices: int, pages: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Devices joined with model/site attributes, and PDF pages of prose-like word salad
+    (datasheets per model, reports per device), built vectorised."""
+    rng = np.random.default_rng(seed)
+    n_models, n_sites = 60, 400
+    model_ix = rng.integers(0, n_models, devices)
+    site_ix = rng.integers(0, n_sites, devices)
+    models = pl.DataFrame(
+        {
+            "model": [f"{f.split()[0]}-{100 + 10 * i}" for i, f in enumerate(FAMILIES * 10)],
+            "model_name": [f"{MAKERS[i % 8].split()[0]} {f}" for i, f in enumerate(FAMILIES * 10)],
+            "manufacturer": [MAKERS[i % 8] for i in range(n_models)],
+            "sensor_types": [[f.split()[1]] for f in FAMILIES * 10],
+            "model_key": np.arange(n_models, dtype=np.int64) + 1_000,
+        }
+    )
+    sites = pl.DataFrame(
+        {
+            "site": [f"S{i:04d}" for i in range(n_sites)],
+            "site_name": [f"{WORDS[i % len(WORDS)].title()} site {i}" for i in range(n_sites)],
+            "city": [f"City {i % 50}" for i in range(n_sites)],
+            "country": [("Norway", "Germany", "Sweden", "Denmark")[i % 4] for i in range(n_sites)],
+            "site_key": np.arange(n_sites, dtype=np.int64) + 10_000,
+        }
+    )
+    dev = pl.DataFrame(
+        {
+            "device_id": [f"sensor-{i:06d}" for i in range(devices)],
+            "device_key": np.arange(devices, dtype=np.int64) + 100_000,
+            "model_ix": model_ix,
+            "site_ix": site_ix,
+            "status": np.array(["active", "maintenance", "retired"])[rng.integers(0, 3, devices)],
+            "install_date": pl.date_range(
+                pl.date(2019, 1, 1), pl.date(2025, 12, 31), eager=True
+            ).sample(devices, with_replacement=True, seed=seed),
+            "tags": np.array(["indoor", "outdoor", "critical", "pump", "cold-chain"])[
+                rng.integers(0, 5, devices)
+            ],
+        }
+    ).with_columns(pl.col("tags").map_batches(lambda s: s.cast(pl.String).str.split(",")))
+    dev = pl.concat([dev, models[dev["model_ix"]], sites[dev["site_ix"]]], how="horizontal")
+    words = np.array(WORDS)
+    texts = [" ".join(row) for row in words[rng.integers(0, len(words), (pages, 150))]]
+    docs = pages // 3
+    doc_ix = np.arange(pages) // 3
+    page = pl.DataFrame(
+        {
+            "doc_id": [f"doc-{i:06d}" for i in doc_ix],
+            "page": (np.arange(pages) % 3 + 1).astype(np.int32),
+            "doc_type": np.where(doc_ix % 4 == 0, "datasheet", "maintenance_report"),
+            "title": [f"Document {i}" for i in doc_ix],
+            "text": texts,
+            "date": pl.date_range(pl.date(2019, 1, 1), pl.date(2025, 12, 31), eager=True).sample(
+                pages, with_replacement=True, seed=seed + 1
+            ),
+            "model_ix": rng.integers(0, n_models, docs)[doc_ix],
+        }
+    )
+    page = pl.concat([page, models[page["model_ix"]]], how="horizontal")
+    return dev.drop("model_ix", "site_ix"), page.drop("model_ix")
+
+
+class RandomEmbedder:
+    """Seeded random unit vectors in place of the model (see the module doc)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64) -> Any:
+        v = self.rng.standard_normal((len(texts), EMBEDDING_DIM)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def embed_rate(texts: list[str], label: str) -> None:
+    embedder = load_embedder()
+    tokens = sum(len(e.ids) for e in embedder.tokenizer.encode_batch(texts))
+    t0, c0 = time.perf_counter(), time.process_time()
+    embedder.embed(texts, 32)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(
+        f"embed {label}: {len(texts)} texts, {tokens:,} tokens in {wall:.1f}s wall / {cpu:.1f}s "
+        f"CPU: {len(texts) / wall:,.1f} texts/s, {tokens / wall:,.0f} tokens/s"
+    )
+
+
+def open_loop(call: Callable[[int], None], rate: float, duration: float) -> dict[str, float]:
+    """Fire ``call(i)`` at ``rate``/s for ``duration`` s from a pool; latencies from the
+    due time. Returns p50/p99/max (ms), achieved throughput and errors."""
+    n = int(rate * duration)
+    lat: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.2
+
+    def one(i: int) -> None:
+        due = start + i / rate
+        try:
+            call(i)
+        except Exception:
+            with lock:
+                errors[0] += 1
+            return
+        with lock:
+            lat.append((time.perf_counter() - due) * 1000)
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        for i in range(n):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(one, i)
+    elapsed = time.perf_counter() - start
+    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [0.0] * 99
+    return {"p50": q[49], "p99": q[98], "max": max(lat, default=0.0),
+            "rps": len(lat) / elapsed, "errors": float(errors[0])}  # fmt: skip
+
+
+def show(label: str, r: dict[str, float], rate: float) -> None:
+    print(
+        f"{label} at {rate:g} req/s: p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
+        f"max {r['max']:.1f} ms, {r['rps']:.1f} req/s done, {int(r['errors'])} errors"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--devices", type=int, default=100_000)
+    ap.add_argument("--pages", type=int, default=20_000)
+    ap.add_argument("--rate", type=float, default=100.0)
+    ap.add_argument("--duration", type=float, default=30.0)
+    ap.add_argument("--embed-sample", type=int, default=64)
+    ap.add_argument("--embed-all", action="store_true")
+    ap.add_argument("--no-api", action="store_true")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+
+    state = make_state_dir("lakesmith-bench-search-")
+    settings = local_stack_settings(state)
+    stack = LocalStack(settings, ["typesense"] if args.no_api else ["postgres", "typesense"])
+    stack.up()
+    try:
+        t0 = time.perf_counter()
+        devices, pages = synthetic(args.devices, args.pages, args.seed)
+        dev_docs = device_documents(devices)
+        page_docs = page_documents(pages, settings.search.chunk_words)
+        print(f"data: {dev_docs.height:,} devices, {pages.height:,} pages -> "
+              f"{page_docs.height:,} chunks, built in {time.perf_counter() - t0:.1f}s")  # fmt: skip
+        sample = args.embed_sample
+        embed_rate(dev_docs[EMBED_TEXT].head(sample).to_list(), "device texts")
+        embed_rate(page_docs[EMBED_TEXT].head(sample // 4).to_list(), "page chunks")
+
+        embedder: Any = None if args.embed_all else RandomEmbedder(args.seed)
+        indexer = SearchIndexer(settings, embedder=embedder)
+        for name, docs in (("devices", dev_docs), ("documents", page_docs)):
+            r = indexer.sync(name, docs)  # type: ignore[arg-type]
+            print(
+                f"index {name}: {r.upserted:,} docs, upsert {r.upsert_s:.1f}s "
+                f"({r.upserted / r.upsert_s:,.0f} docs/s), embedding {r.embed_s:.1f}s"
+                + ("" if args.embed_all else " (random vectors)")
+            )
+        t0 = time.perf_counter()
+        again = indexer.sync("devices", dev_docs)
+        print(f"re-index devices unchanged: {again.unchanged:,} skipped in "
+              f"{time.perf_counter() - t0:.1f}s")  # fmt: skip
+
+        repo = SearchRepository(settings)
+        model = load_embedder()
+        t0 = time.perf_counter()
+        for q in QUERIES:
+            model.embed([q])
+        print(
+            f"query embedding (uncached): {(time.perf_counter() - t0) * 1000 / len(QUERIES):.1f} ms each"
+        )
+        for q in QUERIES:  # warm the repository's query-vector cache
+            repo.search(SearchQuery(q=q))
+        r = open_loop(
+            lambda i: repo.search(SearchQuery(q=QUERIES[i % len(QUERIES)])),
+            args.rate,
+            args.duration,
+        )
+        show("hybrid search, repository -> Typesense", r, args.rate)
+        if not args.no_api:
+            api_bench(settings, args)
+    finally:
+        stack.down()
+
+
+def api_bench(settings: Any, args: argparse.Namespace) -> None:
+    import httpx
+
+    from lakesmith.api.testing import PASSWORDS
+
+    (port,) = free_ports(1)
+    runner = (
+        "import uvicorn; from lakesmith.config import load_settings; "
+        "from lakesmith.api.app import create_app; from lakesmith.api.testing import api_settings; "
+        f"uvicorn.run(create_app(api_settings(load_settings())), host='127.0.0.1', port={port}, "
+        "log_level='warning', access_log=False)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", runner], env=worker_env(settings, **os.environ))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=10) as client:
+            for _ in range(300):
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            token = client.post(
+                "/v1/auth/token", data={"username": "rita", "password": PASSWORDS["rita"]}
+            ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        client = httpx.Client(base_url=base, headers=headers, timeout=10,
+                              limits=httpx.Limits(max_connections=64))  # fmt: skip
+
+        def call(i: int) -> None:
+            client.get("/v1/search", params={"q": QUERIES[i % len(QUERIES)]}).raise_for_status()
+
+        for i in range(len(QUERIES)):
+            call(i)
+        show("hybrid search, GET /v1/search (uvicorn)", open_loop(call, args.rate, args.duration),
+             args.rate)  # fmt: skip
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()
