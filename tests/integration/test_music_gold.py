@@ -376,3 +376,26 @@ def test_reprocess_from_bronze_rebuilds_identical_gold(pipeline: Pipeline) -> No
         lake, wh = before[t]
         assert pipeline.lake(t).sort(keys[t]).equals(lake), t
         assert pipeline.warehouse(t).sort(keys[t]).equals(wh), t
+
+
+def test_replayed_quarantine_reaches_gold(pipeline: Pipeline) -> None:
+    """A listen quarantined by a rule that was too strict reaches fact_listen (lake and
+    warehouse) once the rule is fixed and the quarantine replayed."""
+    from lakesmith.maintenance.replay import replay_quarantine
+
+    long_play = event(1, 7, "free", song=("Epic", "Band", 90_000.0))
+    batch = pipeline.send([event(0, 7, "free", page="Home"), long_play])
+    assert batch.quarantine.height == 1  # length above the contract's 86,400 s
+    assert pipeline.lake("fact_listen").height == 0
+    fixed = [
+        r.model_copy(update={"max": 100_000}) if r.id == "length_not_negative" else r
+        for r in pipeline.contract.rules
+    ]
+    contract = pipeline.contract.model_copy(update={"rules": fixed})
+    report = replay_quarantine(pipeline.settings, contract)
+    assert (report.recovered, report.still_invalid) == (1, 0)
+    for facts in (pipeline.lake("fact_listen"), pipeline.warehouse("fact_listen")):
+        assert facts.height == 1
+        assert facts["duration_s"].to_list() == [90_000.0]
+    again = replay_quarantine(pipeline.settings, contract)  # nothing left to replay
+    assert again.examined == 0 and pipeline.lake("fact_listen").height == 1

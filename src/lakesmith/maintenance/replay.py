@@ -3,11 +3,15 @@
 The quarantined records are rebuilt into a batch from their raw payloads and source
 coordinates (so they keep their ``_record_id``) and run through the same processing as
 the stream, with the *current* contract. Records that now pass are written to silver and
-the time-series table, then removed from quarantine; the rest stay, untouched.
+the time-series table and, when the contract names a gold model, applied to its gold
+tables (lake and warehouse, like a batch of the stream: facts and dimensions merge on
+their keys), then removed from quarantine; the rest stay, untouched.
 
 Re-running is safe: rows whose ``_record_id`` is already in silver are not appended again
 (a crash between the silver commit and the quarantine delete), and the time-series load is
-an upsert.
+an upsert. Gold takes the recovered rows *before* silver does: a crash in between gives
+them to gold again on the re-run, where they merge on their keys (the other order would
+leave them in silver and never in gold).
 
 Every recovered record is recorded in ``lakesmith.dq_recovered`` (``stores.dq``: record id,
 the batch that quarantined it, the rules it had failed) before it leaves quarantine, so
@@ -17,6 +21,7 @@ key, so a re-run after a crash never counts a record twice.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,7 +45,7 @@ from lakesmith.core.errors import LakesmithError
 from lakesmith.core.logging import get_logger
 from lakesmith.core.records import RawBatch
 from lakesmith.pipeline.dataset import Dataset
-from lakesmith.pipeline.process import process_batch
+from lakesmith.pipeline.process import ProcessedBatch, process_batch
 from lakesmith.silver.dedupe import DedupeIndex
 from lakesmith.stores import dq as dq_store
 from lakesmith.stores.postgres import connect
@@ -139,6 +144,8 @@ def replay_quarantine(
         if recovered.height:
             present = dataset.scan_silver([RECORD_ID], [(RECORD_ID, "in", ids)])
             fresh = recovered.filter(~pl.col(RECORD_ID).is_in(present[RECORD_ID].implode()))
+            if fresh.height and dataset.gold_model is not None:
+                _apply_to_gold(dataset, dataclasses.replace(batch, silver=fresh, positions={}))
             for name, table in dataset.silver_tables.items():  # each split table its rows
                 part = fresh.filter(dataset.split_filter(name))
                 if part.height:
@@ -160,3 +167,16 @@ def replay_quarantine(
         return report
     finally:
         dataset.close()
+
+
+def _apply_to_gold(dataset: Dataset, recovered: ProcessedBatch) -> None:
+    """The recovered silver rows through the dataset's gold sinks (no positions: they
+    belong to batches the stream committed long ago)."""
+    from lakesmith.pipeline.gold_sinks import gold_sinks
+
+    for sink in gold_sinks(dataset):
+        try:
+            sink.write(recovered)
+            sink.flush(force=True)
+        finally:
+            sink.close()
