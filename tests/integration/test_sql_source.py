@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import polars as pl
 import pytest
 
@@ -162,3 +163,41 @@ def test_full_mode_resumes_a_pass_and_starts_the_next(
     assert again.records == 2500
     assert again.by_disposition.get("valid", 0) == 10  # the changed rows' new versions
     assert read_sinks(fast, contract).bronze["_seq"].max() == 4999  # seqs never restart
+
+
+def test_a_lost_connection_resumes_without_gaps(
+    stack_settings: Settings, source_db: tuple[str, str], tmp_path: Path
+) -> None:
+    from lakesmith.sources.base import SourceContext
+    from lakesmith.sources.sql import SqlSource
+
+    db, url = source_db
+    seed_orders(url, 1000)
+    contract = orders_contract(tmp_path, db, mode="full", chunk_rows=300)
+    source = SqlSource(SourceContext(stack_settings, contract, "g", lambda streams: {}))
+    ids: list[int] = []
+    seqs: list[int] = []
+    failures = 0
+    try:
+        while True:
+            try:
+                batch = source.poll(300, 0.01)
+            except Exception as exc:  # the worker retries a poll that failed
+                assert "terminat" in str(exc) or "closed" in str(exc).lower()
+                failures += 1
+                continue
+            if not len(batch):
+                break
+            ids += [orjson.loads(p or b"{}")["id"] for p in batch.payloads]
+            seqs += batch.seqs
+            if len(ids) == 300:  # the server drops the connection mid-read
+                execute(
+                    url,
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'lakesmith-sql' AND datname = current_database()",
+                )
+    finally:
+        source.close()
+    assert failures == 1
+    assert ids == list(range(1, 1001))  # resumed after the last key delivered
+    assert seqs == list(range(1000))

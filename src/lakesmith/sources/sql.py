@@ -50,7 +50,7 @@ from lakesmith.core.positions import Position, Positions
 from lakesmith.core.records import RawBatch
 from lakesmith.sources.base import SourceContext
 from lakesmith.sources.sql_spec import DELETED, SqlSourceSpec
-from lakesmith.stores.sql_reader import Value, last_values, lower_bound, open_reader
+from lakesmith.stores.sql_reader import Reader, Value, last_values, lower_bound, open_reader
 
 log = get_logger(__name__)
 
@@ -90,7 +90,8 @@ class SqlSource:
         self._after: list[Value] | None = None
         if spec.mode == "full" and not cursor.get("done") and cursor.get("after") is not None:
             self._after = list(cursor["after"])
-        self.reader = open_reader(spec.resolved_url(context.settings), spec)
+        self._url = spec.resolved_url(context.settings)
+        self._reader: Reader | None = open_reader(self._url, spec)
         self._reading = False
         self._since: Any = None
         self._pending: list[bytes] = []  # one row read ahead (is the chunk the last?)
@@ -100,6 +101,26 @@ class SqlSource:
         log.info("sql_source_opened", uri=self.stream, next=self.next, cursor=start.cursor)
 
     # -- reading -------------------------------------------------------------------------
+
+    @property
+    def reader(self) -> Reader:
+        """The database connection, opened again after one was lost."""
+        if self._reader is None:
+            self._reader = open_reader(self._url, self.spec)
+        return self._reader
+
+    def _lost(self, exc: BaseException) -> None:
+        """A read failed (a lost connection, a restarted server): drop the connection; the
+        next poll connects again and queries from the last row delivered (incremental:
+        its watermark minus the lag; full: after its key)."""
+        log.warning("sql_source_read_failed", uri=self.stream, error=type(exc).__name__)
+        reader, self._reader = self._reader, None
+        self._reading, self._pending, self._exhausted_at = False, [], None
+        if reader is not None:
+            try:
+                reader.close()
+            except Exception:  # the connection is gone already
+                log.debug("sql_source_close_failed", uri=self.stream)
 
     def _start(self) -> None:
         spec = self.spec
@@ -143,16 +164,20 @@ class SqlSource:
     def poll(self, max_records: int, max_wait_s: float) -> RawBatch:
         batch = RawBatch(source=self.stream, uri_sep=self.spec.uri_sep)
         t0 = time.monotonic()
-        if not self._reading:
-            if self._exhausted_at is not None:
-                wait = self.spec.poll_interval_s - (t0 - self._exhausted_at)
-                if wait > 0:
-                    time.sleep(min(wait, max_wait_s))
-                    self.busy_s = 0.0
-                    return batch
-            self._start()
+        if not self._reading and self._exhausted_at is not None:
+            wait = self.spec.poll_interval_s - (t0 - self._exhausted_at)
+            if wait > 0:
+                time.sleep(min(wait, max_wait_s))
+                self.busy_s = 0.0
+                return batch
         n = min(max_records, self.spec.chunk_rows)
-        rows = self._pending + self.reader.fetch(n + 1 - len(self._pending))
+        try:
+            if not self._reading:
+                self._start()
+            rows = self._pending + self.reader.fetch(n + 1 - len(self._pending))
+        except Exception as exc:
+            self._lost(exc)
+            raise
         last = len(rows) <= n
         self._pending = [] if last else rows[n:]
         rows = rows[:n]
@@ -180,7 +205,12 @@ class SqlSource:
             return False
         if self.spec.mode == "full" or self._wm is None:
             return True
-        if self.reader.newer_than(self._wm):
+        try:
+            newer = self.reader.newer_than(self._wm)
+        except Exception as exc:
+            self._lost(exc)
+            raise
+        if newer:
             self._exhausted_at = None  # query again at once
             return False
         return True
@@ -189,7 +219,9 @@ class SqlSource:
         return {}  # rows waiting are unknown without counting them
 
     def close(self) -> None:
-        self.reader.close()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
 
 SPEC = SqlSourceSpec
