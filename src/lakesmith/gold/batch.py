@@ -95,6 +95,9 @@ class BatchGoldModel:
     marts: ClassVar[Sequence[str]] = ()
     sqlmodels: ClassVar[Mapping[str, type]] = {}
     """Table (and mart) name → its SQLModel class in ``stores.warehouse_<name>``."""
+    input_columns: ClassVar[Mapping[str, Sequence[str]]] = {}
+    """The silver columns ``build`` needs, per input (absent: every column). Reading only
+    these keeps a big input (telemetry, PDF texts) small; ``_ingested_at`` always comes."""
 
     def build(self, silver: Mapping[str, pl.LazyFrame]) -> Mapping[str, pl.DataFrame]:
         """Every (non-static) table's rows from the inputs' silver rows, by dataset name
@@ -133,11 +136,18 @@ class RebuildReport:
 
 
 def read_silver(
-    settings: Settings, datasets: Sequence[str], *, required: bool = True
+    settings: Settings,
+    datasets: Sequence[str],
+    *,
+    required: bool = True,
+    columns: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, pl.DataFrame]:
     """The current silver rows of ``datasets`` (every split table, concatenated). A dataset
-    whose silver table does not exist is an error when ``required``, else absent."""
+    whose silver table does not exist is an error when ``required``, else absent. With
+    ``columns``, a dataset listed there is read with those of its columns that exist
+    (plus ``_ingested_at``)."""
     from lakesmith.contracts import load_contract
+    from lakesmith.core.columns import INGESTED_AT
     from lakesmith.pipeline.dataset import Dataset
 
     out: dict[str, pl.DataFrame] = {}
@@ -158,7 +168,15 @@ def read_silver(
                         hint=f"ingest it first (lakesmith ingest … --dataset {name})",
                     )
                 continue
-            frames = [t.scan() for t in tables]
+            wanted = (columns or {}).get(name)
+            frames = []
+            for t in tables:
+                if wanted is None:
+                    frames.append(t.scan())
+                    continue
+                have = set(t.column_names())
+                cols = [c for c in dict.fromkeys([*wanted, INGESTED_AT]) if c in have]
+                frames.append(t.scan(cols))
             out[name] = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
         finally:
             ds.close()
@@ -267,8 +285,9 @@ def rebuild(
     say = progress or (lambda _msg: None)
     report = RebuildReport(model.name)
     say(f"{model.name}: reading silver")
-    silver = read_silver(settings, model.inputs)
-    silver.update(read_silver(settings, model.optional_inputs, required=False))
+    cols = model.input_columns
+    silver = read_silver(settings, model.inputs, columns=cols)
+    silver.update(read_silver(settings, model.optional_inputs, required=False, columns=cols))
     report.inputs = {k: v.height for k, v in silver.items()}
     say(f"{model.name}: building {len(model.tables)} tables")
     tables = _checked(model, model.build({k: v.lazy() for k, v in silver.items()}))

@@ -76,6 +76,13 @@ class EntitiesModel(BatchGoldModel):
         _table("fact_device_day", we.FactDeviceDay, "device_day_key"),
     )
     marts = ("mart_open_tickets",)
+    input_columns: ClassVar[Mapping[str, Sequence[str]]] = {
+        TELEMETRY: ("device_id", "timestamp", "temperature", "humidity", "pressure"),
+        DOCUMENTS: (
+            "sha256", "file_name", "doc_type", "title", "pages", "bytes", "model",
+            "device_id", "site", "ticket", "document_date", "created", "received_at",
+        ),
+    }  # fmt: skip
     sqlmodels: ClassVar[Mapping[str, type]] = {
         m.__tablename__: m  # type: ignore[misc]
         for m in (*we.TABLES, *we.MARTS)
