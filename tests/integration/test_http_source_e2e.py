@@ -262,3 +262,21 @@ def test_a_broken_page_stops_the_run_and_the_next_run_goes_on(
     sinks = read_sinks(settings, contract)
     assert sorted(sinks.silver["ticket_id"].to_list()) == list(range(1, 41))
     assert sinks.bronze["_seq"].n_unique() == 40
+
+
+def test_scheduled_extract_jobs_read_only_the_changes(
+    stack_settings: Settings, tmp_path: Path, api: TicketService
+) -> None:
+    """The scheduler's ``extract`` job kind (what ``lakesmith schedule`` runs on its cron)
+    on an http dataset: each run is one pass from the committed cursor."""
+    from lakesmith.config.schedule import JobSpec
+    from lakesmith.schedule.kinds import extract
+
+    _, path = unique_contract(tmp_path, "helpdesk.tickets", source=source(api, "cursor"))
+    job = JobSpec(name="tickets", cron="*/5 * * * *", kind="extract", dataset=str(path))
+    settings = small(stack_settings)
+    assert extract(settings, job) == 40
+    api.update([2, 4])
+    api.insert(1)
+    assert extract(settings, job) == 3
+    assert extract(settings, job) == 0
