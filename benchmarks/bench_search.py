@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -104,7 +105,7 @@ def synthetic(devices: int, pages: int, seed: int) -> tuple[pl.DataFrame, pl.Dat
     dev = pl.concat([dev, models[dev["model_ix"]], sites[dev["site_ix"]]], how="horizontal")
     words = np.array(WORDS)
     texts = [" ".join(row) for row in words[rng.integers(0, len(words), (pages, 150))]]
-    docs = pages // 3
+    docs = (pages + 2) // 3
     doc_ix = np.arange(pages) // 3
     page = pl.DataFrame(
         {
@@ -246,6 +247,7 @@ def main() -> None:
             api_bench(settings, args)
     finally:
         stack.down()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def api_bench(settings: Any, args: argparse.Namespace) -> None:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from lakesmith.cli.common import console, settings
-
-if TYPE_CHECKING:
-    from lakesmith.search.indexing import IndexReport
 
 app = typer.Typer(
     help="Search index of devices and PDF documents (Typesense; keyword, vector, hybrid).",
@@ -47,25 +43,14 @@ def index(
     """Bring the index in step with the entities gold tables.
 
     New and changed entities are embedded and upserted, deleted ones removed, unchanged
-    ones skipped; run it after each gold rebuild (lakesmith demo entities does).
+    ones skipped; run it after each gold rebuild of the entities model.
     """
-    from lakesmith.search import sources
-    from lakesmith.search.documents import device_documents, page_documents
-    from lakesmith.search.indexing import SearchIndexer
+    from lakesmith.search.sources import index_entities
 
     cfg = settings()
     _quiet_http()
-    indexer = SearchIndexer(cfg, progress=lambda msg: console.print(f"  {msg}", end="\r"))
-    reports: list[IndexReport] = []
-    for name in _collections(only):
-        if name == "devices":
-            docs = device_documents(sources.device_frame(cfg))
-            reports.append(indexer.sync("devices", docs))
-        else:
-            pages = sources.page_frame(cfg)
-            if pages.height:
-                chunks = page_documents(pages, cfg.search.chunk_words)
-                reports.append(indexer.sync("documents", chunks))
+    names = tuple(_collections(only))
+    reports = index_entities(cfg, names, progress=lambda m: console.print(f"  {m}", end="\r"))
     table = Table("collection", "documents", "upserted", "deleted", "unchanged", "embed s",
                   "upsert s", "docs/s")  # fmt: skip
     for r in reports:

@@ -8,6 +8,7 @@ therefore carries exactly the keys of the gold rows it was built from."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -16,6 +17,7 @@ from lakesmith.core.errors import LakesmithError
 
 if TYPE_CHECKING:
     from lakesmith.config import Settings
+    from lakesmith.search.indexing import IndexReport
 
 NAMESPACE = "entities"
 DOCUMENTS_DATASET = "entities.documents"
@@ -105,3 +107,25 @@ def page_frame(settings: Settings) -> pl.DataFrame:
         )
     )
     return page_rows(joined)
+
+
+def index_entities(
+    settings: Settings,
+    collections: tuple[str, ...] = ("devices", "documents"),
+    progress: Callable[[str], None] | None = None,
+) -> list[IndexReport]:
+    """Bring the search index in step with the entities gold tables (the job to run after
+    ``gold.batch.rebuild`` of the entities model: ``lakesmith search index``)."""
+    from lakesmith.search.documents import device_documents, page_documents
+    from lakesmith.search.indexing import SearchIndexer
+
+    indexer = SearchIndexer(settings, progress=progress)
+    reports: list[IndexReport] = []
+    if "devices" in collections:
+        reports.append(indexer.sync("devices", device_documents(device_frame(settings))))
+    if "documents" in collections:
+        pages = page_frame(settings)
+        chunks = page_documents(pages, settings.search.chunk_words) if pages.height else None
+        if chunks is not None:
+            reports.append(indexer.sync("documents", chunks))
+    return reports
