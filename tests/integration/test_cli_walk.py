@@ -76,6 +76,7 @@ COMMANDS: list[list[str]] = [
     ["demo", "iot"],
     ["demo", "music"],
     ["demo", "entities"],
+    ["demo", "helpdesk"],
 ]
 
 
