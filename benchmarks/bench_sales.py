@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -102,6 +103,7 @@ def main() -> None:
         print(f"  machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     finally:
         stack.down()
+        shutil.rmtree(state, ignore_errors=True)  # GBs of lake and PostgreSQL data
 
 
 if __name__ == "__main__":
