@@ -214,3 +214,16 @@ def test_read_is_one_record_cut_at_max_bytes() -> None:
     assert [c.payloads for c in chunks] == [[data]]
     cut = list(PdfFormat().read(io.BytesIO(data), 1000, 100))
     assert len(cut[0].payloads[0] or b"") == 101
+
+
+def test_parallel_decode_equals_serial() -> None:
+    good = [good_pdf(1 + i % 3) for i in range(9)]
+    bomb = raw_pdf(zlib.compress(b"0" * 50_000_000, 9))
+    payloads: list[bytes | None] = [*good, b"nope", good[0][:300], bomb]
+    small = PdfLimits(max_stream_bytes=4 * 1024 * 1024)
+    serial = PdfFormat(small, workers=1).decode(_batch(payloads), CONTRACT)
+    parallel = PdfFormat(small, workers=2).decode(_batch(payloads), CONTRACT)
+    assert parallel.equals(serial)
+    assert parallel[PARSE_ERROR].to_list()[-3:] == [
+        "not_a_pdf", "pdf_unreadable", "pdf_decompression_limit",
+    ]  # fmt: skip
