@@ -121,11 +121,14 @@ def test_every_pagination_style_then_changes_arrive_once_more(
     assert sources[-1].endswith("#52")
 
 
+@pytest.mark.parametrize("lake", ["iceberg", "delta"])
 def test_the_cursor_survives_restarts(
-    stack_settings: Settings, tmp_path: Path, api: TicketService
+    stack_settings: Settings, tmp_path: Path, api: TicketService, lake: str
 ) -> None:
     settings = small(stack_settings)
-    contract, _ = unique_contract(tmp_path, "helpdesk.tickets", source=source(api, "cursor"))
+    contract, _ = unique_contract(
+        tmp_path, "helpdesk.tickets", source=source(api, "cursor"), lake={"format": lake}
+    )
     assert drain(settings, contract).records == 40
     newest = api.changed_since(None)[-1]["updated_at"]
     before = api.requests

@@ -136,6 +136,8 @@ class HttpSource:
         start = context.resume([self.stream]).get(self.stream, Position(0))
         self.seq = start.next
         state: dict[str, Any] = json.loads(start.cursor) if start.cursor else {}
+        if start.next and not start.cursor:  # a store that lost it: read from the start
+            log.warning("http_cursor_missing", endpoint=self.stream, next=start.next)
         self.since: str | None = state.get("since", inc.initial if inc else None)
         self.hi: str | None = state.get("hi")
         req = state.get("req")
