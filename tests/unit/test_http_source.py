@@ -23,7 +23,7 @@ from lakesmith.core.logging import configure_logging
 from lakesmith.core.positions import Position, Positions
 from lakesmith.sources.base import SourceContext
 from lakesmith.sources.http import HttpSource, greatest
-from lakesmith.sources.http_client import PageClient, retry_after_seconds
+from lakesmith.sources.http_client import PageClient, next_link, retry_after_seconds
 from lakesmith.sources.http_spec import HttpSourceSpec, IncrementalSpec
 from lakesmith.testing.http_service import TicketService
 from lakesmith.testing.pipeline import unique_contract
@@ -113,6 +113,16 @@ def test_retry_after_in_seconds_or_as_an_http_date() -> None:
     assert retry_after_seconds(format_datetime(now - timedelta(hours=1), usegmt=True), now) == 0
     assert retry_after_seconds("soon", now) is None
     assert retry_after_seconds(None, now) is None
+
+
+def test_link_header_next() -> None:
+    assert next_link('<https://a/x?page=1>; rel="prev", <https://a/x?page=3>; rel="next"') == (
+        "https://a/x?page=3"
+    )
+    assert next_link("</x?c=a,b>; rel=next") == "/x?c=a,b"
+    assert next_link('<https://a/y>; rel="last next"') == "https://a/y"
+    assert next_link('<https://a/x>; rel="prev", <https://a/z>; rel="nextish"') is None
+    assert next_link("") is None and next_link(None) is None
 
 
 def test_greatest_cursor_value_by_type() -> None:

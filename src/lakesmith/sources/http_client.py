@@ -93,6 +93,12 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def next_link(header: str | None) -> str | None:
+    """The ``rel="next"`` target of a ``Link`` header (RFC 8288), None when it has none."""
+    match = _LINK_NEXT.search(header or "")
+    return match.group(1) if match else None
+
+
 def at_path(body: bytes, path: str) -> bytes | None:
     """The raw JSON at the dotted ``path`` of ``body`` (``""``: the body), None when a
     level is missing. Raises ``msgspec.DecodeError`` when the body is not JSON."""
@@ -337,10 +343,10 @@ class PageClient:
                 return self.first_request(request.number + 1)
             return self.first_request(request.number + n)
         if p.style == "link":
-            match = _LINK_NEXT.search(response.headers.get("link", ""))
-            if not match:
+            target = next_link(response.headers.get("link"))
+            if target is None:
                 return None
-            return PageRequest(url=self.strip_auth(str(response.url.join(match.group(1)))))
+            return PageRequest(url=self.strip_auth(str(response.url.join(target))))
         assert p.next_path is not None
         raw = at_path(body, p.next_path)
         value = _ANY.decode(raw) if raw is not None else None
