@@ -82,6 +82,13 @@ def simulate(
     prefix: str | None = typer.Option(
         None, "--prefix", help="Key prefix. Default: the contract's."
     ),
+    bad_ratio: float = typer.Option(
+        0.0,
+        "--bad-ratio",
+        min=0.0,
+        max=1.0,
+        help="Fraction of deliberately bad events, one kind of fault each (see docs/music.md).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Generate an Eventsim-like clickstream.
@@ -93,6 +100,7 @@ def simulate(
     """
     from lakesmith.cli.common import console, settings
     from lakesmith.cli.simulate import parse_start
+    from lakesmith.domains.music.badrecords import inject
     from lakesmith.domains.music.shipper import ShipOptions
     from lakesmith.domains.music.simulator import MusicSimConfig, generate_frame, to_jsonl
 
@@ -107,11 +115,13 @@ def simulate(
             "_day", maintain_order=True
         ):
             path = out / f"{name}-events.json"
-            path.write_bytes(to_jsonl(part.drop("_day")))
-            console.print(f"{path}: {part.height:,} events", highlight=False)
+            data, bad = inject(to_jsonl(part.drop("_day")), bad_ratio, seed=seed + part.height)
+            path.write_bytes(data)
+            note = f" ({len(bad):,} bad)" if bad else ""
+            console.print(f"{path}: {part.height:,} events{note}", highlight=False)
         return
     b, p = _landing(bucket, prefix)
-    options = ShipOptions(bucket=b, prefix=p)
+    options = ShipOptions(bucket=b, prefix=p, bad_ratio=bad_ratio)
     _print_report(ship_simulation(settings(), options, users, days, seed, start, progress), options)
 
 

@@ -29,6 +29,7 @@ import polars as pl
 
 from lakesmith.core.errors import InputError
 from lakesmith.core.progress import progress_bar
+from lakesmith.domains.music.badrecords import inject
 from lakesmith.domains.music.simulator import to_jsonl
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class ShipOptions:
     max_events: int = 100_000
     speed: float = 0.0  # simulated seconds per wall second; 0: as fast as possible
     threads: int = 4
+    bad_ratio: float = 0.0  # simulated objects only: share of bad events (``badrecords``)
 
 
 @dataclass
@@ -85,7 +87,11 @@ def slices_of_frame(frame: pl.DataFrame, options: ShipOptions) -> Iterator[_Slic
     width = options.batch_seconds * 1000
     ids = (frame["ts"].to_numpy() // width).astype(np.int64)
     for sid, _, off, n in _bounds(ids, options.max_events):
-        yield _Slice(sid * width, to_jsonl(frame.slice(off, n)), n)
+        data = to_jsonl(frame.slice(off, n))
+        if options.bad_ratio > 0:
+            data, bad = inject(data, options.bad_ratio, seed=int(sid) * 7919 + off)
+            n += sum(kind == "duplicate" for _, kind in bad)
+        yield _Slice(sid * width, data, n)
 
 
 def slices_of_files(files: Sequence[Path], options: ShipOptions) -> Iterator[_Slice]:
