@@ -23,7 +23,8 @@ from lakesmith.core.logging import configure_logging
 from lakesmith.core.positions import Position, Positions
 from lakesmith.sources.base import SourceContext
 from lakesmith.sources.http import HttpSource, greatest
-from lakesmith.sources.http_client import PageClient, next_link, retry_after_seconds
+from lakesmith.sources.http_body import next_link, retry_after_seconds
+from lakesmith.sources.http_client import PageClient
 from lakesmith.sources.http_spec import HttpSourceSpec, IncrementalSpec
 from lakesmith.testing.http_service import TicketService
 from lakesmith.testing.pipeline import unique_contract

@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -32,13 +29,18 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from lakesmith.core.errors import SourceError
 from lakesmith.core.logging import get_logger
+from lakesmith.sources.http_body import (
+    at_path,
+    next_link,
+    retry_after_seconds,
+    snippet,
+    top_keys,
+)
 from lakesmith.sources.http_spec import ApiKeyAuth, BasicAuth, BearerAuth, HttpSourceSpec
 
 log = get_logger(__name__)
-_RAW_DICT = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 _ANY = msgspec.json.Decoder()
-_LINK_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?(?:[^",]*\s)?next\b')
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 # httpx logs every request URL at INFO ("HTTP Request: GET …?api_key=…"): never let it
@@ -74,46 +76,6 @@ class _RetryableError(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds: an integer, or an HTTP date (RFC 9110); None if absent
-    or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def next_link(header: str | None) -> str | None:
-    """The ``rel="next"`` target of a ``Link`` header (RFC 8288), None when it has none."""
-    match = _LINK_NEXT.search(header or "")
-    return match.group(1) if match else None
-
-
-def at_path(body: bytes, path: str) -> bytes | None:
-    """The raw JSON at the dotted ``path`` of ``body`` (``""``: the body), None when a
-    level is missing. Raises ``msgspec.DecodeError`` when the body is not JSON."""
-    if not path:
-        return body
-    current: bytes = body
-    for part in path.split("."):
-        try:
-            level = _RAW_DICT.decode(current)
-        except msgspec.ValidationError:
-            return None  # not an object at this level
-        if part not in level:
-            return None
-        current = bytes(level[part])
-    return current
 
 
 class PageClient:
@@ -300,7 +262,7 @@ class PageClient:
             raise _RetryableError(f"HTTP {status} {response.reason_phrase}", after)
         if status >= 400:
             raise SourceError(
-                f"{spec.uri}: HTTP {status} {response.reason_phrase}: {_snippet(body)}",
+                f"{spec.uri}: HTTP {status} {response.reason_phrase}: {snippet(body)}",
                 hint=_hint(status, spec),
             )
         return self._page(request, response, body)
@@ -313,7 +275,7 @@ class PageClient:
             if found is None:
                 raise SourceError(
                     f"{spec.uri}: the body has no records at {spec.records_path!r} "
-                    f"(top-level keys: {_keys(body)})",
+                    f"(top-level keys: {top_keys(body)})",
                     hint="fix records_path in the contract (a dotted path, '' for a bare list)",
                 )
             raws = _RAW_LIST.decode(found)
@@ -325,7 +287,7 @@ class PageClient:
             ) from None
         except msgspec.DecodeError as exc:
             raise _RetryableError(
-                f"the body is not JSON ({kind}, {len(body):,} bytes: {exc}): {_snippet(body)}"
+                f"the body is not JSON ({kind}, {len(body):,} bytes: {exc}): {snippet(body)}"
             ) from None
         records = [bytes(r) for r in raws]
         return Page(records, self._next(request, response, body, len(records)), len(body))
@@ -373,18 +335,6 @@ class PageClient:
 
     def close(self) -> None:
         self._client.close()
-
-
-def _snippet(body: bytes) -> str:
-    text = body[:120].decode("utf-8", errors="replace")
-    return repr(" ".join(text.split()) + ("…" if len(body) > 120 else ""))
-
-
-def _keys(body: bytes) -> str:
-    try:
-        return ", ".join(list(_RAW_DICT.decode(body))[:10]) or "none"
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return "not an object"
 
 
 def _hint(status: int, spec: HttpSourceSpec) -> str:
