@@ -363,3 +363,11 @@ def test_a_cursor_field_no_record_has_is_reported(api: TicketService, tmp_path: 
         configure_logging("WARNING")
     assert '"http_cursor_field_missing"' in buf.getvalue()
     assert http.since is None  # the next pass reads everything again
+
+
+def test_the_section_survives_a_dump_and_reload() -> None:
+    auth = {"type": "api_key", "name": "key", "in": "query", "key_env": "K"}
+    s = spec(auth=auth, incremental=INC)
+    dumped = s.model_dump(mode="json")
+    assert dumped["auth"]["in"] == "query"
+    assert HttpSourceSpec.model_validate(dumped) == s

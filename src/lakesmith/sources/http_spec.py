@@ -70,6 +70,10 @@ class ApiKeyAuth(_Section):
     """``auth: {type: api_key, name: X-Api-Key, in: header, key_env: LAKESMITH_TICKETS_KEY}``
     (``in: query`` sends it as a query parameter; it is still never logged nor stored)."""
 
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True
+    )
+
     type: Literal["api_key"]
     name: str = Field("X-Api-Key", description="header or query parameter name")
     in_: Literal["header", "query"] = Field("header", alias="in")
