@@ -38,6 +38,7 @@ worker also keeps a hostile document's memory out of the pipeline's process.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
@@ -343,7 +344,9 @@ def _pool(workers: int) -> Any:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        _POOL.append(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")))
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        atexit.register(pool.shutdown, wait=True, cancel_futures=True)  # before teardown
+        _POOL.append(pool)
     return _POOL[0]
 
 
