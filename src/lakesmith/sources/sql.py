@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,11 @@ class SqlSource:
         self._reading = False
         self._since: Any = None
         self._pending: list[bytes] = []  # one row read ahead (is the chunk the last?)
+        # the next chunk, fetched in a thread while the worker processes this one (the
+        # server builds the JSON and psycopg waits on the socket without the GIL)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="sql-fetch")
+        self._ahead: Future[list[bytes]] | None = None
+        self._ahead_n = 0
         self._exhausted_at: float | None = None
         self.busy_s = 0.0
         self.rows_read = 0
@@ -109,11 +115,38 @@ class SqlSource:
             self._reader = open_reader(self._url, self.spec)
         return self._reader
 
+    def _fetch(self, n: int) -> list[bytes]:
+        """``n`` more rows (fewer at the end): the chunk fetched ahead, topped up."""
+        rows: list[bytes] = []
+        if self._ahead is not None:
+            ahead, asked, self._ahead = self._ahead, self._ahead_n, None
+            rows = ahead.result()
+            if len(rows) < asked:  # the query ended
+                return rows
+        if len(rows) < n:
+            rows += self.reader.fetch(n - len(rows))
+        return rows
+
+    def _fetch_ahead(self, n: int) -> None:
+        if n > 0:
+            reader = self.reader
+            self._ahead, self._ahead_n = self._pool.submit(reader.fetch, n), n
+
+    def _settle(self) -> None:
+        """Wait for a fetch in flight (before the connection is used or closed)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            try:
+                ahead.result()
+            except Exception:  # its error is the lost connection being handled
+                log.debug("sql_source_fetch_ahead_failed", uri=self.stream)
+
     def _lost(self, exc: BaseException) -> None:
         """A read failed (a lost connection, a restarted server): drop the connection; the
         next poll connects again and queries from the last row delivered (incremental:
         its watermark minus the lag; full: after its key)."""
         log.warning("sql_source_read_failed", uri=self.stream, error=type(exc).__name__)
+        self._settle()
         reader, self._reader = self._reader, None
         self._reading, self._pending, self._exhausted_at = False, [], None
         if reader is not None:
@@ -174,7 +207,7 @@ class SqlSource:
         try:
             if not self._reading:
                 self._start()
-            rows = self._pending + self.reader.fetch(n + 1 - len(self._pending))
+            rows = self._pending + self._fetch(n + 1 - len(self._pending))
         except Exception as exc:
             self._lost(exc)
             raise
@@ -184,6 +217,8 @@ class SqlSource:
         if last:
             self._reading = False
             self._exhausted_at = time.monotonic()
+        else:
+            self._fetch_ahead(n + 1 - len(self._pending))
         if rows:
             batch.cursors[self.stream] = self._cursor_of(rows, last)
             self._truncate(rows)
@@ -219,6 +254,8 @@ class SqlSource:
         return {}  # rows waiting are unknown without counting them
 
     def close(self) -> None:
+        self._settle()
+        self._pool.shutdown(wait=True)
         if self._reader is not None:
             self._reader.close()
             self._reader = None
