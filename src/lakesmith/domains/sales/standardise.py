@@ -15,6 +15,8 @@ function of a Series that works on its distinct values).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from lakesmith.domains.sales.countries import COUNTRIES, SYNONYMS, SYNONYMS_UNKNOWN
@@ -56,6 +58,19 @@ CHANNELS: dict[str, str] = {
     "call center": "Phone",
 }
 """Folded channel spelling → channel."""
+
+
+def per_distinct(values: pl.Series, rule: Callable[[pl.Expr], pl.Expr]) -> pl.Series:
+    """``rule`` applied once per distinct value and mapped back: the same result, much
+    less work for columns that repeat (prices, quantities, channels, product ids,
+    invoice dates). Columns of mostly distinct values are processed directly."""
+    if values.len() < 10_000 or values.n_unique() > values.len() // 4:
+        return values.to_frame("v").select(rule(pl.col("v")).alias(values.name)).to_series()
+    distinct = values.unique().to_frame("v").with_columns(rule(pl.col("v")).alias("out"))
+    mapped = values.to_frame("v").join(
+        distinct, on="v", how="left", nulls_equal=True, maintain_order="left"
+    )
+    return mapped["out"].alias(values.name)
 
 
 def text(expr: pl.Expr) -> pl.Expr:
