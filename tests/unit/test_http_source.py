@@ -159,7 +159,7 @@ def test_429_waits_as_long_as_retry_after_says(api: TicketService, retry_after: 
     assert len(page.records) == 10
     first, second = api.request_times[before : before + 2]
     # the back-off alone would be 0.01 s; an HTTP date has whole seconds (1-2 s ahead)
-    assert 0.95 <= second - first < 2.5
+    assert 0.95 <= second - first < 3.0
     assert client.retries == 1
 
 
@@ -371,3 +371,24 @@ def test_the_section_survives_a_dump_and_reload() -> None:
     dumped = s.model_dump(mode="json")
     assert dumped["auth"]["in"] == "query"
     assert HttpSourceSpec.model_validate(dumped) == s
+
+
+@pytest.mark.parametrize(
+    ("pagination", "ignored"),
+    [
+        ({"style": "page", "size": 5}, "ignore page"),
+        ({"style": "offset", "size": 5}, "ignore offset"),
+        ({"style": "cursor", "next_path": "next"}, "ignore cursor"),  # the same token again
+    ],
+)
+def test_a_pagination_that_never_ends_is_an_error(
+    api: TicketService, tmp_path: Path, pagination: dict[str, Any], ignored: str
+) -> None:
+    source = {
+        "kind": "http", "url": api.url + "/hostile/samepage", "records_path": "data",
+        "pagination": pagination,
+    }  # fmt: skip
+    contract, _ = unique_contract(tmp_path, "helpdesk.tickets", source=source)
+    with pytest.raises(SourceError, match="the API answered the same page again") as err:
+        open_source(contract, {}).poll(1000, 5.0)
+    assert ignored in str(err.value)

@@ -33,6 +33,7 @@ of such a page is committed, so the next run asks for it again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import datetime
@@ -42,7 +43,7 @@ from urllib.parse import quote
 import msgspec
 import polars as pl
 
-from lakesmith.core.errors import ContractError
+from lakesmith.core.errors import ContractError, SourceError
 from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Position, Positions
 from lakesmith.core.records import RawBatch
@@ -51,7 +52,7 @@ from lakesmith.sources.base import SourceContext
 from lakesmith.sources.http_spec import HttpSourceSpec, IncrementalSpec
 
 if TYPE_CHECKING:
-    from lakesmith.sources.http_client import PageClient, PageRequest
+    from lakesmith.sources.http_client import Page, PageClient, PageRequest
 
 log = get_logger(__name__)
 
@@ -146,6 +147,7 @@ class HttpSource:
         self._last_end: float | None = None  # when the last pass ended (or paused)
         self._pages_run = 0
         self._pass_first = self.seq  # seq of the pass's first record
+        self._digest: bytes | None = None  # of the last page's records
         self.pages = 0
         self.passes = 0
         self.busy_s = 0.0
@@ -171,6 +173,22 @@ class HttpSource:
             return 0.0
         return max(0.0, self._last_end + self.spec.poll_interval_s - time.monotonic())
 
+    def _check_progress(self, page: Page) -> None:
+        """A pagination that never ends: the next request is this one, or a page holds the
+        same records as the one before (an API that ignores the page parameter)."""
+        digest = hashlib.blake2b(b"\0".join(page.records), digest_size=16).digest()
+        same = page.next is not None and (page.next == self.req or digest == self._digest)
+        self._digest = digest if page.records else None
+        if same:
+            p = self.spec.pagination
+            params = {"page": p.page_param, "offset": p.offset_param, "cursor": p.cursor_param}
+            ignored = params.get(p.style, "its own next link")
+            raise SourceError(
+                f"{self.stream}: the API answered the same page again ({p.style} pagination "
+                "would never end)",
+                hint=f"check pagination in the contract: the API seems to ignore {ignored}",
+            )
+
     def poll(self, max_records: int, max_wait_s: float) -> RawBatch:
         t0 = time.monotonic()
         if self.req is None or self._paused:
@@ -183,6 +201,7 @@ class HttpSource:
                 self.req = self.client.first_request()
                 self.hi = None
                 self._pass_first = self.seq
+                self._digest = None
                 self.passes += 1
             self._paused = False
             self._pages_run = 0
@@ -194,6 +213,7 @@ class HttpSource:
             self.pages += 1
             self._pages_run += 1
             n = len(page.records)
+            self._check_progress(page)
             if n:
                 batch.extend(self.stream, list(range(self.seq, self.seq + n)), list(page.records))
                 self.seq += n

@@ -13,7 +13,7 @@ pagination style on its own route::
 
 ``/auth/{bearer|basic|apikey}/<style>/tickets`` is the same behind credentials (API key in
 the ``X-Api-Key`` header or the ``api_key`` parameter, which next links echo, as some APIs
-do); ``/hostile/{html|truncated|huge|huge_chunked|nopath|notarray|mixed|elsewhere}`` answer what a broken API answers.
+do); ``/hostile/{html|truncated|huge|huge_chunked|nopath|notarray|mixed|elsewhere|samepage}`` answer what a broken API answers.
 ``faults`` injects 429 (with ``Retry-After`` in seconds or as an HTTP date), 500 and slow
 answers, by script or every n-th request. ``start()`` runs uvicorn in a thread on a free
 port; ``url`` is its base URL.
@@ -255,6 +255,8 @@ class TicketService:
             if kind == "elsewhere":  # a next link to another host name (the same server)
                 nxt = f"http://localhost:{self.port}/hostile/elsewhere"
                 return _json({"data": self.changed_since(None)[:1], "links": {"next": nxt}})
+            if kind == "samepage":  # ignores every pagination parameter
+                return _json({"data": self.changed_since(None)[:5], "next": "again"})
             if kind == "notarray":
                 return _json({"data": {"id": 1}})
             raise HTTPException(404, f"unknown hostile kind {kind}")
