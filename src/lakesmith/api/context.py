@@ -33,7 +33,7 @@ class AppContext:
     def build(cls, settings: Settings) -> AppContext:
         """Services for ``settings``; raises ``ConfigError`` for a missing secret."""
         secret = signing_secret(settings)
-        pool = ConnectionPool(settings, size=16)
+        pool = ConnectionPool(settings, size=settings.api.db_pool_size)
         return cls(
             settings=settings,
             pool=pool,

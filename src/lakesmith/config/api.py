@@ -45,4 +45,7 @@ class ApiSettings(Section):
     pdf_max_total_bytes: int = Field(
         64 * 1024 * 1024, ge=1024, description="decompressed page content per PDF"
     )
+    db_pool_size: int = Field(
+        40, ge=1, description="PostgreSQL connections (one per request thread at most)"
+    )
     migrate_on_start: bool = Field(True, description="apply missing warehouse migrations")

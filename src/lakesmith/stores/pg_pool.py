@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from lakesmith.config import Settings
+from lakesmith.core.errors import ServiceUnavailableError
 from lakesmith.stores.postgres import connect
 
 
@@ -58,7 +59,13 @@ class ConnectionPool:
                     with self._lock:
                         self._opened -= 1
                     raise
-            conn = self._idle.get(timeout=self.timeout_s)
+            try:
+                conn = self._idle.get(timeout=self.timeout_s)
+            except queue.Empty:
+                raise ServiceUnavailableError(
+                    f"all {self.size} PostgreSQL connections stayed busy for {self.timeout_s} s",
+                    hint="the server is overloaded: retry later",
+                ) from None
         if conn.closed or conn.broken:
             with self._lock:
                 self._opened -= 1

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from lakesmith.api.deps import Gold, Reader
 from lakesmith.api.schemas import Page
 
 router = APIRouter(tags=["gold"])
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def page_response(page: Page) -> Response:
+    """The page as JSON, written directly (rows are plain values from PostgreSQL: no
+    per-row model validation on the hot path; the schema is still ``Page``)."""
+    body = {"items": page.items, "next_cursor": page.next_cursor}
+    text = json.dumps(body, default=_default, separators=(",", ":"), allow_nan=False)
+    return Response(text, media_type="application/json")
+
 
 LIMIT = Query(100, ge=1, description="rows per page (at most api.max_page_size)")
 FILTERS = (
@@ -35,9 +55,11 @@ def gold_table(
     sort: str | None = None,
     columns: str | None = None,
     cursor: str | None = None,
-) -> Page:
+) -> Response:
     """Rows of a gold table."""
-    return gold.query(gold.table(table), list(request.query_params.multi_items()), limit)
+    return page_response(
+        gold.query(gold.table(table), list(request.query_params.multi_items()), limit)
+    )
 
 
 @router.get("/marts/{name}", response_model=Page, description=FILTERS)
@@ -50,6 +72,8 @@ def mart(
     sort: str | None = None,
     columns: str | None = None,
     cursor: str | None = None,
-) -> Page:
+) -> Response:
     """Rows of a mart (a materialised view answering a business question)."""
-    return gold.query(gold.mart(name), list(request.query_params.multi_items()), limit)
+    return page_response(
+        gold.query(gold.mart(name), list(request.query_params.multi_items()), limit)
+    )
