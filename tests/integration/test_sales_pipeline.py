@@ -170,3 +170,12 @@ def test_sales_pipeline_on_the_real_retail_data(
     assert "United Kingdom" in geo["country"].to_list()
     _check_star(s, "iceberg", RETAIL_MODEL)
     _same_answers(s, "iceberg")
+
+
+def test_sales_migration_matches_the_sqlmodel_classes(stack_settings: Settings) -> None:
+    from lakesmith.stores.warehouse import schema_diff, upgrade
+
+    schema = "sales_migration_check"
+    upgrade(stack_settings, "sales", schema)
+    tables = [t.name for t in MODEL.tables]
+    assert schema_diff(stack_settings, schema, tables) == []

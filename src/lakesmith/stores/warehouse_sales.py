@@ -16,11 +16,8 @@ TZ = sa.DateTime(timezone=True)
 
 
 def _key(doc: str = "") -> object:
-    return Field(
-        sa_type=sa.BigInteger,
-        primary_key=True,
-        sa_column_kwargs={"autoincrement": False, "comment": doc or None},
-    )
+    """A surrogate key column (``doc`` says what it hashes; kept out of the database)."""
+    return Field(sa_type=sa.BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
 
 
 class DimCustomer(SQLModel, table=True):
