@@ -87,12 +87,16 @@ def _iceberg_files(table: LakeTable, column: str | None) -> pl.DataFrame:
             schema={"path": pl.String, "partition": pl.String, "rows": pl.Int64, "bytes": pl.Int64}
         )
     files = ice.inspect.files().to_pylist()
+    transforms = [str(p.transform) for p in ice.spec().fields]
     field = ice.schema().find_field(column) if column is not None else None
     rows = []
     for f in files:
         row: dict[str, Any] = {
             "path": f["file_path"],
-            "partition": "/".join(str(v) for v in (f.get("partition") or {}).values()),
+            "partition": "/".join(
+                _readable(t, v)
+                for t, v in zip(transforms, (f.get("partition") or {}).values(), strict=False)
+            ),
             "rows": int(f["record_count"]),
             "bytes": int(f["file_size_in_bytes"]),
         }
@@ -104,6 +108,15 @@ def _iceberg_files(table: LakeTable, column: str | None) -> pl.DataFrame:
                 row[name] = None if raw is None else str(from_bytes(field.field_type, raw))
         rows.append(row)
     return pl.DataFrame(rows)
+
+
+def _readable(transform: str, value: Any) -> str:
+    """An Iceberg partition value as people read it (``month`` 636 → ``2023-01``)."""
+    if transform == "month" and isinstance(value, int):
+        return f"{1970 + value // 12}-{value % 12 + 1:02d}"
+    if transform == "day" and isinstance(value, int):
+        return str(dt.date(1970, 1, 1) + dt.timedelta(days=value))
+    return str(value)
 
 
 def file_stats(table: LakeTable, column: str | None = None) -> pl.DataFrame:
