@@ -63,6 +63,7 @@ ATTEMPTS = 20
 
 BATCH_MODELS: dict[str, str] = {
     "entities": "lakesmith.domains.entities.gold",
+    "sales": "lakesmith.domains.sales.gold",
 }
 """Batch model name → import path of the module that defines ``MODEL``."""
 
