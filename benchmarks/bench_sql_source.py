@@ -63,7 +63,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--batch-size", type=int, default=100_000, help="worker batch size")
+    ap.add_argument("--batch-size", type=int, default=200_000, help="worker batch size")
     ap.add_argument("--peer-rows", type=int, default=1_000_000, help="rows given to dlt (0: skip)")
     ap.add_argument("--dlt-backend", default="pyarrow", choices=["pyarrow", "sqlalchemy"])
     args = ap.parse_args()
