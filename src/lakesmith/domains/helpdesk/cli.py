@@ -112,13 +112,9 @@ def demo(
         position = dataset.silver.positions([stream]).get(stream)
     finally:
         dataset.close()
-    console.print(
-        f"  bronze {sinks.bronze.height:,} records, silver {sinks.silver.height:,} versions"
-    )
-    console.print(
-        f"  of {sinks.silver['ticket_id'].n_unique():,} tickets, "
-        f"quarantine {sinks.quarantine.height:,}"
-    )
+    console.print(f"  bronze     {sinks.bronze.height:,} records (every version the API sent)")
+    console.print(f"  silver     {sinks.silver.height:,} tickets (the newest version of each)")
+    console.print(f"  quarantine {sinks.quarantine.height:,} records")
     if position is not None:
         console.print(f"  committed position of {stream}: next={position.next} {position.cursor}")
     console.rule("6. example queries")
