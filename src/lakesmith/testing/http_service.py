@@ -275,8 +275,13 @@ class TicketService:
         import uvicorn
 
         self.port = port or free_ports(1)[0]
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+        config = uvicorn.Config(  # the plain asyncio loop: uvloop would change the
+            self.app,  # event loop policy of the whole process (the test's, the demo's)
+            host="127.0.0.1",
+            port=self.port,
+            loop="asyncio",
+            log_level="warning",
+            access_log=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True, name="tickets-api")
