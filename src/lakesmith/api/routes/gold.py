@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from lakesmith.api.deps import Gold, Reader
@@ -16,8 +15,6 @@ router = APIRouter(tags=["gold"])
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
@@ -27,8 +24,7 @@ def page_response(page: Page) -> Response:
     """The page as JSON, written directly (rows are plain values from PostgreSQL: no
     per-row model validation on the hot path; the schema is still ``Page``)."""
     body = {"items": page.items, "next_cursor": page.next_cursor}
-    text = json.dumps(body, default=_default, separators=(",", ":"), allow_nan=False)
-    return Response(text, media_type="application/json")
+    return Response(orjson.dumps(body, default=_default), media_type="application/json")
 
 
 LIMIT = Query(100, ge=1, description="rows per page (at most api.max_page_size)")
