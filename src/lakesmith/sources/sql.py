@@ -41,9 +41,12 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from lakesmith.core.errors import ContractError
 from lakesmith.core.logging import get_logger
@@ -54,6 +57,18 @@ from lakesmith.sources.sql_spec import DELETED, SqlSourceSpec
 from lakesmith.stores.sql_reader import Reader, Value, last_values, lower_bound, open_reader
 
 log = get_logger(__name__)
+
+
+def _below(top: Value, since: Any) -> bool:
+    """Is watermark value ``top`` (as the cursor has it) below the bound ``since``?"""
+    if top is None:
+        return True
+    try:
+        if isinstance(since, datetime) and isinstance(top, str):
+            return datetime.fromisoformat(top) < since
+        return bool(Decimal(str(top)) < Decimal(str(since)))
+    except (ValueError, TypeError, ArithmeticError):
+        return False  # keep what cannot be compared (at worst, memory)
 
 
 def _parse_cursor(text: str | None) -> dict[str, Any]:
@@ -101,6 +116,10 @@ class SqlSource:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="sql-fetch")
         self._ahead: Future[list[bytes]] | None = None
         self._ahead_n = 0
+        # incremental: hashes of the rows this process delivered, per chunk with the
+        # chunk's highest watermark; a later query in the same process (a continuous run)
+        # re-reads the lag window without delivering those rows again
+        self._seen: list[tuple[Any, np.ndarray]] = []
         self._exhausted_at: float | None = None
         self.busy_s = 0.0
         self.rows_read = 0
@@ -159,6 +178,9 @@ class SqlSource:
         spec = self.spec
         if spec.mode == "incremental":
             self._since = None if self._wm is None else lower_bound(self._wm, spec.lag_value())
+            if self._since is not None:  # forget chunks wholly below the new window
+                since = self._since
+                self._seen = [(top, h) for top, h in self._seen if not _below(top, since)]
             self.reader.open(self._since, None)
         else:
             self.reader.open(None, self._after)
@@ -188,6 +210,24 @@ class SqlSource:
                 self._wm = values[0]
                 return json.dumps({"wm": values[0], "key": values[1:]})
         return json.dumps({"wm": self._wm})
+
+    def _unseen(self, rows: list[bytes]) -> list[bytes]:
+        """``rows`` without those this process delivered already (remembered with the
+        chunk's high watermark, ``self._wm`` after ``_cursor_of``)."""
+        hashes = pl.Series(rows, dtype=pl.Binary).hash(seed=11).to_numpy()
+        if self._seen:
+            known = np.concatenate([h for _, h in self._seen])
+            fresh = ~np.isin(hashes, known)
+            if not fresh.all():
+                keep = np.flatnonzero(fresh)
+                rows = [rows[i] for i in keep.tolist()]
+                hashes = hashes[keep]
+        if len(hashes):
+            self._seen.append((self._wm, hashes))
+        if self._wm is not None:  # only the lag window is ever read again: bounded memory
+            bound = lower_bound(self._wm, self.spec.lag_value())
+            self._seen = [(top, h) for top, h in self._seen if not _below(top, bound)]
+        return rows
 
     def _truncate(self, rows: list[bytes]) -> None:
         lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
@@ -221,6 +261,9 @@ class SqlSource:
             self._fetch_ahead(n + 1 - len(self._pending))
         if rows:
             batch.cursors[self.stream] = self._cursor_of(rows, last)
+            if self.spec.mode == "incremental":
+                rows = self._unseen(rows)
+        if rows:
             self._truncate(rows)
             batch.extend(self.stream, list(range(self.next, self.next + len(rows))), list(rows))
             self.next += len(rows)
