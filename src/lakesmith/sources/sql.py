@@ -15,7 +15,9 @@ restarts, so ``_source`` is ``<stream>#<seq>``.
 last row's watermark and key, JSON) is committed by the sinks with the data
 (``Position.cursor``); a run (a new source) reads ``watermark >= last - lag``: the rows of
 the last ``lag`` again, so a row committed late with an older watermark (a long
-transaction) is not missed. The re-read rows get new seqs and land in bronze again;
+transaction) is not missed. The re-read rows get new seqs and land in bronze again (once per
+run: within one process the rows delivered are remembered, by payload hash, for the lag
+window);
 silver drops them when the contract's ``keys`` hold the key *and* the watermark column
 (one silver row per version of a row; the latest version per key is the current row).
 Rows whose watermark is NULL are read by the first run only (nothing can find them
