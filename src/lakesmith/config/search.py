@@ -24,5 +24,8 @@ class SearchSettings(Section):
     num_typos: int = Field(2, ge=0, le=2)  # typos a keyword search tolerates per word
     import_batch: int = Field(1000, ge=1)  # documents per Typesense import request
     embed_batch: int = Field(32, ge=1)  # texts per embedding forward pass
+    # threads of NumPy's OpenBLAS for the embeddings (0: leave as configured); 1 is 3-5x
+    # faster on a busy two-core machine (see search/embeddings.limit_blas_threads)
+    blas_threads: int = Field(1, ge=0, le=64)
     chunk_words: int = Field(160, ge=20)  # words per document chunk (a PDF page is split)
     timeout_s: float = Field(10.0, gt=0)

