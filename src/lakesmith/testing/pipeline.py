@@ -21,6 +21,11 @@ from lakesmith.contracts.loader import DOMAINS_DIR
 from lakesmith.pipeline.dataset import Dataset
 
 
+def _name_in(path: Path) -> object:
+    loaded = yaml.safe_load(path.read_text())
+    return loaded.get("name") if isinstance(loaded, dict) else None
+
+
 def _contract_data(base: str | Contract) -> dict[str, Any]:
     if isinstance(base, Contract):
         data: dict[str, Any] = base.model_dump(mode="json", exclude_defaults=True)
@@ -28,8 +33,10 @@ def _contract_data(base: str | Contract) -> dict[str, Any]:
         return data
     path = Path(base)
     if path.suffix not in {".yaml", ".yml"}:
-        # a built-in dataset name (iot.telemetry) or, for older tests, an IoT file stem
-        found = sorted(DOMAINS_DIR.glob(f"*/{base.split('.')[-1]}.yaml"))
+        # a built-in dataset name (iot.telemetry), looked up by the name in the file (two
+        # domains may both have an orders.yaml), or for older tests an IoT file stem
+        by_name = [p for p in sorted(DOMAINS_DIR.glob("*/*.yaml")) if _name_in(p) == base]
+        found = by_name or sorted(DOMAINS_DIR.glob(f"iot/{base.split('.')[-1]}.yaml"))
         if not found:
             raise FileNotFoundError(f"no built-in contract {base!r}")
         path = found[0]
