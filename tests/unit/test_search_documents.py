@@ -68,6 +68,8 @@ def test_rank_fusion_rewards_agreement() -> None:
         return {"document": {"id": i, "title": i}}
 
     fused = ranking.fuse("devices", [raw("a"), raw("b")], [raw("b"), raw("c")], 0.5, 60)
-    assert [h.id for h in fused] == ["b", "a", "c"]
+    assert [r["document"]["id"] for _, _, r in fused] == ["b", "a", "c"]
     keyword_only = ranking.fuse("devices", [raw("a"), raw("b")], [raw("b"), raw("c")], 0.0, 60)
-    assert [h.id for h in keyword_only][:2] == ["a", "b"]
+    assert [r["document"]["id"] for _, _, r in keyword_only][:2] == ["a", "b"]
+    q = SearchQuery(q="x", limit=2, page=2)
+    assert [h.id for h in ranking.merge([fused], q)] == ["c"]

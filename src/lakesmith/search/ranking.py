@@ -91,13 +91,18 @@ def to_hit(collection: CollectionName, raw: Mapping[str, Any], score: float) -> 
     )
 
 
-def keyword_hits(collection: CollectionName, raw: Sequence[Mapping[str, Any]]) -> list[SearchHit]:
-    return [to_hit(collection, h, float(h.get("text_match") or 0)) for h in raw]
+Scored = tuple[float, CollectionName, Mapping[str, Any]]
+"""A ranked Typesense hit: (score, collection, raw hit); ``SearchHit``s are built only for
+the page returned (building one per candidate cost more than the fusion)."""
 
 
-def vector_hits(collection: CollectionName, raw: Sequence[Mapping[str, Any]]) -> list[SearchHit]:
+def keyword_hits(collection: CollectionName, raw: Sequence[Mapping[str, Any]]) -> list[Scored]:
+    return [(float(h.get("text_match") or 0), collection, h) for h in raw]
+
+
+def vector_hits(collection: CollectionName, raw: Sequence[Mapping[str, Any]]) -> list[Scored]:
     # cosine distance in [0, 2] → similarity in [-1, 1]
-    return [to_hit(collection, h, 1.0 - float(h.get("vector_distance", 1.0))) for h in raw]
+    return [(1.0 - float(h.get("vector_distance", 1.0)), collection, h) for h in raw]
 
 
 def fuse(
@@ -106,7 +111,7 @@ def fuse(
     vector: Sequence[Mapping[str, Any]],
     alpha: float,
     k: int,
-) -> list[SearchHit]:
+) -> list[Scored]:
     """Reciprocal rank fusion of two rankings of one collection (best first). The snippet
     comes from the keyword hit when there is one (it has the highlight)."""
     scores: dict[str, float] = {}
@@ -117,12 +122,12 @@ def fuse(
             scores[doc_id] = scores.get(doc_id, 0.0) + weight / (k + rank)
             raws.setdefault(doc_id, raw)
     order = sorted(scores, key=lambda d: -scores[d])
-    return [to_hit(collection, raws[d], scores[d]) for d in order]
+    return [(scores[d], collection, raws[d]) for d in order]
 
 
-def merge(rankings: Iterable[list[SearchHit]], query: SearchQuery) -> list[SearchHit]:
+def merge(rankings: Iterable[list[Scored]], query: SearchQuery) -> list[SearchHit]:
     """The hits of several collections in one ranking (by score, which is comparable across
     collections for one mode), cut to the query's page."""
-    every = sorted((h for r in rankings for h in r), key=lambda h: -h.score)
+    every = sorted((h for r in rankings for h in r), key=lambda h: -h[0])
     start = (query.page - 1) * query.limit
-    return every[start : start + query.limit]
+    return [to_hit(c, raw, score) for score, c, raw in every[start : start + query.limit]]

@@ -27,7 +27,6 @@ from lakesmith.search.types import (
     CollectionName,
     EmbeddingsUnavailableError,
     SearchError,
-    SearchHit,
     SearchQuery,
     SearchResult,
 )
@@ -314,7 +313,7 @@ class SearchRepository:
                 raise SearchError(f"search on {name} failed: {answer['error']}")
             raw[(name, kind)] = answer.get("hits", [])
             found[name] = max(found.get(name, 0), int(answer.get("found", 0)))
-        rankings: list[list[SearchHit]] = []
+        rankings: list[list[ranking.Scored]] = []
         for name in collections:
             kw, vec = raw.get((name, "keyword"), []), raw.get((name, "vector"), [])
             if mode == "keyword":
