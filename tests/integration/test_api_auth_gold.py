@@ -228,3 +228,30 @@ def test_refuses_a_placeholder_secret_outside_the_local_stack(stack_settings: Se
         create_app(remote)
     ok = remote.model_copy(update={"api": ApiSettings(jwt_secret=SecretStr("x" * 40))})
     create_app(ok, prepare=False)
+
+
+def test_users_added_with_the_cli_can_sign_in(api: tuple[TestClient, Settings]) -> None:
+    import base64
+    import subprocess
+    import sys
+
+    from lakesmith.testing import worker_env
+
+    client, settings = api
+    done = subprocess.run(
+        [sys.executable, "-m", "lakesmith", "api", "user-add", "tina", "--role", "writer",
+         "--password", "tina-pw-1"],
+        env=worker_env(settings), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    good = base64.b64encode(b"tina:tina-pw-1").decode()
+    me = client.get("/v1/auth/me", headers={"Authorization": f"Basic {good}"})
+    assert me.status_code == 200 and me.json() == {"name": "tina", "role": "writer"}
+    bad = base64.b64encode(b"tina:nope").decode()
+    assert client.get("/v1/auth/me", headers={"Authorization": f"Basic {bad}"}).status_code == 401
+    refused = subprocess.run(
+        [sys.executable, "-m", "lakesmith", "api", "user-add", "x", "--role", "root",
+         "--password", "pw"],
+        env=worker_env(settings), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "unknown role" in refused.stderr + refused.stdout
