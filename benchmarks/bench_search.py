@@ -179,6 +179,10 @@ def open_loop(call: Callable[[int], None], rate: float, duration: float) -> dict
             "rps": len(lat) / elapsed, "errors": float(errors[0])}  # fmt: skip
 
 
+def rates(args: argparse.Namespace) -> list[float]:
+    return [float(r) for r in str(args.rate).split(",")]
+
+
 def show(label: str, r: dict[str, float], rate: float) -> None:
     print(
         f"{label} at {rate:g} req/s: p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
@@ -190,7 +194,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--devices", type=int, default=100_000)
     ap.add_argument("--pages", type=int, default=20_000)
-    ap.add_argument("--rate", type=float, default=100.0)
+    ap.add_argument("--rate", default="100", help="requests/s; a comma list runs each in turn")
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--embed-sample", type=int, default=64)
     ap.add_argument("--embed-all", action="store_true")
@@ -237,12 +241,13 @@ def main() -> None:
         )
         for q in QUERIES:  # warm the repository's query-vector cache
             repo.search(SearchQuery(q=q))
-        r = open_loop(
-            lambda i: repo.search(SearchQuery(q=QUERIES[i % len(QUERIES)])),
-            args.rate,
-            args.duration,
-        )
-        show("hybrid search, repository -> Typesense", r, args.rate)
+        for rate in rates(args):
+            r = open_loop(
+                lambda i: repo.search(SearchQuery(q=QUERIES[i % len(QUERIES)])),
+                rate,
+                args.duration,
+            )
+            show("hybrid search, repository -> Typesense", r, rate)
         if not args.no_api:
             api_bench(settings, args)
     finally:
@@ -285,8 +290,9 @@ def api_bench(settings: Any, args: argparse.Namespace) -> None:
 
         for i in range(len(QUERIES)):
             call(i)
-        show("hybrid search, GET /v1/search (uvicorn)", open_loop(call, args.rate, args.duration),
-             args.rate)  # fmt: skip
+        for rate in rates(args):
+            r = open_loop(call, rate, args.duration)
+            show("hybrid search, GET /v1/search (uvicorn)", r, rate)
         client.close()
     finally:
         proc.terminate()
