@@ -15,12 +15,13 @@ cores, so the index is filled with seeded random unit vectors of the same size u
 Queries are a fixed set of ``--queries`` texts whose embeddings are computed (and cached)
 before the load starts; the uncached cost of one query embedding is printed separately.
 The load generator is open-loop: request i is due at t0 + i/rate whatever the earlier
-ones did, and its latency counts from that due time (no coordinated omission)."""
+ones did, and its latency counts from that due time (no coordinated omission); in-process
+it is a thread pool, over HTTP ``benchmarks/loadgen.run_raw``."""
 
 from __future__ import annotations
 
 import argparse
-import os
+import asyncio
 import shutil
 import statistics
 import subprocess
@@ -30,9 +31,11 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import polars as pl
+from loadgen import run_raw  # benchmarks/loadgen.py (the API benchmarks' generator)
 
 from lakesmith.local import LocalStack
 from lakesmith.search.documents import EMBED_TEXT, device_documents, page_documents
@@ -267,7 +270,7 @@ def api_bench(settings: Any, args: argparse.Namespace) -> None:
         f"uvicorn.run(create_app(api_settings(load_settings())), host='127.0.0.1', port={port}, "
         "log_level='warning', access_log=False)"
     )
-    proc = subprocess.Popen([sys.executable, "-c", runner], env=worker_env(settings, **os.environ))
+    proc = subprocess.Popen([sys.executable, "-c", runner], env=worker_env(settings))
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=10) as client:
@@ -282,18 +285,18 @@ def api_bench(settings: Any, args: argparse.Namespace) -> None:
                 "/v1/auth/token", data={"username": "rita", "password": PASSWORDS["rita"]}
             ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        client = httpx.Client(base_url=base, headers=headers, timeout=10,
-                              limits=httpx.Limits(max_connections=64))  # fmt: skip
-
-        def call(i: int) -> None:
-            client.get("/v1/search", params={"q": QUERIES[i % len(QUERIES)]}).raise_for_status()
-
-        for i in range(len(QUERIES)):
-            call(i)
+        paths = [f"/v1/search?q={quote(q)}" for q in QUERIES]
+        with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+            for path in paths:  # warm the API's query-vector cache
+                client.get(path).raise_for_status()
         for rate in rates(args):
-            r = open_loop(call, rate, args.duration)
-            show("hybrid search, GET /v1/search (uvicorn)", r, rate)
-        client.close()
+            # the API helper's lean open-loop client (raw keep-alive streams: httpx would
+            # cost the generator more CPU than the API on two cores)
+            result = asyncio.run(
+                run_raw("127.0.0.1", port, paths, rate=rate, duration=args.duration,
+                        headers=headers)
+            )  # fmt: skip
+            print(result.line("hybrid search, GET /v1/search (uvicorn)", rate), flush=True)
     finally:
         proc.terminate()
         proc.wait(10)
