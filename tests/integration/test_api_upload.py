@@ -118,3 +118,23 @@ def test_bad_dataset_names_and_roles(api: tuple[TestClient, Settings]) -> None:
     )
     assert reader.status_code == 403
     assert not Path("/etc/passwd.json").exists()
+
+
+def test_a_pdf_takes_the_pdf_format_into_the_documents_dataset(
+    api: tuple[TestClient, Settings],
+) -> None:
+    from fpdf import FPDF
+
+    client, _ = api
+    pdf = FPDF()
+    pdf.set_keywords("type=datasheet; model=TH-200")
+    for text in ("ThermoHygro 200 datasheet", "Operating range -40 to 85 C"):
+        pdf.add_page()
+        pdf.set_font("helvetica", size=12)
+        pdf.cell(text=text)
+    body = bytes(pdf.output())
+    r = _up(client, "entities.documents", "C:\\fakepath\\..\\sheet.txt", body, "text/csv")
+    assert r.status_code == 201, r.text
+    assert r.json()["format"] == "pdf" and r.json()["records"] == 1 and r.json()["valid"] == 1
+    doc = client.get("/v1/raw/entities.documents", headers=basic("reader")).json()["items"]
+    assert len(doc) == 1 and doc[0]["source"].startswith("file://")

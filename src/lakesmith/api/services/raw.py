@@ -40,7 +40,10 @@ def _decode(payload: bytes | None) -> dict[str, Any] | None:
     try:
         value = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
-        return {"_raw": payload.decode("utf-8", "replace")}
+        try:
+            return {"_raw": payload.decode("utf-8")}  # a CSV line
+        except UnicodeDecodeError:
+            return {"_bytes": len(payload)}  # a PDF: its text and fields are in silver
     return value if isinstance(value, dict) else {"_value": value}
 
 
@@ -103,7 +106,8 @@ class RawService:
 
     def _versions(self, repo: RawRepository, contract: Contract) -> pl.DataFrame:
         field = identity_field(contract)
-        path = contract.field(field).source_path if field is not None else None
+        json_payloads = contract.payload.format in JSON_FORMATS
+        path = contract.field(field).source_path if field is not None and json_payloads else None
         return repo.versions(path)
 
     def _records(self, repo: RawRepository, rows: pl.DataFrame) -> list[RawRecord]:
@@ -139,6 +143,11 @@ class RawService:
                 continue
             if key not in fields:
                 raise InvalidError(f"unknown field {key!r}; filter on: {', '.join(sorted(fields))}")
+            if contract.payload.format not in JSON_FORMATS:
+                raise InvalidError(
+                    f"{dataset} holds {contract.payload.format} records: "
+                    "field filters work on JSON datasets"
+                )
             filters.append((fields[key].source_path, value))
         repo = self._repo(contract)
         versions = self._versions(repo, contract)
