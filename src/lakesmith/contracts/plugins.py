@@ -28,6 +28,7 @@ _KINDS: dict[str, tuple[str, str | None]] = {
     "bronze": ("lakesmith.sources.bronze", None),
     "http": ("lakesmith.sources.http", None),
     "sql": ("lakesmith.sources.sql", None),
+    "api": ("lakesmith.sources.api", None),  # REST API writes (never in a contract file)
 }
 # format → module exposing FORMAT
 _FORMATS: dict[str, str] = {

@@ -31,7 +31,8 @@ log = get_logger(__name__)
 def reset_downstream(settings: Settings, contract: Contract) -> list[str]:
     """Empty every sink of the dataset except bronze; returns their names."""
     from lakesmith.pipeline.dataset import Dataset
-    from lakesmith.pipeline.sinks import DqSink, LakeSink, TimeseriesSink, build_sinks
+    from lakesmith.pipeline.lake_sink import LakeSink
+    from lakesmith.pipeline.sinks import DqSink, TimeseriesSink, build_sinks
     from lakesmith.stores.reset import drop_lake_table, forget_sink
 
     dataset = Dataset(settings, contract).ensure()

@@ -21,9 +21,9 @@ import pyarrow as pa
 from lakesmith.core import positions as pos
 from lakesmith.core.columns import STREAM
 from lakesmith.core.errors import SinkError
+from lakesmith.pipeline.lake_sink import LakeSink
 from lakesmith.pipeline.process import ProcessedBatch
 from lakesmith.pipeline.sink_base import CommitPolicy
-from lakesmith.pipeline.sinks import LakeSink
 from lakesmith.stores.lake import Filter, LakeTable
 
 _ORDER = "__order"

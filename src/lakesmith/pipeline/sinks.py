@@ -11,21 +11,19 @@ builds a dataset's sinks from its contract.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-import pyarrow as pa
 
-from lakesmith.bronze.envelope import as_stored
 from lakesmith.core import positions as pos
-from lakesmith.core.errors import LakesmithError
 from lakesmith.core.logging import get_logger
+from lakesmith.pipeline.lake_sink import LakeSink
+from lakesmith.pipeline.latest_sink import LatestLakeSink
 from lakesmith.pipeline.process import ProcessedBatch
-from lakesmith.pipeline.sink_base import CommitPolicy, HeldBatches, Sink
+from lakesmith.pipeline.sink_base import CommitPolicy, Sink
 from lakesmith.quality.dq import batch_stats
 from lakesmith.stores import meta
-from lakesmith.stores.lake import CompactOptions, LakeTable
 from lakesmith.stores.timeseries import TimeseriesTable
 
 if TYPE_CHECKING:
@@ -35,94 +33,6 @@ if TYPE_CHECKING:
     from lakesmith.pipeline.dataset import Dataset
 
 log = get_logger(__name__)
-AUTO_COMPACT_BYTES = 16 * 1024 * 1024  # target file size of the worker's own compactions
-
-
-class LakeSink:
-    """A lake table (Iceberg or Delta) fed by one frame of the batch, committing by its
-    ``CommitPolicy``: rows of several batches are held (as Arrow, in memory) and committed
-    together with their merged positions. Held rows are not committed, so the positions
-    the worker resumes from never cover them: a crash loses nothing."""
-
-    def __init__(
-        self,
-        name: str,
-        table: LakeTable,
-        frame: Callable[[ProcessedBatch], pl.DataFrame],
-        policy: CommitPolicy | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        compact_keys: Sequence[str] = (),
-    ) -> None:
-        self.name = name
-        self.table = table
-        self._frame = frame
-        self.policy = policy or CommitPolicy(rows=1, interval_s=0.0)
-        self._compact_keys = tuple(compact_keys)
-        self._held: HeldBatches[pa.Table] = HeldBatches(self.policy, clock)
-        self._held_rows = 0
-        self.commits = 0
-        self._small_commits = 0  # commits of less than a full batch since the last compaction
-
-    @property
-    def pending_rows(self) -> int:
-        return self._held_rows
-
-    def positions(self, streams: Iterable[str]) -> pos.Positions:
-        return self.table.positions(streams)
-
-    def write(self, batch: ProcessedBatch) -> int:
-        rows = as_stored(self._frame(batch))
-        if self._held.positions:
-            # a source that seeks back (a rebalance resumes from the *committed* positions)
-            # re-delivers rows we hold: keep one copy
-            rows = pos.unseen_arrow(rows, self._held.positions)
-        keep = rows.num_rows or not self._held.items  # an empty frame still gives the columns
-        self._held.hold(rows if keep else None, batch.positions, batch.outcomes.height)
-        self._held_rows += rows.num_rows
-        return self._commit() if self._held.due() else 0
-
-    def flush(self, force: bool = False) -> int | None:
-        if self._held.empty or not (force or self._held.due()):
-            return None
-        return self._commit()
-
-    def _commit(self) -> int:
-        held, positions, records = self._held.take()
-        self._held_rows = 0
-        data = (
-            held[0]
-            if len(held) == 1
-            else pa.concat_tables(held, promote_options="permissive")  # evolved columns
-        )
-        written = self.table.append(data, positions)
-        small = records < self.policy.rows  # the interval (or a flush) was due
-        self.commits += 1
-        self._small_commits += small
-        every = self.policy.compact_every
-        if every and self._small_commits >= every:
-            self._small_commits = 0
-            self._compact()
-        return written
-
-    def _compact(self) -> None:
-        """Compaction after every ``compact_every`` commits: the small files of a low-rate
-        stream are rewritten into one per partition and old snapshots expire."""
-        # files of a trickle only: full-batch commits already write batch-sized files, and a
-        # small target keeps a rewrite (read into memory at once) small beside the worker
-        options = CompactOptions(dedupe_keys=self._compact_keys, target_bytes=AUTO_COMPACT_BYTES)
-        started = time.monotonic()
-        try:
-            report = self.table.compact(options)
-        except LakesmithError as exc:  # the data is committed; compaction can wait
-            log.warning("auto_compact_failed", table=self.table.label, error=str(exc)[:300])
-            return
-        log.info(
-            "auto_compacted", table=self.table.label, files_before=report.files_before,
-            files_after=report.files_after, seconds=round(time.monotonic() - started, 2),
-        )  # fmt: skip
-
-    def close(self) -> None:
-        pass
 
 
 class TimeseriesSink:
@@ -214,8 +124,6 @@ def build_sinks(dataset: Dataset, clock: Callable[[], float] = time.monotonic) -
         frame = (lambda b: b.silver) if name == "silver" else _split_frame(dataset, name)
         sink_name = "silver" if name == "silver" else f"silver.{name}"
         if dataset.contract.silver.versions == "latest":  # newest version per key wins
-            from lakesmith.pipeline.latest_sink import LatestLakeSink
-
             sinks.append(LatestLakeSink(sink_name, table, frame, keys[0], policy, clock))
             continue
         sinks.append(LakeSink(sink_name, table, frame, policy, clock, keys))

@@ -36,10 +36,11 @@ from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Positions
 from lakesmith.core.transient import retrying, transient
 from lakesmith.pipeline.dataset import Dataset
+from lakesmith.pipeline.lake_sink import LakeSink
 from lakesmith.pipeline.metrics import WorkerMetrics
 from lakesmith.pipeline.process import ProcessedBatch, process_batch
 from lakesmith.pipeline.sink_base import Sink
-from lakesmith.pipeline.sinks import LakeSink, build_sinks
+from lakesmith.pipeline.sinks import build_sinks
 from lakesmith.silver.dedupe import DedupeIndex
 from lakesmith.sources.base import Source, SourceContext
 from lakesmith.sources.registry import open_source

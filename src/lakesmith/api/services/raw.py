@@ -270,12 +270,10 @@ class RawService:
     def _write(
         self, contract: Contract, op: str, ids: list[str], data: list[dict[str, Any]]
     ) -> WriteResult:
-        from lakesmith.contracts.plugins import register_source
         from lakesmith.pipeline.ingest import ingest_settings
         from lakesmith.pipeline.worker import Worker
         from lakesmith.sources.api import ApiSourceSpec, stream_name
 
-        register_source("api", "lakesmith.sources.api")
         spec = ApiSourceSpec(
             dataset=contract.name,
             stream=stream_name(contract.name, request_id(), "delete" if op == "delete" else "put"),
