@@ -77,6 +77,21 @@ COMMANDS: list[list[str]] = [
     ["demo", "music"],
     ["demo", "entities"],
     ["demo", "helpdesk"],
+    ["demo", "sales"],
+    ["simulate", "sales"],
+    ["simulate", "shop"],
+    ["schedule"],
+    ["jobs"],
+    ["jobs", "run"],
+    ["jobs", "history"],
+    ["serve"],
+    ["api"],
+    ["api", "user-add"],
+    ["api", "hash-password"],
+    ["search"],
+    ["search", "index"],
+    ["search", "query"],
+    ["search", "drop"],
 ]
 
 
