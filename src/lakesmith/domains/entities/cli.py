@@ -62,12 +62,16 @@ def demo(
     devices: int = typer.Option(200, help="Fleet size."),
     seed: int = typer.Option(7, help="Generator seed."),
     reports: int = typer.Option(20, help="PDF maintenance reports."),
+    api: bool = typer.Option(
+        True, "--api/--no-api", help="Index search and query the REST API over HTTP."
+    ),
 ) -> None:
     """Run the entity-search domain end to end on the local stack.
 
     Starts the local stack, generates the fleet (structured files and PDFs), ingests
     every file into bronze/silver/quarantine with the shipped contracts, rebuilds the
-    gold star schema in the lake and the warehouse, then answers a few questions.
+    gold star schema in the lake and the warehouse, answers a few questions, indexes
+    the search collections and uses the REST API over HTTP (search, gold, mart, seed job).
     """
     from lakesmith.cli.common import console
     from lakesmith.cli.demo import demo_settings, start_local_stack
@@ -92,6 +96,13 @@ def demo(
     console.print(f"  {report.seconds:.1f}s", highlight=False)
     console.rule("3. questions")
     show(s)
+    if api:
+        from lakesmith.domains.entities.api_demo import index_search, show_api
+
+        console.rule("4. search index")
+        index_search(s, console)
+        console.rule("5. the REST API, over HTTP")
+        show_api(s, console)
     console.print(
         "\nnext: `lakesmith quarantine show entities.maintenance`, `lakesmith serve`, "
         "`lakesmith local down`"
