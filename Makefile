@@ -26,6 +26,7 @@ uv:
 demo:
 	$(UV) run --frozen lakesmith demo iot
 	$(UV) run --frozen lakesmith demo music
+	$(UV) run --frozen lakesmith demo entities
 
 lint:
 	$(UV) run --frozen ruff check src tests $(wildcard benchmarks)
