@@ -203,6 +203,20 @@ def test_seeding_again_adds_nothing(seeded: tuple[Settings, SeedReport]) -> None
     assert all(sum(c.values()) == 0 for c in again.ingested.values()), again.ingested
     assert again.gold is not None and first.gold is not None
     assert again.gold.rows == first.gold.rows
+    assert again.indexed == first.indexed  # the same documents, none added
+
+
+def test_seed_brings_the_search_index_in_step(seeded: tuple[Settings, SeedReport]) -> None:
+    from lakesmith.search.types import SearchQuery
+    from lakesmith.stores.search import SearchRepository
+
+    s, report = seeded
+    devices = sum(n for c, n in report.indexed.items() if c.startswith("devices"))
+    assert devices == _gold(s, "dim_device").height > 0
+    assert any(c.startswith("documents") and n > 0 for c, n in report.indexed.items())
+    device = _gold(s, "dim_device").row(0, named=True)
+    hits = SearchRepository(s).search(SearchQuery(q=device["device_id"], mode="keyword")).hits
+    assert device["device_key"] in [h.device_key for h in hits]
 
 
 def test_real_datasheets_ingest_through_the_same_path(

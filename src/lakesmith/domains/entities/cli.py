@@ -88,6 +88,7 @@ def demo(
         devices=devices,
         reports=reports,
         progress=lambda stage, _f: console.print(f"  {stage}", highlight=False),
+        index=False,  # step 4 below, with its report
     )
     for dataset, counts in report.ingested.items():
         console.print(f"  {dataset}: {counts}", highlight=False)

@@ -44,6 +44,7 @@ class SeedReport:
     files: dict[str, int] = field(default_factory=dict)  # dataset → files
     ingested: dict[str, dict[str, int]] = field(default_factory=dict)  # dataset → dispositions
     gold: RebuildReport | None = None
+    indexed: dict[str, int] = field(default_factory=dict)  # search collection → documents
     seconds: float = 0.0
 
     def summary(self) -> dict[str, object]:
@@ -54,6 +55,7 @@ class SeedReport:
             "files": self.files,
             "ingested": self.ingested,
             "gold": self.gold.rows if self.gold is not None else {},
+            "indexed": self.indexed,
             "seconds": round(self.seconds, 2),
         }
 
@@ -97,8 +99,10 @@ def seed(
     out_dir: Path | None = None,
     progress: Progress | None = None,
     reports: int | None = None,
+    index: bool = True,
 ) -> SeedReport:
-    """Generate (or reuse), ingest every file into bronze and silver, rebuild gold."""
+    """Generate (or reuse), ingest every file into bronze and silver, rebuild gold and
+    (``index``) bring the search index in step with it (``lakesmith search index``)."""
     from lakesmith.domains.entities.gold import MODEL
     from lakesmith.gold.batch import rebuild
 
@@ -122,6 +126,11 @@ def seed(
         report.ingested[dataset] = ingest_dataset(settings, dataset, out / FILES[dataset])
     say("gold", 0.8)
     report.gold = rebuild(settings, MODEL)
+    if index:
+        from lakesmith.search.sources import index_entities
+
+        say("search index", 0.9)
+        report.indexed = {r.collection: r.documents for r in index_entities(settings)}
     report.seconds = time.monotonic() - t0
     say("done", 1.0)
     return report
