@@ -19,21 +19,15 @@ import polars as pl
 import pyarrow as pa
 
 from lakesmith.core import positions as pos
-from lakesmith.core.columns import STREAM
 from lakesmith.core.errors import SinkError
 from lakesmith.pipeline.lake_sink import LakeSink
 from lakesmith.pipeline.process import ProcessedBatch
 from lakesmith.pipeline.sink_base import CommitPolicy
+from lakesmith.sources.api import tombstone_streams
 from lakesmith.stores.lake import Filter, LakeTable
 
 _ORDER = "__order"
 ATTEMPTS = 30
-
-
-def tombstones() -> pl.Expr:
-    """Rows delivered under a delete stream of the ``api`` source."""
-    s = pl.col(STREAM).cast(pl.String)
-    return s.str.starts_with("api://") & s.str.ends_with("/delete")
 
 
 def newest(frame: pl.DataFrame, key: str) -> tuple[pl.DataFrame, list[object]]:
@@ -45,7 +39,7 @@ def newest(frame: pl.DataFrame, key: str) -> tuple[pl.DataFrame, list[object]]:
         .drop(_ORDER)
     )
     touched = last[key].to_list()
-    return last.filter(~tombstones()), touched
+    return last.filter(~tombstone_streams()), touched
 
 
 class LatestLakeSink(LakeSink):

@@ -15,9 +15,11 @@ from __future__ import annotations
 import time
 from typing import Literal
 
+import polars as pl
 from pydantic import Field
 
 from lakesmith.contracts.model import SourceSpec
+from lakesmith.core.columns import STREAM
 from lakesmith.core.errors import ContractError
 from lakesmith.core.positions import Positions
 from lakesmith.core.records import RawBatch
@@ -30,8 +32,10 @@ def stream_name(dataset: str, request: str, op: Op) -> str:
     return f"api://{dataset}/{request}/{op}"
 
 
-def is_tombstone_stream(stream: str) -> bool:
-    return stream.startswith("api://") and stream.endswith("/delete")
+def tombstone_streams() -> pl.Expr:
+    """True for rows delivered under a delete stream (``api://DATASET/REQUEST/delete``)."""
+    stream = pl.col(STREAM).cast(pl.String)
+    return stream.str.starts_with("api://") & stream.str.ends_with("/delete")
 
 
 class ApiSourceSpec(SourceSpec):

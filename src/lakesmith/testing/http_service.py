@@ -38,7 +38,7 @@ import orjson
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 
-from lakesmith.testing.stack import free_ports
+from lakesmith.testing.threaded_server import ThreadedServer
 
 STYLES = ("page", "offset", "cursor", "next", "link")
 _STATUSES = ("open", "pending", "solved", "closed")
@@ -88,8 +88,7 @@ class TicketService:
         self.requests = 0
         self.request_times: list[float] = []  # monotonic time of every request
         self.port: int | None = None
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._runner: ThreadedServer | None = None
         self.insert(rows)
         self.app = self._build()
 
@@ -272,36 +271,17 @@ class TicketService:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, port: int | None = None) -> TicketService:
-        import uvicorn
-
-        self.port = port or free_ports(1)[0]
-        config = uvicorn.Config(  # the plain asyncio loop: uvloop would change the
-            self.app,  # event loop policy of the whole process (the test's, the demo's)
-            host="127.0.0.1",
-            port=self.port,
-            loop="asyncio",
-            log_level="warning",
-            access_log=False,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True, name="tickets-api")
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"the test API did not start on port {self.port}")
-            time.sleep(0.02)
+        self._runner = ThreadedServer(self.app, "tickets-api", port).start(timeout_s=20)
+        self.port = self._runner.port
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
-        self._server = self._thread = None
+        if self._runner is not None:
+            self._runner.stop()
+        self._runner = None
 
     def __enter__(self) -> TicketService:
-        return self.start() if self._server is None else self
+        return self.start() if self._runner is None else self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

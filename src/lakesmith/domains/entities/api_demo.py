@@ -5,16 +5,14 @@ token, a hybrid search, a gold query, a mart and an async seed job — each prin
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 from rich.console import Console
 
 from lakesmith.config import Settings
+from lakesmith.testing.threaded_server import ThreadedServer
 
 DEMO_USER, DEMO_PASSWORD = "demo", "demo-password"  # local stack only; printed for curl
 
@@ -31,31 +29,11 @@ def index_search(settings: Settings, console: Console) -> None:
         )
 
 
-@contextmanager
-def running_api(settings: Settings) -> Iterator[str]:
-    """The API (``api.app.create_app``) in a uvicorn thread; yields its base URL."""
-    import uvicorn
-
+def running_api(settings: Settings) -> ThreadedServer:
+    """The API (``api.app.create_app``) served from a thread on a free loopback port."""
     from lakesmith.api.app import create_app
-    from lakesmith.testing.stack import free_ports
 
-    port = free_ports(1)[0]
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", loop="asyncio"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="demo-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the API did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    return ThreadedServer(create_app(settings), "demo-api")
 
 
 def _add_demo_user(settings: Settings) -> None:
@@ -76,7 +54,8 @@ def show_api(settings: Settings, console: Console) -> None:
     """Use the running API over HTTP and print what a user would type and see."""
     _add_demo_user(settings)
     auth = f"-u {DEMO_USER}:{DEMO_PASSWORD}"
-    with running_api(settings) as url, httpx.Client(base_url=url, timeout=60) as http:
+    with running_api(settings) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        url = server.url
         console.print(f"  API at {url} (docs: {url}/docs); `lakesmith serve` runs it on :8000")
         token = http.post(
             "/v1/auth/token", data={"username": DEMO_USER, "password": DEMO_PASSWORD}
