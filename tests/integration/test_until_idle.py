@@ -37,6 +37,20 @@ def _all_in(settings: Settings, contract: Contract) -> bool:
     return sinks.bronze.height == sinks.bronze["_record_id"].n_unique() == TOTAL
 
 
+def _run_again_until_done(settings: Settings, path: Path, attempts: int = 3) -> None:
+    """What the error tells a user to do: run again. A loaded broker may still be
+    settling the group (Tansu's SyncGroup can stall past a minute on a busy CI box), so
+    each attempt either drains (exit 0) or fails with the same clear error (exit 2)."""
+    for attempt in range(attempts):
+        again = WorkerProcess(path, worker_env(settings))
+        rc = again.proc.wait(240)
+        if rc == 0:
+            return
+        assert rc == 2 and "no partitions of" in again.output(), again.output()[-2000:]
+        print(f"attempt {attempt + 1}: still no assignment, running again")
+    raise AssertionError(f"no drain after {attempts} runs")
+
+
 def test_drain_while_a_killed_member_holds_the_group(
     stack_settings: Settings, tmp_path: Path
 ) -> None:
@@ -57,8 +71,7 @@ def test_drain_while_a_killed_member_holds_the_group(
         assert "no partitions of" in drain.output(), drain.output()[-2000:]
         assert not _all_in(stack_settings, contract)
         time.sleep(15)  # the dead member's session expires
-        again = WorkerProcess(path, worker_env(stack_settings))
-        assert again.proc.wait(180) == 0, again.output()[-2000:]
+        _run_again_until_done(stack_settings, path)
         assert _all_in(stack_settings, contract)
 
 
