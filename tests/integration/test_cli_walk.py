@@ -258,6 +258,9 @@ def walk(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
         "dq report": ["dq", "report", ds],
         "quarantine replay": ["quarantine", "replay", ds],
         "backfill": ["backfill", ds],
+        "jobs history": ["jobs", "history"],
+        "serve": ["serve", "--port", closed],
+        "api user-add": ["api", "user-add", "walker", "--password", "not-a-secret"],
     }
     cases.update({f"postgres down: {n}": (a, pg_down, cwd) for n, a in pg_commands.items()})
     kafka_commands = {
@@ -358,7 +361,16 @@ def test_unknown_dataset(walk: Walk) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["run", "schema history", "dq report", "quarantine replay", "backfill"],
+    [
+        "run",
+        "schema history",
+        "dq report",
+        "quarantine replay",
+        "backfill",
+        "jobs history",
+        "serve",
+        "api user-add",
+    ],
 )
 def test_postgres_down(walk: Walk, command: str) -> None:
     walk.results[f"postgres down: {command}"].assert_error(

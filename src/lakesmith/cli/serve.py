@@ -26,9 +26,11 @@ def serve(
     import uvicorn
 
     from lakesmith.api.auth import signing_secret
+    from lakesmith.stores.postgres import connect
 
     cfg = settings()
     signing_secret(cfg)  # fail here, with the fix, not inside uvicorn
+    connect(cfg).close()  # PostgreSQL down: the one-line error and its fix, not a traceback
     os.environ["LAKESMITH__STATE_DIR"] = str(cfg.state_dir)  # the app loads the same settings
     uvicorn.run(
         "lakesmith.api.main:app",
