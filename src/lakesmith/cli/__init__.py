@@ -80,6 +80,7 @@ app.command("schedule")(schedule_cli.schedule)
 app.add_typer(schedule_cli.jobs_app, name="jobs")
 __import__("lakesmith.cli.serve", fromlist=["register"]).register(app)  # serve, api
 app.add_typer(__import__("lakesmith.cli.search", fromlist=["app"]).app, name="search")
+app.add_typer(__import__("lakesmith.cli.docs", fromlist=["app"]).app, name="docs")
 tidy_help(app)
 
 
