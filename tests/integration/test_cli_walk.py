@@ -92,6 +92,8 @@ COMMANDS: list[list[str]] = [
     ["search", "index"],
     ["search", "query"],
     ["search", "drop"],
+    ["docs"],
+    ["docs", "diagrams"],
 ]
 
 
