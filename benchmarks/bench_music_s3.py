@@ -91,6 +91,11 @@ def main() -> None:
         action="store_true",
         help="bronze, quarantine, one silver table and DQ only (no silver split, no gold)",
     )
+    ap.add_argument(
+        "--py-spy",
+        metavar="OUT",
+        help="record the worker with py-spy (via uvx) into OUT, collapsed stacks",
+    )
     args = ap.parse_args()
 
     state = make_state_dir("lakesmith-bench-")
@@ -138,9 +143,10 @@ def main() -> None:
             env["LAKESMITH__LAKE__WAREHOUSE"] = "s3://bench-lake/warehouse"
         stats_path = tmp / "stats.json"
         t0 = time.perf_counter()
+        spy = ["uvx", "py-spy", "record", "-r", "50", "-f", "raw", "-o", args.py_spy, "--"]
         subprocess.run(
-            [sys.executable, "-m", "lakesmith", "run", str(contract_path), "--until-idle",
-             "--stats-json", str(stats_path)],
+            [*(spy if args.py_spy else []), sys.executable, "-m", "lakesmith", "run",
+             str(contract_path), "--until-idle", "--stats-json", str(stats_path)],
             env=env, check=True,
         )  # fmt: skip
         wall = time.perf_counter() - t0
