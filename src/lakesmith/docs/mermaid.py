@@ -16,10 +16,7 @@ def node_id(*parts: str) -> str:
 def text(value: str) -> str:
     """Label text: characters Mermaid would read as syntax become entities."""
     return (
-        value.replace("&", "&amp;")
-        .replace('"', "#quot;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
+        value.replace("&", "&amp;").replace('"', "#quot;").replace("<", "&lt;").replace(">", "&gt;")
     )
 
 
