@@ -145,3 +145,27 @@ def test_key_naming_rule_finds_role_playing_dimensions() -> None:
         ("dim_date", "d", True, True),
     }
     assert fact is not None and dim_date is not None
+
+
+def test_labels_escape_what_mermaid_would_read_as_syntax() -> None:
+    from lakesmith.docs.mermaid import label, node_id
+
+    hostile = 'a "quoted" <script>x</script> & [brackets] (parens) |pipe| end'
+    text = label(hostile, "<b>not bold</b>")
+    assert text.startswith('"') and text.endswith('"') and text.count('"') == 2
+    assert "<script>" not in text and "<b>not bold</b>" not in text
+    assert "&lt;script&gt;" in text and "#quot;quoted#quot;" in text and "&amp;" in text
+    assert node_id("silver.a-b c", "x/y") == "silver_a_b_c_x_y"
+
+
+def test_default_folder_needs_the_repository_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakesmith.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no docs/ here: one clear error, nothing written
+    monkeypatch.setattr("sys.argv", ["lakesmith", "docs", "diagrams"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    assert not (tmp_path / "docs").exists()

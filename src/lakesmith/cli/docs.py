@@ -9,13 +9,14 @@ import typer
 
 from lakesmith.cli.common import console
 
+DEFAULT_OUT = Path("docs/diagrams")
 app = typer.Typer(help="Documentation generated from the code.", no_args_is_help=True)
 
 
 @app.command()
 def diagrams(
     out: Path = typer.Option(
-        Path("docs/diagrams"), "--out", file_okay=False, help="Folder of the Markdown pages."
+        DEFAULT_OUT, "--out", file_okay=False, help="Folder of the Markdown pages."
     ),
     check: bool = typer.Option(
         False, "--check", help="Write nothing; exit 1 when the folder differs from the code."
@@ -23,8 +24,14 @@ def diagrams(
 ) -> None:
     """Draw the layer (bronze, silver, gold), lake-organisation and warehouse ER diagrams
     as Mermaid in Markdown pages; --check compares instead of writing."""
+    from lakesmith.core.errors import LakesmithError
     from lakesmith.docs.diagrams import render_pages, stale, write
 
+    if out == DEFAULT_OUT and not out.parent.is_dir():
+        raise LakesmithError(
+            f"no {out.parent}/ folder here ({Path.cwd()})",
+            hint="run it from the repository root, or pass --out DIR",
+        )
     pages = render_pages()
     if check:
         differ = stale(out, pages)
