@@ -20,7 +20,9 @@ class SearchSettings(Section):
     # hybrid: weight of the vector ranking in reciprocal rank fusion (0: keyword only)
     hybrid_alpha: float = Field(0.5, ge=0.0, le=1.0)
     rrf_k: int = Field(60, ge=1)  # the k of reciprocal rank fusion: 1 / (k + rank)
-    candidates: int = Field(20, ge=1, le=250)  # hits each ranking contributes to the fusion
+    # hits each ranking contributes to the fusion (at least the page's depth). Typesense's
+    # CPU per hybrid request grows with it: ~17 ms at 20, ~10 ms at 10 (docs/search.md)
+    candidates: int = Field(10, ge=1, le=250)
     num_typos: int = Field(2, ge=0, le=2)  # typos a keyword search tolerates per word
     import_batch: int = Field(1000, ge=1)  # documents per Typesense import request
     embed_batch: int = Field(32, ge=1)  # texts per embedding forward pass

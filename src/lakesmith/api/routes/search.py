@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from lakesmith.api.deps import Reader, Search
+from lakesmith.search.types import SearchResult
 
 router = APIRouter(tags=["search"])
 
 
-@router.get("/search")
+@router.get("/search", response_model=SearchResult)
 def search(
     _: Reader,
     service: Search,
@@ -26,10 +27,13 @@ def search(
     date_to: dt.date | None = Query(None, alias="to"),
     limit: int = Query(10, ge=1, le=100),
     page: int = Query(1, ge=1, le=100),
-) -> Any:
+) -> Response:
     """Keyword, vector or hybrid search over devices and documents; hits carry the keys of
     their warehouse entities."""
-    return service.search(
+    result: SearchResult = service.search(
         q=q, mode=mode, site=site, manufacturer=manufacturer, model=model,
         doc_type=doc_type, date_from=date_from, date_to=date_to, limit=limit, page=page,
     )  # fmt: skip
+    # serialised by pydantic-core directly: FastAPI's jsonable_encoder walks every hit in
+    # Python (the schema is still ``SearchResult``)
+    return Response(result.model_dump_json(), media_type="application/json")
