@@ -95,7 +95,17 @@ class DimFirmware(SQLModel, table=True):
 
 class DimDevice(SQLModel, table=True):
     __tablename__ = "dim_device"
-    __table_args__ = (sa.Index("dim_device_site_key", "site_key"),)
+    __table_args__ = (
+        sa.Index("dim_device_site_key", "site_key"),
+        # the gold API's "status, installed since, newest first" query; the order is the
+        # API's (DESC NULLS LAST, then the key): see migration entities_0002
+        sa.Index(
+            "dim_device_status_install_date",
+            "status",
+            sa.text("install_date DESC NULLS LAST"),
+            "device_key",
+        ),
+    )
     device_key: int = _key()
     device_id: str = Field(sa_type=sa.Text, sa_column_kwargs={"unique": True})
     model_key: int | None = _ref()
