@@ -10,6 +10,7 @@ has a worker, topics and buckets are the contracts', replicas stay within partit
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -430,8 +431,17 @@ def test_terraform_workers_match_the_contracts() -> None:
     memory = re.search(r'variable "task_memory_mb" \{.*?default\s*=\s*(\d+)', text, re.DOTALL)
     assert memory is not None and memory.group(1) == "4096"
     ecs = (TERRAFORM / "ecs.tf").read_text()
-    assert '"run", w.dataset, "--metrics-port", "9108"' in ecs
-    assert '["serve", "--host", "0.0.0.0", "--port", "8000"]' in ecs
+    commands = re.findall(r"^\s*command\s*=\s*(\[.*\])\s*$", ecs, re.MULTILINE)
+    assert len(commands) == 3, "ecs.tf: a command for the workers, the API and the scheduler"
+    for raw in commands:
+        for dataset, *_ in workers:
+            args = json.loads(raw.replace("w.dataset", json.dumps(dataset)))
+            try:
+                command_context(args)
+            except click.ClickException as exc:
+                raise AssertionError(f"ecs.tf: lakesmith {args}: {exc}") from None
+            if args[0] == "run":
+                assert worker_dataset(args) == dataset and METRICS_PORT in args
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
