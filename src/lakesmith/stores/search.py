@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 import time
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -34,6 +34,7 @@ from lakesmith.search.types import (
 
 if TYPE_CHECKING:
     from lakesmith.search.embeddings import Embedder
+    from lakesmith.search.query_batch import QueryEmbedder
 
 log = get_logger(__name__)
 # the Typesense client sends with httpx, which logs every request at INFO: in the API that
@@ -124,6 +125,8 @@ class SearchRepository:
         self.config = settings.search
         self.client = client or typesense_client(settings, self.config.timeout_s)
         self._embedder = embedder
+        self._queries: QueryEmbedder | None = None
+        self._queries_lock = threading.Lock()
         self._embed_error: str | None = None
         self._ensured = False
 
@@ -242,7 +245,17 @@ class SearchRepository:
     # reads ------------------------------------------------------------------------------
 
     def _query_vector(self, q: str) -> str:
-        """The ``vector_query`` literal of ``q``'s embedding (cached: see ``_query_literal``)."""
+        """The ``vector_query`` literal of ``q``'s embedding (cached, and batched with the
+        queries of concurrent searches: ``search.query_batch``)."""
+        with self._queries_lock:
+            if self._queries is None:
+                self._queries = self._query_embedder()
+            queries = self._queries
+        return queries.literal(q)
+
+    def _query_embedder(self) -> QueryEmbedder:
+        from lakesmith.search.query_batch import QueryEmbedder
+
         if self._embedder is None:
             if self._embed_error is not None:
                 raise EmbeddingsUnavailableError(self._embed_error)
@@ -258,7 +271,7 @@ class SearchRepository:
             except EmbeddingsUnavailableError as exc:
                 self._embed_error = str(exc)
                 raise
-        return _query_literal(self._embedder, q)
+        return QueryEmbedder(self._embedder, max_batch=self.config.embed_batch)
 
     def search(self, query: SearchQuery) -> SearchResult:
         """Run ``query`` on its collections in one ``multi_search`` request."""
@@ -334,11 +347,3 @@ class SearchRepository:
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             warnings=warnings,
         )
-
-
-@lru_cache(maxsize=1024)
-def _query_literal(embedder: Embedder, q: str) -> str:
-    """The embedding of ``q`` as Typesense's vector literal (``0.012345,-0.2,…``): the
-    embedding costs ~10 ms of CPU and formatting 384 floats ~0.1 ms, so repeated queries
-    skip both (1,024 queries, ~4 kB each)."""
-    return ",".join(f"{x:.6f}" for x in embedder.embed([q])[0].tolist())
