@@ -444,6 +444,29 @@ def test_terraform_workers_match_the_contracts() -> None:
                 assert worker_dataset(args) == dataset and METRICS_PORT in args
 
 
+def test_terraform_references_resolve() -> None:
+    """What ``terraform validate`` would catch first, without the providers: every
+    resource, data source, variable and local referred to is declared, every variable used."""
+    code = "\n".join(
+        re.sub(r"#.*", "", tf.read_text()) for tf in sorted(TERRAFORM.glob("*.tf"))
+    )  # no "#" inside a string in these files
+    resources = set(re.findall(r'^resource "(\w+)" "(\w+)"', code, re.MULTILINE))
+    data = set(re.findall(r'^data "(\w+)" "(\w+)"', code, re.MULTILINE))
+    variables = set(re.findall(r'^variable "(\w+)"', code, re.MULTILINE))
+    blocks = re.findall(r"^locals \{\n(.*?)^\}", code, re.MULTILINE | re.DOTALL)
+    locals_ = {n for b in blocks for n in re.findall(r"^  (\w+)\s*=", b, re.MULTILINE)}
+    used_resources = set(re.findall(r"(?<![\w.])((?:aws|random)_\w+)\.(\w+)", code))
+    assert used_resources <= resources, f"undeclared: {used_resources - resources}"
+    used_data = set(re.findall(r"\bdata\.(\w+)\.(\w+)", code))
+    assert used_data <= data, f"undeclared data sources: {used_data - data}"
+    used_vars = set(re.findall(r"\bvar\.(\w+)", code))
+    assert used_vars == variables, (
+        f"undeclared: {used_vars - variables}, unused: {variables - used_vars}"
+    )
+    used_locals = set(re.findall(r"\blocal\.(\w+)", code))
+    assert used_locals <= locals_, f"undeclared locals: {used_locals - locals_}"
+
+
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
 def test_terraform_fmt() -> None:
     out = subprocess.run(
