@@ -12,8 +12,10 @@ Embeddings: the hand-written NumPy MiniLM is measured on ``--embed-sample`` text
 collection (texts/s, tokens/s); embedding all 120k texts would take hours on two shared
 cores, so the index is filled with seeded random unit vectors of the same size unless
 ``--embed-all`` is given (the Typesense side — JSON, HNSW insert, search — costs the same).
-Queries are a fixed set of ``--queries`` texts whose embeddings are computed (and cached)
-before the load starts; the uncached cost of one query embedding is printed separately.
+Queries are a fixed set of 12 texts whose embeddings are computed (and cached) before the
+load starts; the uncached cost of one query embedding is printed separately. With
+``--fresh`` every request has a query never seen before (three words and a number), so
+each one is embedded under load (concurrent ones in batches: ``search/query_batch.py``).
 The load generator is open-loop: request i is due at t0 + i/rate whatever the earlier
 ones did, and its latency counts from that due time (no coordinated omission); in-process
 it is a thread pool, over HTTP ``benchmarks/loadgen.run_raw``."""
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
@@ -35,6 +38,7 @@ from urllib.parse import quote
 
 import numpy as np
 import polars as pl
+import psutil
 from loadgen import run_raw  # benchmarks/loadgen.py (the API benchmarks' generator)
 
 from lakesmith.local import LocalStack
@@ -182,8 +186,35 @@ def open_loop(call: Callable[[int], None], rate: float, duration: float) -> dict
             "rps": len(lat) / elapsed, "errors": float(errors[0])}  # fmt: skip
 
 
+def fresh_queries(n: int, seed: int) -> list[str]:
+    """``n`` query texts never asked before (so never in a cache): three words, a number."""
+    words = np.array(WORDS)[np.random.default_rng(seed).integers(0, len(WORDS), (n, 3))]
+    return [f"{' '.join(w)} {seed * 1_000_000 + i}" for i, w in enumerate(words)]
+
+
 def rates(args: argparse.Namespace) -> list[float]:
     return [float(r) for r in str(args.rate).split(",")]
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far."""
+    t = psutil.Process(pid).cpu_times()
+    return float(t.user + t.system)
+
+
+class CpuMeter:
+    """CPU ms per request of the given processes over one load run: unlike latency, this
+    barely moves with the load the machine's other users put on it."""
+
+    def __init__(self, **pids: int) -> None:
+        self.pids = pids
+        self.start = {name: cpu_s(pid) for name, pid in pids.items()}
+
+    def line(self, requests: float) -> str:
+        per = {
+            n: (cpu_s(p) - self.start[n]) * 1000 / max(requests, 1) for n, p in self.pids.items()
+        }
+        return "  CPU per request: " + ", ".join(f"{n} {ms:.1f} ms" for n, ms in per.items())
 
 
 def show(label: str, r: dict[str, float], rate: float) -> None:
@@ -203,12 +234,15 @@ def main() -> None:
     ap.add_argument("--embed-all", action="store_true")
     ap.add_argument("--no-api", action="store_true")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--fresh", action="store_true", help="a new query text for every request")
     args = ap.parse_args()
 
     state = make_state_dir("lakesmith-bench-search-")
     settings = local_stack_settings(state)
     stack = LocalStack(settings, ["typesense"] if args.no_api else ["postgres", "typesense"])
     stack.up()
+    ts_pid = stack.service("typesense").status().pid
+    assert ts_pid is not None
     try:
         t0 = time.perf_counter()
         devices, pages = synthetic(args.devices, args.pages, args.seed)
@@ -223,10 +257,10 @@ def main() -> None:
         embedder: Any = None if args.embed_all else RandomEmbedder(args.seed)
         indexer = SearchIndexer(settings, embedder=embedder)
         for name, docs in (("devices", dev_docs), ("documents", page_docs)):
-            r = indexer.sync(name, docs)  # type: ignore[arg-type]
+            rep = indexer.sync(name, docs)  # type: ignore[arg-type]
             print(
-                f"index {name}: {r.upserted:,} docs, upsert {r.upsert_s:.1f}s "
-                f"({r.upserted / r.upsert_s:,.0f} docs/s), embedding {r.embed_s:.1f}s"
+                f"index {name}: {rep.upserted:,} docs, upsert {rep.upsert_s:.1f}s "
+                f"({rep.upserted / rep.upsert_s:,.0f} docs/s), embedding {rep.embed_s:.1f}s"
                 + ("" if args.embed_all else " (random vectors)")
             )
         t0 = time.perf_counter()
@@ -244,21 +278,27 @@ def main() -> None:
         )
         for q in QUERIES:  # warm the repository's query-vector cache
             repo.search(SearchQuery(q=q))
-        for rate in rates(args):
-            r = open_loop(
-                lambda i: repo.search(SearchQuery(q=QUERIES[i % len(QUERIES)])),
-                rate,
-                args.duration,
+        for n, rate in enumerate(rates(args)):
+            texts = (
+                fresh_queries(int(rate * args.duration), args.seed + n) if args.fresh else QUERIES
             )
-            show("hybrid search, repository -> Typesense", r, rate)
+
+            def one(i: int, texts: list[str] = texts) -> None:
+                repo.search(SearchQuery(q=texts[i % len(texts)]))
+
+            meter = CpuMeter(typesense=ts_pid, bench_process=os.getpid())
+            r = open_loop(one, rate, args.duration)
+            show("hybrid search, repository -> Typesense" + (" (fresh)" if args.fresh else ""),
+                 r, rate)  # fmt: skip
+            print(meter.line(int(rate * args.duration) - r["errors"]), flush=True)
         if not args.no_api:
-            api_bench(settings, args)
+            api_bench(settings, args, ts_pid)
     finally:
         stack.down()
         shutil.rmtree(state, ignore_errors=True)
 
 
-def api_bench(settings: Any, args: argparse.Namespace) -> None:
+def api_bench(settings: Any, args: argparse.Namespace, ts_pid: int) -> None:
     import httpx
 
     from lakesmith.api.testing import PASSWORDS
@@ -289,14 +329,20 @@ def api_bench(settings: Any, args: argparse.Namespace) -> None:
         with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
             for path in paths:  # warm the API's query-vector cache
                 client.get(path).raise_for_status()
-        for rate in rates(args):
+        for n, rate in enumerate(rates(args)):
+            if args.fresh:
+                texts = fresh_queries(int(rate * args.duration), args.seed + 100 + n)
+                paths = [f"/v1/search?q={quote(q)}" for q in texts]
             # the API helper's lean open-loop client (raw keep-alive streams: httpx would
             # cost the generator more CPU than the API on two cores)
+            meter = CpuMeter(typesense=ts_pid, api_process=proc.pid)
             result = asyncio.run(
                 run_raw("127.0.0.1", port, paths, rate=rate, duration=args.duration,
                         headers=headers)
             )  # fmt: skip
-            print(result.line("hybrid search, GET /v1/search (uvicorn)", rate), flush=True)
+            label = "hybrid search, GET /v1/search (uvicorn)" + (" (fresh)" if args.fresh else "")
+            print(result.line(label, rate), flush=True)
+            print(meter.line(result.requests - result.errors), flush=True)
     finally:
         proc.terminate()
         proc.wait(10)
