@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import InputError
 from lakesmith.formats import get_format
+from lakesmith.formats.base import is_gzip, open_input
 from lakesmith.formats.csv import sniff_delimiter
 from lakesmith.quality.typing import ISO8601_WITH_ZONE, NAIVE_FORMATS
 
@@ -65,7 +66,7 @@ def _head_records(path: Path, fmt: str) -> tuple[list[bytes], bytes | None]:
     records: list[bytes] = []
     header: bytes | None = None
     size = 0
-    with path.open("rb") as handle:
+    with open_input(path) as handle:
         for chunk in get_format(fmt).read(handle, 1000, DEFAULT_MAX_BYTES * 16):
             header = chunk.context if chunk.context is not None else header
             for p in chunk.payloads:
@@ -80,7 +81,7 @@ def _head_records(path: Path, fmt: str) -> tuple[list[bytes], bytes | None]:
 def _probe_lines(path: Path) -> list[bytes]:
     """Complete lines from ``PROBES`` places spread through a JSON-lines file."""
     size = path.stat().st_size
-    if size <= SAMPLE_BYTES + PROBE_BYTES:
+    if size <= SAMPLE_BYTES + PROBE_BYTES or is_gzip(path):  # no seeking into gzip
         return []
     out: list[bytes] = []
     with path.open("rb") as handle:

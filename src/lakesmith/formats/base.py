@@ -12,12 +12,17 @@ A format does two jobs, both in bulk (no per-record Python in the hot path):
 
 from __future__ import annotations
 
+import gzip
+import io
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 import polars as pl
+
+from lakesmith.core.errors import InputError
 
 if TYPE_CHECKING:
     from lakesmith.contracts.model import Contract
@@ -81,13 +86,53 @@ _SUFFIX_FORMATS = {
 }
 
 
+def is_gzip(path: Path) -> bool:
+    """``.gz`` files are read through streaming decompression (``open_input``)."""
+    return path.suffix.lower() == ".gz"
+
+
+class GzipInput(io.RawIOBase):
+    """A gzip file, decompressed as it is read (memory: zlib's window and one read).
+    A truncated or corrupt file raises ``InputError`` naming it, at the read that meets
+    the damage; ``raw`` is the compressed file (its position is the progress)."""
+
+    def __init__(self, raw: BinaryIO, name: str) -> None:
+        self.raw = raw
+        self.name = name
+        self._gz = gzip.GzipFile(fileobj=raw, mode="rb")
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._gz.read(size)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise InputError(
+                f"{self.name} is not a complete gzip file: {exc}",
+                hint="the file is truncated or corrupt; compress it again (gzip -t checks it)",
+            ) from exc
+
+    def close(self) -> None:
+        self._gz.close()
+        self.raw.close()
+        super().close()
+
+
+def open_input(path: Path, handle: BinaryIO | None = None) -> BinaryIO:
+    """``path`` opened for reading records: a ``.gz`` file decompressed as it is read."""
+    raw = handle if handle is not None else path.open("rb")
+    if not is_gzip(path):
+        return raw
+    return cast("BinaryIO", GzipInput(raw, str(path)))
+
+
 def guess_format(path: Path) -> str | None:
-    """The payload format a file's name (or, for ``.json``, its first byte) says."""
-    suffix = path.suffix.lower()
-    if suffix == ".gz":
-        return None
+    """The payload format a file's name (or, for ``.json``, its first byte) says; a
+    ``.gz`` file's by the name inside (``orders.csv.gz`` → csv)."""
+    suffix = (Path(path.stem) if is_gzip(path) else path).suffix.lower()
     if suffix == ".json":
-        with path.open("rb") as handle:
+        with open_input(path) as handle:
             head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
         return "json" if head.startswith(b"[") else "jsonl"
     return _SUFFIX_FORMATS.get(suffix)

@@ -21,10 +21,11 @@ failure, not a silent null.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import msgspec
 import numpy as np
@@ -33,6 +34,7 @@ import polars as pl
 from lakesmith.contracts.model import Contract
 from lakesmith.core.records import RawBatch
 from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, RecordChunk, with_record_fields
+from lakesmith.formats.json_array import first_block, split_array
 
 # Non-standard float tokens some firmware emits (Python's json.dumps does).
 _NONFINITE = re.compile(rb"(?<=[:\[,])(\s*)(-?(?:NaN|Infinity))(?=\s*[,}\]])")
@@ -262,18 +264,33 @@ class JsonFormat:
         return with_record_fields(decode_json(batch.payloads, contract).frame, batch, contract)
 
     def read(self, file: BinaryIO, chunk_records: int, max_bytes: int) -> Iterator[RecordChunk]:
-        # A JSON document must be parsed whole to find its elements; files too large for
-        # memory belong in JSON lines (``jsonl``), which streams.
-        data = file.read()
-        try:
-            items = _RAW_LIST.decode(data) if data.lstrip()[:1] == b"[" else [msgspec.Raw(data)]
-            payloads: list[bytes | None] = [bytes(i) for i in items]
-        except msgspec.DecodeError:
-            payloads = [data]  # not JSON at all: one record, which quarantine will explain
-        for i in range(0, max(len(payloads), 1), chunk_records):
-            chunk = payloads[i : i + chunk_records]
-            if chunk:
-                yield RecordChunk(i, chunk)
+        """An array's elements, streamed (``formats.json_array``); a file holding one
+        object is one record (truncated to ``max_bytes + 1`` bytes when larger)."""
+        head = first_block(file, _PEEK)
+        if head[:1] == b"{":
+            data = head + file.read(max(max_bytes + 1 - len(head), 0))
+            yield RecordChunk(0, [data[: max_bytes + 1].rstrip()])
+            return
+        stream = cast("BinaryIO", _Prefixed(head, file))
+        for seq, items in split_array(stream, max_bytes):
+            for i in range(0, len(items), chunk_records):
+                yield RecordChunk(seq + i, list(items[i : i + chunk_records]))
+
+
+_PEEK = 4096
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` (already read), then the rest of ``file``."""
+
+    def __init__(self, head: bytes, file: BinaryIO) -> None:
+        self._head, self._file = head, file
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            head, self._head = self._head, b""
+            return head
+        return self._file.read(size)
 
 
 FORMAT = JsonFormat()

@@ -27,6 +27,7 @@ from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import InputError
 from lakesmith.core.logging import get_logger
 from lakesmith.formats import get_format, guess_format
+from lakesmith.formats.base import open_input
 from lakesmith.pipeline.metrics import WorkerMetrics
 from lakesmith.pipeline.worker import RunStats, Worker
 from lakesmith.sources.file import InputFile, discover
@@ -46,6 +47,8 @@ PER_RECORD_FACTOR = 45
 PER_RECORD_FIXED = 1500
 MIN_BATCH, MAX_BATCH = 1_000, 500_000
 COLLECT_EVERY_S = 2.0
+COMMIT_BATCHES = 8  # the lake tables commit every this many batches (files written each)
+COMMIT_INTERVAL_S = 120.0  # … or this often, whichever comes first
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B?)\s*$", re.IGNORECASE)
 
@@ -67,7 +70,7 @@ def batch_records(memory_limit: int, avg_record_bytes: float) -> int:
 
 
 def _avg_record_bytes(f: InputFile, fmt: str) -> float:
-    with f.path.open("rb") as handle:
+    with open_input(f.path) as handle:
         chunk = next(get_format(fmt).read(handle, 2000, 1 << 20), None)
     if chunk is None or not chunk.payloads:
         return 100.0
@@ -229,13 +232,25 @@ class IngestResult:
 Progress = Callable[[int, int, RunStats], None]  # bytes read, bytes total, figures so far
 
 
-def ingest_settings(settings: Settings, batch_size: int) -> Settings:
+def ingest_settings(settings: Settings, batch_size: int, commit_batches: int = 1) -> Settings:
     """The worker settings of a one-shot ingest: batches of ``batch_size`` records filled
-    from the file (no time limit to speak of), stop as soon as the files are read."""
+    from the file (no time limit to speak of), stop as soon as the files are read. With
+    ``commit_batches`` > 1 the lake tables commit every that many batches (or
+    ``COMMIT_INTERVAL_S``), their files written batch by batch in between
+    (``pipeline.lake_sink``): a commit costs about as much as writing a batch's files, and
+    resuming redoes at most those batches."""
     worker = settings.worker.model_copy(
         update={"batch_size": batch_size, "max_wait_s": 60.0, "idle_timeout_s": 0.01}
     )
-    return settings.model_copy(update={"worker": worker})
+    if commit_batches <= 1 or settings.lake.commit_rows:
+        return settings.model_copy(update={"worker": worker})
+    lake = settings.lake.model_copy(
+        update={
+            "commit_rows": batch_size * commit_batches,
+            "commit_interval_s": max(settings.lake.commit_interval_s, COMMIT_INTERVAL_S),
+        }
+    )
+    return settings.model_copy(update={"worker": worker, "lake": lake})
 
 
 def ingest(
@@ -246,7 +261,10 @@ def ingest(
 ) -> IngestResult:
     """Run ``job`` through the worker's loop until its files are read and committed."""
     metrics = IngestMetrics(job.contract.name)
-    worker = Worker(ingest_settings(settings, job.batch_size), job.contract, metrics=metrics)
+    # a gold model's sink holds its batches until the commit: not for several batches
+    every = COMMIT_BATCHES if job.contract.gold is None else 1
+    run_settings = ingest_settings(settings, job.batch_size, every)
+    worker = Worker(run_settings, job.contract, metrics=metrics)
     stop = threading.Event()
 
     def report() -> None:

@@ -1,12 +1,18 @@
 """A lake table (Iceberg or Delta) as a sink: ``LakeSink`` holds the rows of one frame of
 each batch by the lake's ``CommitPolicy`` and commits them with their merged positions.
 ``pipeline.sinks.build_sinks`` builds one per bronze, quarantine and silver table;
-``pipeline.latest_sink`` refines it for silver that keeps the latest version per key."""
+``pipeline.latest_sink`` refines it for silver that keeps the latest version per key.
+
+Held rows never exceed ``STAGE_BYTES`` of Arrow: beyond it a table that can write files
+without committing them (``StagingTable``: Iceberg) writes them now and holds only the
+file list until the policy makes the commit due (``lakesmith ingest`` commits every few
+batches this way, not every batch); any other table commits at once."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 import pyarrow as pa
@@ -21,6 +27,16 @@ from lakesmith.stores.lake import CompactOptions, LakeTable
 
 log = get_logger(__name__)
 AUTO_COMPACT_BYTES = 16 * 1024 * 1024  # target file size of the worker's own compactions
+STAGE_BYTES = 16 * 1024 * 1024  # held Arrow beyond this is written (staged) or committed now
+
+
+@runtime_checkable
+class StagingTable(Protocol):
+    """A lake table that writes data files now and commits them later, together."""
+
+    def stage(self, data: pa.Table, positions: pos.Positions) -> Any: ...
+
+    def commit_staged(self, staged: Sequence[Any], positions: pos.Positions) -> int: ...
 
 
 class LakeSink:
@@ -28,6 +44,8 @@ class LakeSink:
     ``CommitPolicy``: rows of several batches are held (as Arrow, in memory) and committed
     together with their merged positions. Held rows are not committed, so the positions
     the worker resumes from never cover them: a crash loses nothing."""
+
+    staging = True  # may write files before their commit (a subclass that merges may not)
 
     def __init__(
         self,
@@ -37,14 +55,17 @@ class LakeSink:
         policy: CommitPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         compact_keys: Sequence[str] = (),
+        stage_bytes: int = STAGE_BYTES,
     ) -> None:
         self.name = name
+        self.stage_bytes = stage_bytes
         self.table = table
         self._frame = frame
         self.policy = policy or CommitPolicy(rows=1, interval_s=0.0)
         self._compact_keys = tuple(compact_keys)
         self._held: HeldBatches[pa.Table] = HeldBatches(self.policy, clock)
         self._held_rows = 0
+        self._staged: list[Any] = []  # files written, not committed (a StagingTable's)
         self.commits = 0
         self._small_commits = 0  # commits of less than a full batch since the last compaction
 
@@ -64,7 +85,26 @@ class LakeSink:
         keep = rows.num_rows or not self._held.items  # an empty frame still gives the columns
         self._held.hold(rows if keep else None, batch.positions, batch.outcomes.height)
         self._held_rows += rows.num_rows
-        return self._commit() if self._held.due() else 0
+        if self._held.due():
+            return self._commit()
+        if sum(t.nbytes for t in self._held.items) >= self.stage_bytes:
+            if not (self.staging and isinstance(self.table, StagingTable)):
+                return self._commit()
+            self._stage_held()
+        return 0
+
+    def _stage_held(self) -> None:
+        """Write the held rows as uncommitted files; their positions stay held."""
+        assert isinstance(self.table, StagingTable)
+        data = self._concat(self._held.items)
+        self._staged.append(self.table.stage(data, self._held.positions))
+        self._held.items = []
+
+    @staticmethod
+    def _concat(held: list[pa.Table]) -> pa.Table:
+        if len(held) == 1:
+            return held[0]
+        return pa.concat_tables(held, promote_options="permissive")  # evolved columns
 
     def flush(self, force: bool = False) -> int | None:
         if self._held.empty or not (force or self._held.due()):
@@ -72,14 +112,28 @@ class LakeSink:
         return self._commit()
 
     def _commit(self) -> int:
+        staged = self._staged
+        held_rows = self._held_rows
         held, positions, records = self._held.take()
         self._held_rows = 0
-        data = (
-            held[0]
-            if len(held) == 1
-            else pa.concat_tables(held, promote_options="permissive")  # evolved columns
-        )
-        written = self.table.append(data, positions)
+        self._staged = []
+        try:
+            if staged:
+                assert isinstance(self.table, StagingTable)
+                data = self._concat(held) if held else None
+                if data is not None and data.num_rows:
+                    staged.append(self.table.stage(data, positions))
+                    held = []
+                written = self.table.commit_staged(staged, positions)
+            else:
+                written = self.table.append(self._concat(held), positions)
+        except BaseException:
+            # keep what was held, so a retried write commits it (and nothing twice)
+            self._staged = staged
+            self._held.hold(None, positions, records)
+            self._held.items[:0] = held
+            self._held_rows = held_rows
+            raise
         small = records < self.policy.rows  # the interval (or a flush) was due
         self.commits += 1
         self._small_commits += small

@@ -43,6 +43,8 @@ def newest(frame: pl.DataFrame, key: str) -> tuple[pl.DataFrame, list[object]]:
 
 
 class LatestLakeSink(LakeSink):
+    staging = False  # merges the held rows at commit time
+
     def __init__(
         self,
         name: str,

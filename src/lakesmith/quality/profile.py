@@ -33,6 +33,7 @@ from lakesmith.contracts.model import Contract, FieldSpec
 from lakesmith.core.errors import InputError
 from lakesmith.core.records import RawBatch
 from lakesmith.formats import get_format, guess_format
+from lakesmith.formats.base import open_input
 from lakesmith.quality.sketches import BottomK, FrequentItems, HyperLogLog, hash64
 from lakesmith.quality.typing import typed
 
@@ -197,7 +198,7 @@ def profile_file(path: Path, fmt: str | None = None, chunk_rows: int = 100_000) 
     rows = _RowHashes()
     total = 0
     codec = get_format(fmt)
-    with path.open("rb") as handle:
+    with open_input(path) as handle:
         for chunk in codec.read(handle, chunk_rows, contract.payload.max_bytes):
             n = len(chunk.payloads)
             batch = RawBatch(source="profile", uri_sep="#row=")

@@ -13,7 +13,10 @@ its start. ``seq`` is the record index the format gives (line, data row, Parquet
 record URIs are ``<stream>#row=<seq>``. Resuming, the records below a stream's position
 are skipped by counting, never decoded (Parquet skips whole row groups unread).
 Memory stays about one chunk (``chunk_records`` records) of one file. ``bytes_read`` of
-``total_bytes`` is the progress (``lakesmith ingest`` shows it).
+``total_bytes`` is the progress (``lakesmith ingest`` shows it). A ``.gz`` file is
+decompressed as it is read (``formats.base.open_input``): its stream is named after the
+compressed file, its seqs count the decompressed records, progress is compressed bytes;
+resuming decompresses and counts the records before the position (not Parquet: refused).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Position, Positions
 from lakesmith.core.records import RawBatch
 from lakesmith.formats import RecordChunk, get_format
+from lakesmith.formats.base import is_gzip, open_input
 from lakesmith.sources.base import SourceContext
 
 log = get_logger(__name__)
@@ -154,6 +158,14 @@ class FileSource:
             f = now
         self._current = f
         start = self._starts.get(f.stream, Position(0)).next
+        if is_gzip(f.path):
+            if self._format.name == "parquet":
+                raise InputError(
+                    f"cannot read {f.path}: a gzip-compressed Parquet file",
+                    hint="decompress it (Parquet compresses its own pages)",
+                )
+            stream = open_input(f.path, handle)  # records counted in the decompressed text
+            return self._format.read(stream, self.spec.chunk_records, self._max_bytes)
         if start and isinstance(self._format, _ReadsFrom):
             return self._format.read_from(handle, self.spec.chunk_records, self._max_bytes, start)
         return self._format.read(handle, self.spec.chunk_records, self._max_bytes)

@@ -24,6 +24,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -67,6 +68,15 @@ from lakesmith.stores.lake.iceberg_snapshots import (
 )
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class StagedFiles:
+    """Data files written by ``IcebergTable.stage``, not yet committed."""
+
+    files: list[DataFile]
+    rows: int
+    base: pos.Positions  # the committed positions the rows were filtered against
 
 
 class IcebergTable:
@@ -194,6 +204,55 @@ class IcebergTable:
                     return int(rows.num_rows)
                 except CommitFailedException:
                     pass  # a commit that did not take the lock; the files are still valid
+            self._conflict(attempt, "catalog commit failed")
+        raise SinkError(f"could not commit to {self.label} after {attempts} attempts")
+
+    def stage(self, data: pa.Table, positions: pos.Positions) -> StagedFiles:
+        """Write the rows of ``data`` beyond the committed positions as data files of the
+        table, *not* committed: ``commit_staged`` commits several of them at once with
+        their merged positions (a long ingest commits every N rows, not every batch,
+        without holding the rows in memory). Files never committed (a crash) are orphans
+        no reader sees."""
+        table = self.refresh()
+        committed = read_positions(table)
+        rows = pos.unseen_arrow(data, committed) if positions else data
+        rows = _conform(rows, table).select([f.name for f in table.schema().fields])
+        return StagedFiles(self._write_files(table, rows), int(rows.num_rows), committed)
+
+    def commit_staged(
+        self, staged: Sequence[StagedFiles], positions: pos.Positions, attempts: int = 30
+    ) -> int:
+        """Commit the files of ``staged`` with ``positions`` in one snapshot; returns their
+        rows. The rows were filtered against the positions committed when they were
+        written: if another writer advanced these streams since, they cannot be redone
+        here (the rows are gone), so the files are dropped and the run stops with an error
+        (the next run resumes from the committed positions)."""
+        files = [f for s in staged for f in s.files]
+        for attempt in range(attempts):
+            with self.commit_lock:
+                table = self.refresh()
+                now = read_positions(table)
+                if positions and pos.covers(now, positions):
+                    self._discard(table, files)
+                    return 0  # everything already committed (a replay)
+                if any(now.get(st) != s.base.get(st) for s in staged for st in positions):
+                    self._discard(table, files)
+                    raise SinkError(
+                        f"{self.label}: another writer advanced these streams while this one "
+                        "held uncommitted files",
+                        hint="run again: it resumes from the committed positions",
+                    )
+                merged = pos.merge(now, positions)
+                props = {POSITIONS_KEY: pos.dumps(merged)} if merged else {}
+                try:
+                    with table.transaction() as tx:
+                        snapshot = tx.update_snapshot(snapshot_properties=props)
+                        with snapshot.fast_append() as append:
+                            for f in files:
+                                append.append_data_file(f)
+                    return sum(s.rows for s in staged)
+                except CommitFailedException:
+                    pass
             self._conflict(attempt, "catalog commit failed")
         raise SinkError(f"could not commit to {self.label} after {attempts} attempts")
 
