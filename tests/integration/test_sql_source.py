@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 import polars as pl
 import pytest
 
@@ -166,14 +165,22 @@ def test_full_mode_resumes_a_pass_and_starts_the_next(
 
 
 def test_a_lost_connection_resumes_without_gaps(
-    stack_settings: Settings, source_db: tuple[str, str], tmp_path: Path
+    stack_settings: Settings,
+    source_db: tuple[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from lakesmith.sources.base import SourceContext
     from lakesmith.sources.sql import SqlSource
+    from lakesmith.stores.sql_reader import PostgresReader
 
     db, url = source_db
-    seed_orders(url, 1000)
-    contract = orders_contract(tmp_path, db, mode="full", chunk_rows=300)
+    # enough rows that the server is still sending (binary COPY streams the whole query
+    # at once) when the connection is dropped, read in small Arrow batches
+    rows, chunk = 200_000, 50_000
+    seed_orders(url, rows)
+    monkeypatch.setattr(PostgresReader, "batch_bytes", 64 << 10)
+    contract = orders_contract(tmp_path, db, mode="full", chunk_rows=chunk)
     source = SqlSource(SourceContext(stack_settings, contract, "g", lambda streams: {}))
     ids: list[int] = []
     seqs: list[int] = []
@@ -181,16 +188,17 @@ def test_a_lost_connection_resumes_without_gaps(
     try:
         while True:
             try:
-                batch = source.poll(300, 0.01)
+                batch = source.poll(chunk, 0.01)
             except Exception as exc:  # the worker retries a poll that failed
                 assert "terminat" in str(exc) or "closed" in str(exc).lower()
                 failures += 1
                 continue
             if not len(batch):
                 break
-            ids += [orjson.loads(p or b"{}")["id"] for p in batch.payloads]
+            assert batch.records is not None
+            ids += batch.records["id"].to_list()
             seqs += batch.seqs
-            if len(ids) == 300:  # the server drops the connection mid-read
+            if len(ids) == chunk:  # the server drops the connection mid-read
                 execute(
                     url,
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -199,5 +207,5 @@ def test_a_lost_connection_resumes_without_gaps(
     finally:
         source.close()
     assert failures == 1
-    assert ids == list(range(1, 1001))  # resumed after the last key delivered
-    assert seqs == list(range(1000))
+    assert ids == list(range(1, rows + 1))  # resumed after the last key delivered
+    assert seqs == list(range(rows))

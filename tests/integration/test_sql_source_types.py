@@ -156,7 +156,7 @@ def test_a_query_source_and_unreachable_database(
     reader = open_reader(spec.resolved_url(stack_settings), spec)
     try:
         reader.open(None, None)
-        rows = [orjson.loads(p) for p in reader.fetch(10)]
+        rows = reader.fetch(10).to_dicts()
     finally:
         reader.close()
     assert [r["id"] for r in rows] == [1, 4, None]  # NULLs sort last

@@ -136,7 +136,9 @@ def read_all(
         batch = source.poll(3, 0.01)
         if not len(batch):
             break
-        rows += [json.loads(p) for p in batch.payloads if p is not None]
+        assert batch.records is not None and batch.record_payloads is not None
+        assert batch.records.height == len(batch)  # typed records, one per seq
+        rows += [json.loads(p) for p in batch.record_payloads.to_list()]  # bronze's payloads
         source.last_batch = batch  # type: ignore[attr-defined]
     return rows, source
 
@@ -204,7 +206,8 @@ def test_a_continuous_run_does_not_deliver_the_lag_window_twice(tmp_path: Path) 
         assert not source.drained()  # a newer watermark exists: query again
         again = source.poll(100, 0.01)
         # the window (watermark >= 104) is read again; only the two new rows are delivered
-        assert sorted(json.loads(p or b"")["id"] for p in again.payloads) == [8, 9]
+        assert again.record_payloads is not None
+        assert sorted(json.loads(p)["id"] for p in again.record_payloads.to_list()) == [8, 9]
         assert again.seqs == [7, 8]
         assert all(top >= 104 for top, _ in source._seen)  # the memory is the window only
     finally:

@@ -54,7 +54,7 @@ def envelope(batch: RawBatch, batch_id: str, ingested_at: datetime) -> pl.DataFr
             _SID: batch.stream_ids,
             SEQ: batch.seqs,
             KEY: batch.keys,
-            PAYLOAD: batch.payloads,
+            PAYLOAD: batch.payloads if batch.record_payloads is None else batch.record_payloads,
             SOURCE_TS: batch.timestamps_ms,
         },
         schema={

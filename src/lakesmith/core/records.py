@@ -24,6 +24,12 @@ class RawBatch:
     (``kafka://iot.telemetry/3`` + ``/`` + ``1042``; ``file:///x.csv`` + ``#row=`` + ``88``).
     ``context`` carries per-stream decoding context (a CSV header line); ``cursors``
     the resume token of each stream *after* this batch, for cursor-based sources.
+
+    A source that reads typed data hands its records decoded instead of as payload
+    bytes (``add_records``): ``records`` is a frame with one row per record (in the order
+    of ``seqs``) and ``record_payloads`` each row's payload for bronze (its JSON, made in
+    bulk by ``formats.records.json_payloads``); ``payloads`` then stays empty and the
+    ``records`` decoder replaces the contract's format (``formats.records``).
     """
 
     source: str  # the source's identity, e.g. kafka://iot.telemetry
@@ -36,6 +42,8 @@ class RawBatch:
     timestamps_ms: list[int | None] = field(default_factory=list)
     context: dict[str, bytes] = field(default_factory=dict)
     cursors: dict[str, str] = field(default_factory=dict)
+    records: pl.DataFrame | None = None
+    record_payloads: pl.Series | None = None
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -49,6 +57,8 @@ class RawBatch:
         timestamps_ms: list[int | None] | None = None,
     ) -> None:
         """Append records of one stream (the common case for file-like sources)."""
+        if self.records is not None:
+            raise ValueError("a RawBatch holds either payloads or one frame of records")
         sid = self.stream_id(stream)
         n = len(seqs)
         self.stream_ids.extend([sid] * n)
@@ -56,6 +66,22 @@ class RawBatch:
         self.payloads.extend(payloads)
         self.keys.extend(keys if keys is not None else [None] * n)
         self.timestamps_ms.extend(timestamps_ms if timestamps_ms is not None else [None] * n)
+
+    def add_records(
+        self, stream: str, first_seq: int, records: pl.DataFrame, payloads: pl.Series
+    ) -> None:
+        """Set the batch's records, already decoded: one row of ``records`` (and one
+        payload) per record, seqs ``first_seq``, ``first_seq + 1``, … (once per batch)."""
+        if self.records is not None or self.seqs:
+            raise ValueError("a RawBatch holds either payloads or one frame of records")
+        if payloads.len() != records.height:
+            raise ValueError(f"{records.height} records but {payloads.len()} payloads")
+        n = records.height
+        self.stream_ids.extend([self.stream_id(stream)] * n)
+        self.seqs.extend(range(first_seq, first_seq + n))
+        self.keys.extend([None] * n)
+        self.timestamps_ms.extend([None] * n)
+        self.records, self.record_payloads = records, payloads
 
     def stream_id(self, stream: str) -> int:
         for sid, name in self.streams.items():

@@ -4,7 +4,8 @@ Pure (no I/O), so it is unit-tested without services. The worker then hands the
 frames to the sinks. Every input record ends in exactly one disposition:
 ``valid`` (silver), ``quarantined`` (with its rule ids), or ``duplicate`` (its natural
 key was already claimed by another record); bronze gets every record regardless.
-Decoding is the payload format's (``formats``), whatever the source kind.
+Decoding is the payload format's (``formats``), whatever the source kind, or
+``formats.records`` when the source handed its records already typed.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from lakesmith.core.columns import (
 from lakesmith.core.positions import Positions
 from lakesmith.core.records import RawBatch
 from lakesmith.formats import get_format
+from lakesmith.formats.records import decode_records
 from lakesmith.quality.validate import validate
 from lakesmith.silver.dedupe import DedupeIndex
 
@@ -62,6 +64,7 @@ def _release(raw: RawBatch) -> None:
     """Drop the record lists of ``raw`` (their objects are freed now, not with the batch)."""
     for records in (raw.stream_ids, raw.seqs, raw.keys, raw.payloads, raw.timestamps_ms):
         records.clear()
+    raw.records = raw.record_payloads = None
 
 
 def reject_versions(
@@ -97,7 +100,11 @@ def process_batch(
     batch_id = raw.batch_id()
     positions = raw.next_positions()
     env = envelope(raw, batch_id, now)
-    decoded = get_format(contract.payload.format).decode(raw, contract)
+    decoded = (
+        get_format(contract.payload.format).decode(raw, contract)
+        if raw.records is None
+        else decode_records(raw, contract)  # a source's typed records (formats.records)
+    )
     if release:
         _release(raw)
     # The payload and key (the largest columns) stay out of validation and dedupe, so no

@@ -23,9 +23,13 @@ POLARS_TYPES: dict[str, pl.DataType] = {
 }
 
 
-def typed(f: FieldSpec) -> tuple[pl.Expr, pl.Expr]:
-    """``(typed value, type error)`` for field ``f`` read from its text column."""
+def typed(f: FieldSpec, dtype: pl.DataType | None = None) -> tuple[pl.Expr, pl.Expr]:
+    """``(typed value, type error)`` for field ``f`` read from its text column — or kept
+    as it is when its column (``dtype``) has the field's type already (a source's typed
+    records, ``formats.records``)."""
     raw = pl.col(f.name)
+    if dtype is not None and f.type != "string" and dtype == POLARS_TYPES[f.type]:
+        return raw, pl.lit(False)
     if f.empty_as_null:
         raw = pl.when(raw == "").then(pl.lit(None, pl.String)).otherwise(raw)
     value: pl.Expr

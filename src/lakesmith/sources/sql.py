@@ -4,8 +4,9 @@ or incrementally by a watermark column.
 ``source: {kind: sql, url_env: SHOP_DB_URL, table: public.orders, key: [id],
 mode: incremental, watermark: updated_at, lag: 5m, soft_delete: deleted_at}``
 (``sources.sql_spec``); the reading itself (server-side cursors, the SQL) is
-``stores.sql_reader``. Each row becomes one record: its JSON object (``payload.format:
-json``), keyed by the column names, so typing and rules work as for any JSON source.
+``stores.sql_reader``. Each chunk is a typed frame handed to the pipeline as records
+(``RawBatch.add_records``, decoded by ``formats.records``: no JSON round trip); bronze's
+payload of a row is its JSON object keyed by the column names, made in bulk.
 
 **Stream and seq.** One stream per source, ``postgresql://host:port/db/schema.table?wm=col``
 (no user, no password; ``?full`` in full mode); ``seq`` is a running row count that never
@@ -33,7 +34,7 @@ read into a boolean field (``{name: deleted, type: boolean, path: _deleted}``): 
 flagged deleted arrives as a new version with ``deleted = true``, the tombstone.
 
 **Hostile input**: NULL keys fail their required rule (quarantine); a row whose JSON is
-over ``payload.max_bytes`` is delivered truncated (quarantined ``payload_too_large``);
+over ``payload.max_bytes`` is quarantined ``payload_too_large`` (its payload cut);
 column names may be anything the database allows (contract fields reach them with
 ``path``).
 """
@@ -54,6 +55,7 @@ from lakesmith.core.errors import ContractError
 from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Position, Positions
 from lakesmith.core.records import RawBatch
+from lakesmith.formats.records import json_payloads
 from lakesmith.sources.base import SourceContext
 from lakesmith.sources.sql_spec import DELETED, SqlSourceSpec
 from lakesmith.stores.sql_reader import Reader, Value, last_values, lower_bound, open_reader
@@ -81,6 +83,15 @@ def _parse_cursor(text: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _concat(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
+    """Two chunks of the same query (either may be empty)."""
+    if not a.height:
+        return b
+    if not b.height:
+        return a
+    return pl.concat([a, b], how="vertical_relaxed", rechunk=False)
 
 
 class SqlSource:
@@ -112,11 +123,11 @@ class SqlSource:
         self._reader: Reader | None = open_reader(self._url, spec)
         self._reading = False
         self._since: Any = None
-        self._pending: list[bytes] = []  # one row read ahead (is the chunk the last?)
+        self._pending = pl.DataFrame()  # one row read ahead (is the chunk the last?)
         # the next chunk, fetched in a thread while the worker processes this one (the
         # server builds the JSON and psycopg waits on the socket without the GIL)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="sql-fetch")
-        self._ahead: Future[list[bytes]] | None = None
+        self._ahead: Future[pl.DataFrame] | None = None
         self._ahead_n = 0
         # incremental: hashes of the rows this process delivered, per chunk with the
         # chunk's highest watermark; a later query in the same process (a continuous run)
@@ -136,16 +147,16 @@ class SqlSource:
             self._reader = open_reader(self._url, self.spec)
         return self._reader
 
-    def _fetch(self, n: int) -> list[bytes]:
+    def _fetch(self, n: int) -> pl.DataFrame:
         """``n`` more rows (fewer at the end): the chunk fetched ahead, topped up."""
-        rows: list[bytes] = []
+        rows = pl.DataFrame()
         if self._ahead is not None:
             ahead, asked, self._ahead = self._ahead, self._ahead_n, None
             rows = ahead.result()
-            if len(rows) < asked:  # the query ended
+            if rows.height < asked:  # the query ended
                 return rows
-        if len(rows) < n:
-            rows += self.reader.fetch(n - len(rows))
+        if rows.height < n:
+            rows = _concat(rows, self.reader.fetch(n - rows.height))
         return rows
 
     def _fetch_ahead(self, n: int) -> None:
@@ -169,7 +180,7 @@ class SqlSource:
         log.warning("sql_source_read_failed", uri=self.stream, error=type(exc).__name__)
         self._settle()
         reader, self._reader = self._reader, None
-        self._reading, self._pending, self._exhausted_at = False, [], None
+        self._reading, self._pending, self._exhausted_at = False, pl.DataFrame(), None
         if reader is not None:
             try:
                 reader.close()
@@ -194,47 +205,41 @@ class SqlSource:
         )
         self._reading = True
 
-    def _cursor_of(self, rows: list[bytes], last: bool) -> str:
+    def _cursor_of(self, rows: pl.DataFrame, last: bool) -> str:
         spec = self.spec
         if spec.mode == "full":
             if last:
                 self._after = None
                 return json.dumps({"done": True})
-            self._after = last_values(rows[-1], spec.key)
+            self._after = last_values(rows, spec.key)
             return json.dumps({"after": self._after})
         assert spec.watermark is not None
         names = [spec.watermark, *spec.key]
         # rows come in watermark order, NULL watermarks last (first run only): the last
         # non-null one is the new high mark
-        for payload in reversed(rows):
-            values = last_values(payload, names)
-            if values[0] is not None:
-                self._wm = values[0]
-                return json.dumps({"wm": values[0], "key": values[1:]})
+        marked = rows.get_column(spec.watermark).is_not_null().arg_true()
+        if marked.len():
+            values = last_values(rows, names, int(marked[-1]))
+            self._wm = values[0]
+            return json.dumps({"wm": values[0], "key": values[1:]})
         return json.dumps({"wm": self._wm})
 
-    def _unseen(self, rows: list[bytes]) -> list[bytes]:
+    def _unseen(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` without those this process delivered already (remembered with the
         chunk's high watermark, ``self._wm`` after ``_cursor_of``)."""
-        hashes = pl.Series(rows, dtype=pl.Binary).hash(seed=11).to_numpy()
+        hashes = rows.hash_rows(seed=11).to_numpy()
         if self._seen:
             known = np.concatenate([h for _, h in self._seen])
             fresh = ~np.isin(hashes, known)
             if not fresh.all():
-                keep = np.flatnonzero(fresh)
-                rows = [rows[i] for i in keep.tolist()]
-                hashes = hashes[keep]
+                rows = rows.filter(pl.Series(fresh))
+                hashes = hashes[fresh]
         if len(hashes):
             self._seen.append((self._wm, hashes))
         if self._wm is not None:  # only the lag window is ever read again: bounded memory
             bound = lower_bound(self._wm, self.spec.lag_value())
             self._seen = [(top, h) for top, h in self._seen if not _below(top, bound)]
         return rows
-
-    def _truncate(self, rows: list[bytes]) -> None:
-        lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-        for i in np.flatnonzero(lens > self._max_bytes).tolist():
-            rows[i] = rows[i][: self._max_bytes + 1]
 
     def poll(self, max_records: int, max_wait_s: float) -> RawBatch:
         batch = RawBatch(source=self.stream, uri_sep=self.spec.uri_sep)
@@ -249,27 +254,26 @@ class SqlSource:
         try:
             if not self._reading:
                 self._start()
-            rows = self._pending + self._fetch(n + 1 - len(self._pending))
+            rows = _concat(self._pending, self._fetch(n + 1 - self._pending.height))
         except Exception as exc:
             self._lost(exc)
             raise
-        last = len(rows) <= n
-        self._pending = [] if last else rows[n:]
-        rows = rows[:n]
+        last = rows.height <= n
+        self._pending = rows.clear() if last else rows.slice(n)
+        rows = rows.slice(0, n)
         if last:
             self._reading = False
             self._exhausted_at = time.monotonic()
         else:
-            self._fetch_ahead(n + 1 - len(self._pending))
-        if rows:
+            self._fetch_ahead(n + 1 - self._pending.height)
+        if rows.height:
             batch.cursors[self.stream] = self._cursor_of(rows, last)
             if self.spec.mode == "incremental":
                 rows = self._unseen(rows)
-        if rows:
-            self._truncate(rows)
-            batch.extend(self.stream, list(range(self.next, self.next + len(rows))), list(rows))
-            self.next += len(rows)
-            self.rows_read += len(rows)
+        if rows.height:
+            batch.add_records(self.stream, self.next, rows, json_payloads(rows, self._max_bytes))
+            self.next += rows.height
+            self.rows_read += rows.height
         self.busy_s = time.monotonic() - t0
         return batch
 
@@ -281,7 +285,7 @@ class SqlSource:
     def drained(self) -> bool:
         """The last query was read to its end and (incremental) no row has a watermark
         above the highest one read since; when one has, the next poll queries again."""
-        if self._reading or self._pending:
+        if self._reading or self._pending.height:
             return False
         if self.spec.mode == "full" or self._wm is None:
             return True

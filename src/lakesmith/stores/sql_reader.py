@@ -1,27 +1,27 @@
 """Reading a table (or a query) of a SQL database in chunks, for the ``sql`` source kind.
 
-Two readers, one interface (``open`` a query from a lower bound, ``fetch`` up to n rows,
-``newer_than``):
+Two readers, one interface (``open`` a query from a lower bound, ``fetch`` up to n rows
+as a typed Polars frame, ``newer_than``):
 
-- **PostgreSQL** (``postgresql://``, ``postgresql+psycopg://``…): psycopg 3, a named
-  (server-side) cursor in a read-only transaction, and the server builds each row's JSON
-  text (``row_to_json``; ``numeric`` columns as text, every digit kept) and hands it over as bytes (``convert_to`` + binary results): no
-  per-column Python objects at all, memory is one chunk of rows. The session's time zone
-  is UTC, so ``timestamptz`` values arrive as ``2025-01-20T10:00:00.123+00:00``.
+- **PostgreSQL** (``postgresql://``, ``postgresql+psycopg://``…): ADBC's PostgreSQL
+  driver streams the query as Arrow record batches (binary ``COPY``: no text formatting
+  on the server, no Python object per row or value on the client; memory is one chunk
+  plus the driver's ~16 MB batch). Integers, floats, booleans, text and ``timestamptz``
+  arrive typed; every other column is sent as its JSON text (``to_json``): ``numeric``
+  with every digit, ``json``/``jsonb``, ``uuid``, ``date``, ``timestamp``
+  (``2025-01-20T10:00:00``), ``interval``, ``bytea`` (``\\x00ff`` hex), arrays (JSON
+  arrays). The session is UTC and read-only; a psycopg connection beside it reads the
+  column types and runs the probes (``newer_than``).
 - **any other SQLAlchemy URL**: SQLAlchemy's streamed results (``stream_results`` +
-  ``yield_per``), each chunk made a Polars frame and JSON lines in bulk.
+  ``yield_per``), each chunk made a Polars frame in bulk.
 
-Every row becomes a JSON object keyed by the column names exactly as the database spells
-them (spaces, capitals, Unicode included), plus ``_deleted`` when a soft-delete column is
-named. What JSON cannot say directly (PostgreSQL's ``row_to_json`` rules): ``numeric``
-is text with all its digits (a key or watermark column: a JSON number); ``json``/``jsonb`` nested values; ``uuid``, ``date``,
-``time``, ``interval`` text; ``bytea`` ``"\\x…"`` hex text; arrays JSON arrays; float
-``NaN``/``Infinity`` and timestamp ``infinity`` text (they fail their field's type rule).
+Columns keep the names the database spells (spaces, capitals, Unicode included), plus
+``_deleted`` when a soft-delete column is named. The source hands the frames to the
+pipeline as typed records (``formats.records``), whose payloads are their JSON.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,12 +32,12 @@ from lakesmith.core.logging import get_logger
 
 if TYPE_CHECKING:
     import polars as pl
+    import pyarrow as pa
 
     from lakesmith.sources.sql_spec import SqlSourceSpec
 
 log = get_logger(__name__)
 
-NUMERIC_OID = 1700  # PostgreSQL's numeric / decimal
 Value = str | int | float | bool | None  # a column value as JSON has it (cursors)
 
 
@@ -47,8 +47,8 @@ class Reader(Protocol):
         (full, resumed), ordered by (watermark,) key."""
         ...
 
-    def fetch(self, n: int) -> list[bytes]:
-        """Up to ``n`` rows' JSON text; ``[]`` once the query is exhausted."""
+    def fetch(self, n: int) -> pl.DataFrame:
+        """Up to ``n`` rows, typed (an empty frame once the query is exhausted)."""
         ...
 
     def newer_than(self, value: Value) -> bool:
@@ -108,27 +108,50 @@ def _cursor_values(row: dict[str, Any], names: Sequence[str]) -> list[Value]:
         v = row[name]
         if isinstance(v, datetime):
             v = v.isoformat()
+        elif isinstance(v, Decimal):
+            v = int(v) if v == v.to_integral_value() else str(v)
         elif v is not None and not isinstance(v, str | int | float | bool):
             v = str(v)
         out.append(v)
     return out
 
 
-def last_values(payload: bytes, names: Sequence[str]) -> list[Value]:
-    """The values of columns ``names`` in one row's JSON text (the chunk's last row)."""
-    return _cursor_values(json.loads(payload), names)
+def last_values(rows: pl.DataFrame, names: Sequence[str], index: int = -1) -> list[Value]:
+    """The values of columns ``names`` in row ``index`` of a chunk (its last row)."""
+    missing = [n for n in names if n not in rows.columns]
+    if missing:
+        raise SourceError(f"column {missing[0]!r} is not in the rows read (check key/watermark)")
+    return _cursor_values(rows.select(names).row(index, named=True), names)
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------
 
+# Columns read typed over binary COPY; every other type is sent as its JSON text.
+_TYPED_OIDS = {
+    16,  # boolean
+    20,
+    21,
+    23,  # bigint, smallint, integer
+    25,
+    1042,
+    1043,  # text, char(n), varchar
+    700,
+    701,  # real, double precision
+    1184,  # timestamptz
+}
+
 
 class PostgresReader:
-    """A named cursor whose rows are their JSON text, built by the server."""
+    """One query streamed as Arrow batches (ADBC's PostgreSQL driver, binary COPY); a
+    psycopg connection beside it for the column types and the probes."""
+
+    batch_bytes = 1 << 20  # the driver's Arrow batch size (a hint, bytes)
 
     def __init__(self, dsn: str, spec: SqlSourceSpec) -> None:
         import psycopg
 
         self.spec = spec
+        self._dsn = dsn
         try:
             self.conn = psycopg.connect(dsn, connect_timeout=10, application_name="lakesmith-sql")
         except psycopg.OperationalError as exc:
@@ -138,11 +161,48 @@ class PostgresReader:
                 hint="check the URL (url/url_env), that the server runs and the login",
             ) from None
         self.conn.read_only = True
+        self._adbc: Any = None
         self._cursor: Any = None
-        self._n = 0
+        self._stream: Any = None
+        self._rest: list[pa.RecordBatch] = []
         self._columns: list[tuple[str, int]] | None = None
 
-    def _base(self) -> Any:
+    def _stream_connection(self) -> Any:
+        """The ADBC connection (UTC, read-only), opened on first use (the driver's
+        low-level API: its DB-API module would import pandas, ~60 MB)."""
+        if self._adbc is None:
+            import adbc_driver_manager as adbc
+            import adbc_driver_postgresql  # type: ignore[import-untyped]
+
+            sep = "&" if "?" in self._dsn else "?"
+            try:
+                db = adbc_driver_postgresql.connect(
+                    f"{self._dsn}{sep}application_name=lakesmith-sql"
+                )
+                try:
+                    conn = adbc.AdbcConnection(db)
+                except BaseException:
+                    db.close()
+                    raise
+            except adbc.Error as exc:  # driver errors: one line, never the URL
+                raise ServiceUnavailableError(
+                    f"cannot stream from the sql source's database ({self.spec.uri}): "
+                    f"{type(exc).__name__}",
+                    hint="check the URL (url/url_env), that the server runs and the login",
+                ) from None
+            self._adbc = (db, conn)
+            with adbc.AdbcStatement(conn) as stmt:
+                for statement in (
+                    "SET TIME ZONE 'UTC'",
+                    "SET bytea_output = 'hex'",
+                    "SET default_transaction_read_only = on",
+                ):
+                    stmt.set_sql_query(statement)
+                    stmt.execute_update()
+        return self._adbc[1]
+
+    def _base(self, params: bool = True) -> Any:
+        """The relation (``params``: for psycopg's ``execute``, ``%`` escaped)."""
         from psycopg import sql
 
         spec = self.spec
@@ -150,11 +210,8 @@ class PostgresReader:
             rel: Any = sql.SQL(".").join(sql.Identifier(p) for p in spec.table.split("."))
         else:
             assert spec.query is not None
-            rel = (
-                sql.SQL("(")
-                + sql.SQL(spec.query.rstrip().rstrip(";").replace("%", "%%"))
-                + sql.SQL(")")
-            )
+            text = spec.query.rstrip().rstrip(";")
+            rel = sql.SQL("(") + sql.SQL(text.replace("%", "%%") if params else text) + sql.SQL(")")
         if spec.soft_delete is None:
             return sql.SQL("SELECT * FROM {} AS b").format(rel)
         col = sql.Identifier(spec.soft_delete)
@@ -164,28 +221,24 @@ class PostgresReader:
         ).format(c=col)
         return sql.SQL("SELECT b.*, {} FROM {} AS b").format(flag, rel)
 
-    def _projected(self) -> Any:
-        """The base relation with ``numeric`` columns as text: JSON numbers would reach
-        the decoder as floats (17 digits); text keeps every digit for a string field and
-        types the same for a double one. Key and watermark columns stay numbers (order)."""
+    def _projection(self) -> Any:
+        """The select list: the columns Arrow holds well as they are (integers, floats,
+        booleans, text, timestamptz), every other one as its JSON text (``to_json``:
+        ``numeric`` with every digit, ``json``/``jsonb``, ``uuid``, ``date``,
+        ``timestamp``, ``interval``, ``bytea`` as ``\\x`` hex, arrays as JSON arrays)."""
         from psycopg import sql
 
-        base = self._base()
         if self._columns is None:
             with self.conn.cursor() as cur:
-                cur.execute(sql.SQL("SELECT * FROM ({}) AS t LIMIT 0").format(base))
+                cur.execute(sql.SQL("SELECT * FROM ({}) AS t LIMIT 0").format(self._base()))
                 self._columns = [(d.name, d.type_code) for d in cur.description or ()]
             self.conn.rollback()
-        keep = {*self.spec.key, self.spec.watermark}
-        if not any(oid == NUMERIC_OID and n not in keep for n, oid in self._columns):
-            return base
-        cols = [
-            sql.SQL(
-                "t.{c}::text AS {c}" if oid == NUMERIC_OID and n not in keep else "t.{c}"
-            ).format(c=sql.Identifier(n))
+        return sql.SQL(", ").join(
+            sql.SQL("t.{c}" if oid in _TYPED_OIDS else "to_json(t.{c}) #>> '{{}}' AS {c}").format(
+                c=sql.Identifier(n)
+            )
             for n, oid in self._columns
-        ]
-        return sql.SQL("SELECT {} FROM ({}) AS t").format(sql.SQL(", ").join(cols), base)
+        )
 
     def open(self, since: Any | None, after: Sequence[Value] | None) -> None:
         from psycopg import sql
@@ -194,48 +247,65 @@ class PostgresReader:
         spec = self.spec
         keys = [sql.SQL("t.{}").format(sql.Identifier(k)) for k in spec.key]
         where: list[Any] = []
-        params: list[Any] = []
         order = list(keys)
         if spec.mode == "incremental":
             assert spec.watermark is not None
             wm = sql.SQL("t.{}").format(sql.Identifier(spec.watermark))
             order = [wm, *keys]
             if since is not None:
-                where.append(sql.SQL("{} >= %s").format(wm))
-                params.append(since)
+                where.append(sql.SQL("{} >= {}").format(wm, sql.Literal(since)))
         elif after is not None:
             where.append(
                 sql.SQL("({}) > ({})").format(
-                    sql.SQL(", ").join(keys), sql.SQL(", ").join(sql.Placeholder() * len(after))
+                    sql.SQL(", ").join(keys), sql.SQL(", ").join(sql.Literal(v) for v in after)
                 )
             )
-            params.extend(after)
-        query = sql.SQL(
-            "SELECT convert_to(row_to_json(t)::text, 'UTF8') FROM ({}) AS t{} ORDER BY {}"
-        ).format(
-            self._projected(),
+        query = sql.SQL("SELECT {} FROM ({}) AS t{} ORDER BY {}").format(
+            self._projection(),
+            self._base(params=False),
             sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
             sql.SQL(", ").join(order),
         )
-        self.conn.execute("SET TIME ZONE 'UTC'")
-        self._n += 1
-        self._cursor = self.conn.cursor(name=f"lakesmith_sql_{self._n}", binary=True)
-        self._cursor.itersize = min(spec.chunk_rows, 10_000)
-        self._cursor.execute(query, params)
+        text = query.as_string(self.conn)
+        import adbc_driver_manager as adbc
+        import pyarrow as pa
 
-    def fetch(self, n: int) -> list[bytes]:
-        if self._cursor is None:
-            return []
-        rows = self._cursor.fetchmany(n)
-        if len(rows) < n:
+        self._cursor = adbc.AdbcStatement(self._stream_connection())
+        self._cursor.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(self.batch_bytes)})
+        self._cursor.set_sql_query(text)
+        handle, _ = self._cursor.execute_query()
+        self._stream = pa.RecordBatchReader._import_from_c(handle.address)
+
+    def fetch(self, n: int) -> pl.DataFrame:
+        import polars as pl
+        import pyarrow as pa
+
+        if self._stream is None:
+            return pl.DataFrame()
+        batches, have = self._rest, sum(b.num_rows for b in self._rest)
+        schema = self._stream.schema
+        ended = False
+        while have < n:
+            try:
+                batch = self._stream.read_next_batch()
+            except StopIteration:
+                ended = True
+                break
+            batches.append(batch)
+            have += batch.num_rows
+        table = pa.Table.from_batches(batches, schema=schema)
+        self._rest = [] if have <= n else table.slice(n).to_batches()
+        if ended:
             self.close_cursor()
-        return [r[0] for r in rows]
+        frame = pl.from_arrow(table.slice(0, n))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
 
     def newer_than(self, value: Value) -> bool:
         from psycopg import sql
 
         assert self.spec.watermark is not None
-        if self._cursor is not None:
+        if self._stream is not None:
             return True
         query = sql.SQL("SELECT 1 FROM ({}) AS t WHERE t.{} > %s LIMIT 1").format(
             self._base(), sql.Identifier(self.spec.watermark)
@@ -246,17 +316,28 @@ class PostgresReader:
         return found
 
     def close_cursor(self) -> None:
-        if self._cursor is not None:
-            self._cursor.close()
-            self._cursor = None
-        if not self.conn.closed:
-            self.conn.rollback()  # end the read-only transaction (no snapshot held idle)
+        stream, cursor = self._stream, self._cursor
+        self._stream = self._cursor = None
+        self._rest = []
+        try:
+            if stream is not None:
+                stream.close()
+        finally:
+            if cursor is not None:
+                cursor.close()
 
     def close(self) -> None:
         try:
             self.close_cursor()
         finally:
-            self.conn.close()
+            try:
+                if self._adbc is not None:
+                    db, conn = self._adbc
+                    self._adbc = None
+                    conn.close()
+                    db.close()
+            finally:
+                self.conn.close()
 
 
 # -- any SQLAlchemy URL --------------------------------------------------------------------
@@ -325,19 +406,16 @@ class SqlAlchemyReader:
             frame = frame.with_columns(flag.alias("_deleted"))
         return frame
 
-    def fetch(self, n: int) -> list[bytes]:
-        if self._result is None:
-            return []
-        from lakesmith.formats.parquet import _json_lines
+    def fetch(self, n: int) -> pl.DataFrame:
+        import polars as pl
 
+        if self._result is None:
+            return pl.DataFrame()
         names = list(self._result.keys())
         rows = self._result.fetchmany(n)
         if len(rows) < n:
             self.close_result()
-        if not rows:
-            return []
-        table = self._frame(names, rows).to_arrow().combine_chunks()
-        return _json_lines(table.to_batches()[0], 1 << 62)
+        return self._frame(names, rows)
 
     def newer_than(self, value: Value) -> bool:
         from sqlalchemy import text
