@@ -23,6 +23,7 @@ from lakesmith.schedule.scheduler import build_scheduler
 from lakesmith.stores.job_runs import JobRuns
 from lakesmith.stores.sql_source_db import create_database, drop_database, seed_orders
 from lakesmith.testing import worker_env
+from lakesmith.testing.jobs import scripted
 from lakesmith.testing.pipeline import unique_contract
 
 pytestmark = pytest.mark.integration
@@ -55,7 +56,7 @@ def test_two_due_jobs_run_and_an_overlap_is_skipped(
         JobSpec(name=n, cron="* * * * * *", kind="extract", dataset="shop.orders")
         for n in (fast, slow)
     ]  # every second
-    runner = JobRunner(stack_settings, history, {"extract": kind})
+    runner = JobRunner(stack_settings, history, {"extract": kind}, isolate=False)
     scheduler = build_scheduler(stack_settings, runner, jobs, blocking=False)
     with capture_logs() as logs:
         scheduler.start()
@@ -82,7 +83,7 @@ def test_manual_run_skipped_while_another_process_runs_the_job(
     other = JobRuns(stack_settings)  # another process's session
     try:
         assert other.try_lock(name)
-        runner = JobRunner(stack_settings, history, {"extract": lambda s, j: 1})
+        runner = JobRunner(stack_settings, history, {"extract": lambda s, j: 1}, isolate=False)
         out = runner.run(JobSpec(name=name, cron="* * * * *", kind="extract", dataset="x"))
         assert out.status == "skipped" and out.error == "another process is running this job"
         other.unlock(name)
@@ -91,6 +92,21 @@ def test_manual_run_skipped_while_another_process_runs_the_job(
     finally:
         other.close()
     assert history.last_runs()[name].status == "ok"
+
+
+def test_a_run_past_its_timeout_is_stopped_and_in_the_history(
+    stack_settings: Settings, history: JobRuns
+) -> None:
+    name = f"sleepy-{uuid.uuid4().hex[:6]}"
+    runner = JobRunner(stack_settings, history, {"extract": scripted})  # isolated: a child
+    spec = {"name": name, "cron": "* * * * *", "kind": "extract", "dataset": "x"}
+    job = JobSpec.model_validate({**spec, "timeout_s": 1, "args": {"sleep_s": 120}})
+    t0 = time.monotonic()
+    out = runner.run(job)
+    assert out.status == "timeout" and time.monotonic() - t0 < 30
+    last = history.last_runs()[name]
+    assert last.shown_status == "timeout" and last.duration_s is not None
+    assert "timeout_s = 1 s" in (last.error or "")
 
 
 def test_jobs_cli_runs_a_real_extraction_and_lists_every_job(

@@ -4,6 +4,7 @@ every log line of a run carrying its run id."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from lakesmith.config.schedule import JobSpec, ScheduleSettings, split_cron
 from lakesmith.core.errors import ConfigError
 from lakesmith.schedule.kinds import KINDS
 from lakesmith.schedule.runner import JobRunner
+from lakesmith.testing.jobs import scripted
 
 
 class FakeHistory:
@@ -55,12 +57,14 @@ def job(name: str = "j", kind: str = "extract", **kw: Any) -> JobSpec:
     return JobSpec.model_validate({"name": name, "kind": kind, **fields})
 
 
-def runner(kind: Any, **schedule: Any) -> tuple[JobRunner, FakeHistory, list[float]]:
+def runner(
+    kind: Any, isolate: bool = False, **schedule: Any
+) -> tuple[JobRunner, FakeHistory, list[float]]:
     settings: Settings = load_settings(schedule={"backoff_s": 2, "backoff_max_s": 5, **schedule})
     history = FakeHistory()
     waits: list[float] = []
     kinds = dict.fromkeys(KINDS, kind)
-    r = JobRunner(settings, history, kinds, sleep=waits.append)  # type: ignore[arg-type]
+    r = JobRunner(settings, history, kinds, sleep=waits.append, isolate=isolate)  # type: ignore[arg-type]
     return r, history, waits
 
 
@@ -186,3 +190,32 @@ def test_cli_names_unknown_jobs_and_lists_the_plan(
     config.write_text("[schedule]\n")
     empty = cli.invoke(app, ["schedule"])
     assert "no scheduled jobs" in str(empty.exception)
+
+
+def test_a_run_past_its_timeout_is_stopped_and_recorded_timeout() -> None:
+    """Each attempt runs in a child process; one sleeping past the job's timeout_s is
+    killed (no process left behind), recorded ``timeout`` and not retried."""
+    r, history, waits = runner(scripted, isolate=True)
+    t0 = time.monotonic()
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        out = r.run(job(timeout_s=1.5, retries=2, args={"sleep_s": 60}))
+    took = time.monotonic() - t0
+    assert out.status == "timeout" and out.attempts == 1 and waits == []
+    assert "timeout_s = 1.5 s" in (out.error or "")
+    assert took < 20  # stopped, not waited for (60 s)
+    assert multiprocessing.active_children() == []
+    (row,) = history.rows.values()
+    assert row["status"] == "timeout" and "timeout_s" in row["error"]
+    assert [e["run_id"] for e in logs if e["event"] == "job_timeout"] == [out.run_id]
+
+
+def test_isolated_runs_return_rows_and_report_child_errors() -> None:
+    r, _, waits = runner(scripted, isolate=True)
+    out = r.run(job(retries=1, args={"fail": "disk full"}))
+    assert (out.status, out.attempts, out.error) == ("failed", 2, "RuntimeError: disk full")
+    assert waits == [2]
+    out = r.run(job("c", retries=3, args={"config_error": "bad args"}))
+    assert (out.status, out.attempts) == ("failed", 1)  # a ConfigError is not retried
+    assert out.error == "ConfigError: bad args"
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        job(timeout_s=-1)

@@ -22,7 +22,9 @@ jobs_app = typer.Typer(
     invoke_without_command=True,
 )
 
-_STYLE = {"ok": "green", "failed": "red", "skipped": "yellow", "abandoned": "red"}
+_STYLE = {
+    "ok": "green", "failed": "red", "timeout": "red", "skipped": "yellow", "abandoned": "red",
+}  # fmt: skip
 
 
 def schedule(
@@ -160,7 +162,7 @@ def run_now(name: str = typer.Argument(..., help="The job's name in [schedule]."
         highlight=False,
         soft_wrap=True,
     )
-    if outcome.status == "failed":
+    if outcome.status in ("failed", "timeout"):
         raise typer.Exit(1)
 
 

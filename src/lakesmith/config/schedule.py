@@ -56,6 +56,9 @@ class JobSpec(Section):
         default_factory=dict, description="kind-specific options (docs/scheduling.md)"
     )
     retries: int | None = Field(None, ge=0, le=20, description="default: [schedule].retries")
+    timeout_s: float | None = Field(
+        None, ge=0, description="stop a run longer than this (default: [schedule].timeout_s)"
+    )
     enabled: bool = True
 
     @field_validator("cron")
@@ -81,6 +84,12 @@ class ScheduleSettings(Section):
     backoff_max_s: float = Field(300.0, ge=0, description="longest wait between attempts")
     misfire_grace_s: int = Field(
         60, ge=1, description="a run that could not start on time still runs this late"
+    )
+    timeout_s: float = Field(
+        3600.0,
+        ge=0,
+        description="a run (retries included) longer than this is stopped and recorded "
+        "timeout; 0: no limit",
     )
     jobs: list[JobSpec] = Field(default_factory=list)
 

@@ -8,6 +8,11 @@ under tenacity: a failure is retried up to ``retries`` times after exponential w
 retried. Every line logged meanwhile carries ``job`` and ``run_id`` (structlog context
 variables), and ``lakesmith.job_runs`` gets the run's status, duration, rows, attempts and
 last error.
+
+Each attempt runs in a child process (``schedule.isolated``) so that a run longer than
+the job's ``timeout_s`` (retries and their waits included) can be stopped: it is recorded
+``timeout`` and not retried. ``isolate=False`` runs the kinds in the calling thread
+instead (tests with in-memory kinds; no timeout then).
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ import tenacity
 
 from lakesmith.core.errors import ConfigError, ContractError
 from lakesmith.core.logging import get_logger
+from lakesmith.schedule.isolated import (
+    ChildConfigError,
+    ChildFailedError,
+    JobTimeoutError,
+    run_isolated,
+)
 from lakesmith.schedule.kinds import KINDS, Kind
 
 if TYPE_CHECKING:
@@ -33,14 +44,14 @@ if TYPE_CHECKING:
     from lakesmith.stores.job_runs import JobRuns
 
 log = get_logger(__name__)
-NOT_RETRIED = (ConfigError, ContractError)  # a retry cannot fix these
+NOT_RETRIED = (ConfigError, ContractError, JobTimeoutError)  # a retry cannot fix these
 
 
 @dataclass(frozen=True)
 class RunOutcome:
     run_id: str
     job: str
-    status: str  # ok | failed | skipped | interrupted
+    status: str  # ok | failed | timeout | skipped | interrupted
     rows: int | None = None
     attempts: int = 0
     error: str | None = None
@@ -49,6 +60,8 @@ class RunOutcome:
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
+    if isinstance(exc, ChildFailedError | ChildConfigError):  # the child's own one line
+        return (text[0] if text else type(exc).__name__)[:1000]
     return f"{type(exc).__name__}: {text[0] if text else ''}".strip().rstrip(":")[:1000]
 
 
@@ -65,8 +78,10 @@ class JobRunner:
         history: JobRuns,
         kinds: Mapping[str, Kind] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        isolate: bool = True,
     ) -> None:
         self.settings = settings
+        self.isolate = isolate
         self.history = history
         self.kinds = dict(kinds or KINDS)
         self._sleep = sleep
@@ -102,8 +117,21 @@ class JobRunner:
         kind = self.kinds[job.kind]
         cfg = self.settings.schedule
         retries = cfg.retries if job.retries is None else job.retries
+        limit = cfg.timeout_s if job.timeout_s is None else job.timeout_s
         run_id = new_run_id(job.name)
         t0 = time.monotonic()
+        deadline = t0 + limit if limit else None
+
+        def attempt_once() -> int:
+            if not self.isolate:
+                return kind(self.settings, job)
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise JobTimeoutError(
+                    f"the run took longer than its timeout_s = {limit:g} s (retries included)"
+                )
+            return run_isolated(kind, self.settings, job, run_id, left, limit)
+
         attempts, rows, error, status = 0, None, None, "failed"
         with structlog.contextvars.bound_contextvars(job=job.name, run_id=run_id):
             self.history.start(run_id, job.name, job.kind, trigger)
@@ -130,8 +158,11 @@ class JobRunner:
                 for attempt in retrying:
                     with attempt:
                         attempts = attempt.retry_state.attempt_number
-                        rows = kind(self.settings, job)
+                        rows = attempt_once()
                 status = "ok"
+            except JobTimeoutError as exc:
+                status, error = "timeout", _one_line(exc)
+                log.error("job_timeout", attempts=attempts, timeout_s=limit, error=error)
             except Exception as exc:
                 error = _one_line(exc)
                 log.error("job_failed", attempts=attempts, error=error)
