@@ -9,6 +9,7 @@ resource "aws_lb" "api" {
   security_groups            = [aws_security_group.alb.id]
   drop_invalid_header_fields = true
   idle_timeout               = 120 # uploads (api.max_upload_bytes) take a while
+  enable_deletion_protection = var.deletion_protection
 }
 
 resource "aws_lb_target_group" "api" {

@@ -7,6 +7,11 @@ resource "aws_cloudwatch_log_group" "task" {
   retention_in_days = var.log_retention_days
 }
 
+resource "aws_cloudwatch_log_group" "flow" {
+  name              = "/lakesmith/${local.name}/vpc-flow-rejected"
+  retention_in_days = var.log_retention_days
+}
+
 resource "aws_cloudwatch_log_group" "msk" {
   name              = "/lakesmith/${local.name}/msk"
   retention_in_days = var.log_retention_days

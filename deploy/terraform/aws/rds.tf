@@ -51,7 +51,8 @@ resource "aws_db_instance" "this" {
   publicly_accessible    = false
 
   backup_retention_period         = var.rds_backup_days
-  deletion_protection             = true
+  deletion_protection             = var.deletion_protection
+  copy_tags_to_snapshot           = true
   skip_final_snapshot             = false
   final_snapshot_identifier       = "${local.name}-final"
   performance_insights_enabled    = true

@@ -23,6 +23,12 @@ variable "tags" {
   default     = {}
 }
 
+variable "deletion_protection" {
+  description = "Deletion protection of the RDS instance and the load balancer (false only for throw-away environments)."
+  type        = bool
+  default     = true
+}
+
 variable "log_level" {
   description = "LAKESMITH__LOG_LEVEL of every task: DEBUG, INFO, WARNING or ERROR."
   type        = string
