@@ -92,6 +92,12 @@ class RawBatch:
         return sid
 
     def _ranges(self) -> pl.DataFrame:
+        if len(self.streams) == 1 and self.seqs:  # one stream (most sources): no frame
+            (sid,) = self.streams
+            return pl.DataFrame(
+                {"s": [sid], "lo": [min(self.seqs)], "hi": [max(self.seqs)]},
+                schema={"s": pl.Int32, "lo": pl.Int64, "hi": pl.Int64},
+            )
         frame = pl.DataFrame(
             {"s": self.stream_ids, "q": self.seqs}, schema={"s": pl.Int32, "q": pl.Int64}
         )
