@@ -173,7 +173,7 @@ def test_k8s_manifests_parse_and_kinds_present() -> None:
     docs = manifests(K8S_BASE)
     kinds = {d["kind"] for d in docs}
     needed = {"ConfigMap", "Secret", "Deployment", "Service", "HorizontalPodAutoscaler"}
-    assert kinds >= needed | {"CronJob", "PodDisruptionBudget"}, f"kinds: {kinds}"
+    assert kinds >= needed | {"CronJob", "PodDisruptionBudget", "NetworkPolicy"}, f"kinds: {kinds}"
     names = {(d["kind"], d["metadata"]["name"]) for d in docs}
     assert len(names) == len(docs), "two manifests with the same kind and name"
     deployments = {d["metadata"]["name"]: d for d in by_kind(docs, "Deployment")}
