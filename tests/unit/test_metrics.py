@@ -23,3 +23,18 @@ def test_metrics_are_served_over_http() -> None:
     assert 'lakesmith_quarantine_rate{dataset="iot.telemetry"} 0.08' in body
     assert 'lakesmith_records_per_second{dataset="iot.telemetry"} 200.0' in body
     assert "lakesmith_batch_seconds_bucket" in body
+
+
+def test_metrics_on_every_interface_and_a_bad_host() -> None:
+    import pytest
+
+    from lakesmith.core.errors import LakesmithError
+
+    metrics = WorkerMetrics("iot.telemetry")
+    (port,) = free_ports(1)
+    metrics.serve(port, "0.0.0.0")  # what a container needs: reachable on its other addresses
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert "# HELP lakesmith_records_total" in body
+    (other,) = free_ports(1)
+    with pytest.raises(LakesmithError, match="not an address of this machine"):
+        metrics.serve(other, "203.0.113.7")  # TEST-NET-3: never local

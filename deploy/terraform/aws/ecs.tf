@@ -16,7 +16,7 @@ locals {
   tasks = merge(
     {
       for k, w in var.workers : "worker-${k}" => {
-        command     = ["run", w.dataset, "--metrics-port", "9108"]
+        command     = ["run", w.dataset, "--metrics-port", "9108", "--metrics-host", "0.0.0.0"]
         count       = w.desired_count
         environment = {}
         secrets     = {}

@@ -49,6 +49,11 @@ def run(
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Serve Prometheus metrics on this port."
     ),
+    metrics_host: str | None = typer.Option(
+        None,
+        "--metrics-host",
+        help="Interface for --metrics-port (default worker.metrics_host: 127.0.0.1).",
+    ),
     max_batches: int | None = typer.Option(
         None, "--max-batches", min=1, help="Stop after this many batches."
     ),
@@ -73,8 +78,9 @@ def run(
     contract = load_contract(dataset)
     metrics = WorkerMetrics(contract.name)
     if metrics_port:
-        metrics.serve(metrics_port)
-        console.print(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
+        host = metrics_host or s.worker.metrics_host
+        metrics.serve(metrics_port, host)
+        console.print(f"metrics on http://{host}:{metrics_port}/metrics")
     worker: Worker | None = None
     try:
         worker = Worker(s, contract, group_id=group_id, metrics=metrics)

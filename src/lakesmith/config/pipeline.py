@@ -88,6 +88,11 @@ class WorkerSettings(Section):
         description="how long a write keeps retrying while PostgreSQL, the broker or the S3 "
         "server is unreachable before the worker exits non-zero",
     )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="interface --metrics-port binds (0.0.0.0 in a container, so Prometheus "
+        "can scrape it)",
+    )
 
     @field_validator("dedupe_window")
     @classmethod

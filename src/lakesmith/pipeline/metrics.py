@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import socket
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -42,10 +43,10 @@ class WorkerMetrics:
             registry=self.registry,
         )  # fmt: skip
 
-    def serve(self, port: int) -> None:
-        """Serve ``/metrics`` on 127.0.0.1:``port`` (a ``LakesmithError`` if it cannot bind)."""
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        """Serve ``/metrics`` on ``host``:``port`` (a ``LakesmithError`` if it cannot bind)."""
         try:
-            start_http_server(port, addr="127.0.0.1", registry=self.registry)
+            start_http_server(port, addr=host, registry=self.registry)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise LakesmithError(
@@ -55,6 +56,12 @@ class WorkerMetrics:
                 raise LakesmithError(
                     f"port {port} needs privileges to bind; pick another --metrics-port "
                     "(above 1023)"
+                ) from None
+            if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+                raise LakesmithError(
+                    f"cannot serve metrics on {host!r}: not an address of this machine",
+                    hint="set --metrics-host (LAKESMITH__WORKER__METRICS_HOST) to 127.0.0.1 "
+                    "or 0.0.0.0",
                 ) from None
             raise
 
