@@ -51,6 +51,11 @@ def awkward_db(stack_settings: Settings) -> Iterator[tuple[str, str]]:
     ]
     for r in rows:
         execute(url, ROW, list(r))
+    execute(  # timestamptz 'infinity' → <field>_type
+        url,
+        'INSERT INTO public."Awkward Table" ("Order ID", ts_tz, f, updated_at) '
+        "VALUES (5, 'infinity', 1.0, '2025-02-01T00:00:04Z')",
+    )
     yield name, url
     drop_database(stack_settings, name)
 
@@ -107,7 +112,7 @@ def test_awkward_types_and_hostile_rows(
         stats = worker.run(until_idle=True)
     finally:
         worker.close()
-    assert stats.records == 4
+    assert stats.records == 5
     sinks = read_sinks(stack_settings, contract)
     assert sinks.silver.height == 1
     row = sinks.silver.row(0, named=True)
@@ -132,10 +137,13 @@ def test_awkward_types_and_hostile_rows(
         1: ["order_id_required"],  # NULL key
         2: ["f_not_finite"],  # float8 NaN
         3: ["payload_too_large"],  # 100 kB of text
+        4: ["ts_tz_type"],  # 'infinity'
     }
     # nothing lost: the quarantined rows keep their payload (the huge one cut at max_bytes)
     sizes = sinks.quarantine.sort("_seq")["_payload"].bin.size().to_list()
     assert sizes[2] == 16385 and all(s < 16384 for s in sizes[:2])
+    inf = orjson.loads(sinks.quarantine.sort("_seq")["_payload"][3])
+    assert inf["ts_tz"] == "out-of-range timestamp" and inf["Order ID"] == 5
 
 
 def test_a_query_source_and_unreachable_database(
@@ -159,7 +167,7 @@ def test_a_query_source_and_unreachable_database(
         rows = reader.fetch(10).to_dicts()
     finally:
         reader.close()
-    assert [r["id"] for r in rows] == [1, 4, None]  # NULLs sort last
+    assert [r["id"] for r in rows] == [1, 4, None]  # NULLs sort last (5: f = 1.0)
     bad = url.replace(db, db + "_missing")
     spec = SqlSourceSpec(url=bad, table="t", key=["id"], mode="full")
     with pytest.raises(ServiceUnavailableError) as err:

@@ -33,6 +33,7 @@ from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, RECORD_PATHS, with
 from lakesmith.quality.typing import POLARS_TYPES
 
 ISO_UTC = "%Y-%m-%dT%H:%M:%S%.f+00:00"
+OUT_OF_RANGE = "out-of-range timestamp"
 _LOW = datetime(1, 1, 1, tzinfo=UTC)
 _HIGH = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
@@ -42,11 +43,24 @@ def _utc(expr: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
     return zoned.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
 
 
+def _in_range(expr: pl.Expr) -> pl.Expr:
+    """Within the years 1 to 9999 (what ISO text and the typing rules can hold)."""
+    return expr.is_between(_LOW, _HIGH)
+
+
+def _iso(expr: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
+    """ISO 8601 text of a zoned timestamp column; ``OUT_OF_RANGE`` for values outside the
+    years 1 to 9999 (formatting those would panic), which then fail ``<field>_type``."""
+    utc = _utc(expr, dtype)
+    text = pl.when(_in_range(utc)).then(utc).dt.to_string(ISO_UTC)
+    return pl.when(expr.is_not_null() & text.is_null()).then(pl.lit(OUT_OF_RANGE)).otherwise(text)
+
+
 def _payload_value(name: str, dtype: pl.DataType, nonfinite: bool) -> pl.Expr | None:
     """Column ``name`` made JSON-friendly for the payload, or None when it already is."""
     col = pl.col(name)
     if isinstance(dtype, pl.Datetime):
-        return _utc(col, dtype).dt.to_string(ISO_UTC) if dtype.time_zone else None
+        return _iso(col, dtype) if dtype.time_zone else None
     if isinstance(dtype, pl.Binary):
         return pl.lit("\\x") + col.bin.encode("hex")
     if isinstance(dtype, pl.Decimal) or (dtype.is_float() and nonfinite):
@@ -100,7 +114,7 @@ def _field(f: FieldSpec, schema: pl.Schema) -> tuple[pl.Expr, pl.Expr | None]:
     want = POLARS_TYPES[f.type]
     if f.type == "timestamp" and isinstance(dtype, pl.Datetime) and dtype.time_zone:
         value = _utc(col, dtype)
-        out_of_range = col.is_not_null() & ~value.is_between(_LOW, _HIGH)
+        out_of_range = col.is_not_null() & ~_in_range(value)
         return pl.when(out_of_range).then(None).otherwise(value).alias(f.name), out_of_range
     if (
         dtype == want
@@ -109,11 +123,7 @@ def _field(f: FieldSpec, schema: pl.Schema) -> tuple[pl.Expr, pl.Expr | None]:
     ):
         return col.cast(want).alias(f.name), None
     if isinstance(dtype, pl.Datetime):
-        text = (
-            _utc(col, dtype).dt.to_string(ISO_UTC)
-            if dtype.time_zone
-            else col.dt.to_string("%Y-%m-%dT%H:%M:%S%.f")
-        )
+        text = _iso(col, dtype) if dtype.time_zone else col.dt.to_string("%Y-%m-%dT%H:%M:%S%.f")
     elif isinstance(dtype, pl.Binary):
         text = pl.lit("\\x") + col.bin.encode("hex")
     elif isinstance(dtype, pl.Struct | pl.List | pl.Array):
