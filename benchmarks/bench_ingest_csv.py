@@ -19,6 +19,10 @@ them for the README.
 
     uv run python benchmarks/bench_ingest_csv.py --gb 1
     uv run python benchmarks/bench_ingest_csv.py --gb 5 --keep /big/disk
+    uv run python benchmarks/bench_ingest_csv.py --csv input.csv   # an existing file
+
+``--baseline DIR`` also runs lakesmith from another checkout's ``src`` (``git archive
+REV src | tar -x -C DIR``) on the same file: before/after from one run.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ def _line(name: str, m: Measured, size: int, rows: int, base: float | None) -> s
     ratio = f"  {mbs / base:5.0%} of polars" if base else ""
     return (
         f"{name:<22} {m.seconds:7.1f} s {mbs:8.1f} MB/s {rows / m.seconds:12,.0f} rows/s "
-        f"{m.peak_rss_bytes / MiB:7.0f} MiB peak{ratio}"
+        f"{m.peak_rss_bytes / MiB:7.0f} MiB peak {m.cpu_seconds:7.1f} s CPU{ratio}"
     )
 
 
@@ -67,8 +71,10 @@ def main() -> None:
     ap.add_argument("--memory-limit", default="1GiB")
     ap.add_argument("--pandas-chunk", type=int, default=1_000_000)
     ap.add_argument("--keep", type=Path, help="folder for the CSV and outputs (default: tmp)")
+    ap.add_argument("--csv", type=Path, help="use this CSV (write_csv's shape) instead of --gb")
     ap.add_argument("--skip", nargs="*", default=[], choices=["lakesmith", "polars", "pandas"])
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--baseline", type=Path, help="a checkout whose src/ to compare with")
     args = ap.parse_args()
     configure_logging("WARNING")
     work = Path(tempfile.mkdtemp(prefix="lakesmith-bench-csv-", dir=args.keep))
@@ -77,9 +83,15 @@ def main() -> None:
     stack = LocalStack(settings, ["postgres"])
     figures: dict[str, dict[str, float]] = {}
     try:
-        csv = work / "input.csv"
-        print(f"generating {args.gb:g} GB of CSV in {csv} …", flush=True)
-        rows = write_csv(csv, int(args.gb * 1e9))
+        if args.csv is not None:
+            csv = args.csv
+            with csv.open("rb") as handle:
+                rows = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b""))
+            rows -= 1  # the header
+        else:
+            csv = work / "input.csv"
+            print(f"generating {args.gb:g} GB of CSV in {csv} …", flush=True)
+            rows = write_csv(csv, int(args.gb * 1e9))
         size = csv.stat().st_size
         print(f"{size / 1e9:.2f} GB, {rows:,} rows, 7 columns\n", flush=True)
         runs: dict[str, Measured] = {}
@@ -99,12 +111,18 @@ def main() -> None:
             runs["pandas chunks"] = run_measured(py)
         if "lakesmith" not in args.skip:
             stack.up()
-            cmd = lakesmith_cmd(
-                "--log-level", "WARNING", "ingest", str(csv), "--dataset",
-                f"bench.csv_{uuid.uuid4().hex[:6]}", "--memory-limit", args.memory_limit,
-                "--no-progress",
-            )  # fmt: skip
-            runs["lakesmith ingest"] = run_measured(cmd, env=worker_env(settings))
+
+            def cmd() -> list[str]:
+                return lakesmith_cmd(
+                    "--log-level", "WARNING", "ingest", str(csv), "--dataset",
+                    f"bench.csv_{uuid.uuid4().hex[:6]}", "--memory-limit", args.memory_limit,
+                    "--no-progress",
+                )  # fmt: skip
+
+            if args.baseline is not None:
+                base_env = {**worker_env(settings), "PYTHONPATH": str(args.baseline / "src")}
+                runs["lakesmith (baseline)"] = run_measured(cmd(), env=base_env)
+            runs["lakesmith ingest"] = run_measured(cmd(), env=worker_env(settings))
         for name, m in runs.items():
             if m.returncode != 0:
                 print(f"{name} failed:\n{m.stderr[-3000:]}")
@@ -120,9 +138,11 @@ def main() -> None:
                 "mb_per_s": size / m.seconds / 1e6,
                 "rows_per_s": rows / m.seconds,
                 "peak_rss_mib": m.peak_rss_bytes / MiB,
+                "cpu_seconds": m.cpu_seconds,
             }
-        if "lakesmith ingest" in runs:
-            print("\n" + runs["lakesmith ingest"].stdout.strip())
+        for name in ("lakesmith (baseline)", "lakesmith ingest"):
+            if name in runs:
+                print(f"\n{name}:\n" + runs[name].stdout.strip())
         if args.json:
             args.json.write_text(
                 json.dumps({"gb": size / 1e9, "rows": rows, "runs": figures}, indent=2)
@@ -131,7 +151,7 @@ def main() -> None:
         stack.down()
         shutil.rmtree(state, ignore_errors=True)
         if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)  # (a --csv file is not in it)
 
 
 if __name__ == "__main__":

@@ -264,7 +264,7 @@ def ingest(
     # a gold model's sink holds its batches until the commit: not for several batches
     every = COMMIT_BATCHES if job.contract.gold is None else 1
     run_settings = ingest_settings(settings, job.batch_size, every)
-    worker = Worker(run_settings, job.contract, metrics=metrics)
+    worker = Worker(run_settings, job.contract, metrics=metrics, overlap_lake=True)
     stop = threading.Event()
 
     def report() -> None:

@@ -132,8 +132,12 @@ class Worker:
         contract: Contract,
         group_id: str | None = None,
         metrics: WorkerMetrics | None = None,
+        overlap_lake: bool = False,
     ) -> None:
         self.settings = settings
+        # True: batch N+1 is processed while N's lake files are encoded (a third batch's
+        # worth of memory; ``lakesmith ingest`` sizes its batches for it)
+        self.overlap_lake = overlap_lake
         self.contract = contract
         self.group_id = group_id or f"lakesmith-{contract.name}"
         self.metrics = metrics or WorkerMetrics(contract.name)
@@ -256,7 +260,9 @@ class Worker:
     ) -> RunStats:
         """The loop. Batch N+1 is gathered while batch N is being written (the sinks run
         in two threads), and processed while N's PostgreSQL writes finish (server work in
-        parallel with Python); N's lake writes end before N+1 is processed (``_wait_lake``).
+        parallel with Python); N's lake writes end before N+1 is processed (``_wait_lake``),
+        unless ``overlap_lake`` (``lakesmith ingest``: the Parquet encoding of N runs beside
+        the processing of N+1; one more batch in memory, which its batch sizing allows).
         Two batches are in memory at most, and only one of them is being transformed."""
         cfg = self.settings.worker
         _quiet_gc()
@@ -289,7 +295,7 @@ class Worker:
                 idle_since = None
                 stats.first_record_at = stats.first_record_at or time.time()
                 t_batch = time.perf_counter()
-                if flight is not None:
+                if flight is not None and not self.overlap_lake:
                     self._wait_lake(flight)
                 batch = process_batch(
                     raw,

@@ -73,15 +73,16 @@ class Measured:
     seconds: float
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # user + system CPU of the command's process tree
 
 
 _WRAPPER = """
 import json, resource, subprocess, sys, time
 t = time.monotonic()
 p = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-print(json.dumps({"rc": p.returncode, "peak": peak, "s": time.monotonic() - t,
-                  "out": p.stdout, "err": p.stderr}))
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": p.returncode, "peak": use.ru_maxrss * 1024, "s": time.monotonic() - t,
+                  "cpu": use.ru_utime + use.ru_stime, "out": p.stdout, "err": p.stderr}))
 """
 
 
@@ -99,7 +100,7 @@ def run_measured(
         check=True,
     )
     data = json.loads(done.stdout)
-    return Measured(data["rc"], data["peak"], data["s"], data["out"], data["err"])
+    return Measured(data["rc"], data["peak"], data["s"], data["out"], data["err"], data["cpu"])
 
 
 def lakesmith_cmd(*args: str) -> list[str]:
