@@ -85,6 +85,9 @@ def _parse_cursor(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+_PAYLOAD = "\x00lakesmith_payload"  # a chunk's payloads, beside its columns until poll
+
+
 def _concat(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
     """Two chunks of the same query (either may be empty)."""
     if not a.height:
@@ -156,13 +159,21 @@ class SqlSource:
             if rows.height < asked:  # the query ended
                 return rows
         if rows.height < n:
-            rows = _concat(rows, self.reader.fetch(n - rows.height))
+            rows = _concat(rows, self._read(self.reader, n - rows.height))
         return rows
+
+    def _read(self, reader: Reader, n: int) -> pl.DataFrame:
+        """``n`` rows with their bronze payloads (column ``_PAYLOAD``), made here so that
+        the fetch-ahead thread makes them beside the worker's processing."""
+        rows = reader.fetch(n)
+        if not rows.height:
+            return rows
+        return rows.with_columns(json_payloads(rows, self._max_bytes).alias(_PAYLOAD))
 
     def _fetch_ahead(self, n: int) -> None:
         if n > 0:
             reader = self.reader
-            self._ahead, self._ahead_n = self._pool.submit(reader.fetch, n), n
+            self._ahead, self._ahead_n = self._pool.submit(self._read, reader, n), n
 
     def _settle(self) -> None:
         """Wait for a fetch in flight (before the connection is used or closed)."""
@@ -227,7 +238,7 @@ class SqlSource:
     def _unseen(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` without those this process delivered already (remembered with the
         chunk's high watermark, ``self._wm`` after ``_cursor_of``)."""
-        hashes = rows.hash_rows(seed=11).to_numpy()
+        hashes = rows.drop(_PAYLOAD).hash_rows(seed=11).to_numpy()
         if self._seen:
             known = np.concatenate([h for _, h in self._seen])
             fresh = ~np.isin(hashes, known)
@@ -271,7 +282,8 @@ class SqlSource:
             if self.spec.mode == "incremental":
                 rows = self._unseen(rows)
         if rows.height:
-            batch.add_records(self.stream, self.next, rows, json_payloads(rows, self._max_bytes))
+            payloads = rows.get_column(_PAYLOAD)
+            batch.add_records(self.stream, self.next, rows.drop(_PAYLOAD), payloads)
             self.next += rows.height
             self.rows_read += rows.height
         self.busy_s = time.monotonic() - t0
