@@ -92,8 +92,8 @@ resource "aws_iam_policy" "lake_access" {
   policy = data.aws_iam_policy_document.lake_access.json
 }
 
-# Task role: the identity the task's AWS SDK calls would use. lakesmith does not use it
-# for S3 today (static keys, below); it is attached so the switch is a settings change.
+# Task role: the identity of the task's AWS SDK calls. lakesmith sets no S3 keys here
+# (LAKESMITH__S3__ENDPOINT_URL without keys), so boto3, PyArrow and delta-rs use it.
 resource "aws_iam_role" "task" {
   name               = "${local.name}-task"
   assume_role_policy = data.aws_iam_policy_document.ecs_assume.json
@@ -102,18 +102,4 @@ resource "aws_iam_role" "task" {
 resource "aws_iam_role_policy_attachment" "task_lake" {
   role       = aws_iam_role.task.name
   policy_arn = aws_iam_policy.lake_access.arn
-}
-
-# The IAM user whose keys lakesmith reads from LAKESMITH__S3__ACCESS_KEY_ID/SECRET_ACCESS_KEY.
-resource "aws_iam_user" "lake" {
-  name = "${local.name}-lake"
-}
-
-resource "aws_iam_user_policy_attachment" "lake" {
-  user       = aws_iam_user.lake.name
-  policy_arn = aws_iam_policy.lake_access.arn
-}
-
-resource "aws_iam_access_key" "lake" {
-  user = aws_iam_user.lake.name
 }

@@ -53,11 +53,9 @@ locals {
 
   # Injected by ECS from Secrets Manager (never in the task definition in clear).
   lakesmith_secrets = {
-    LAKESMITH__POSTGRES__DSN         = aws_secretsmanager_secret.postgres_dsn.arn
-    LAKESMITH__KAFKA__EXTRA          = aws_secretsmanager_secret.kafka_client.arn
-    LAKESMITH__TYPESENSE__API_KEY    = aws_secretsmanager_secret.typesense_api_key.arn
-    LAKESMITH__S3__ACCESS_KEY_ID     = aws_secretsmanager_secret.s3_access_key_id.arn
-    LAKESMITH__S3__SECRET_ACCESS_KEY = aws_secretsmanager_secret.s3_secret_access_key.arn
+    LAKESMITH__POSTGRES__DSN      = aws_secretsmanager_secret.postgres_dsn.arn
+    LAKESMITH__KAFKA__EXTRA       = aws_secretsmanager_secret.kafka_client.arn
+    LAKESMITH__TYPESENSE__API_KEY = aws_secretsmanager_secret.typesense_api_key.arn
   }
 
   api_environment = {
@@ -80,8 +78,6 @@ locals {
     aws_secretsmanager_secret.postgres_dsn.arn,
     aws_secretsmanager_secret.kafka_client.arn,
     aws_secretsmanager_secret.typesense_api_key.arn,
-    aws_secretsmanager_secret.s3_access_key_id.arn,
-    aws_secretsmanager_secret.s3_secret_access_key.arn,
     aws_secretsmanager_secret.jwt_secret.arn,
   ]
 }

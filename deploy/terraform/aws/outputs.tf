@@ -46,12 +46,10 @@ output "ecs_services" {
 output "secret_arns" {
   description = "Secrets Manager ARNs the tasks read (the values are not output)."
   value = {
-    postgres_dsn         = aws_secretsmanager_secret.postgres_dsn.arn
-    kafka_client         = aws_secretsmanager_secret.kafka_client.arn
-    typesense_api_key    = aws_secretsmanager_secret.typesense_api_key.arn
-    s3_access_key_id     = aws_secretsmanager_secret.s3_access_key_id.arn
-    s3_secret_access_key = aws_secretsmanager_secret.s3_secret_access_key.arn
-    api_jwt_secret       = aws_secretsmanager_secret.jwt_secret.arn
+    postgres_dsn      = aws_secretsmanager_secret.postgres_dsn.arn
+    kafka_client      = aws_secretsmanager_secret.kafka_client.arn
+    typesense_api_key = aws_secretsmanager_secret.typesense_api_key.arn
+    api_jwt_secret    = aws_secretsmanager_secret.jwt_secret.arn
   }
 }
 

@@ -59,25 +59,5 @@ resource "aws_secretsmanager_secret_version" "kafka_client" {
   })
 }
 
-# Static S3 keys of a dedicated IAM user (iam.tf). lakesmith reads S3 credentials only from
-# LAKESMITH__S3__ACCESS_KEY_ID / SECRET_ACCESS_KEY (unset: placeholders for the local S3
-# server), not from the task role: see the gap in docs/deployment.md.
-resource "aws_secretsmanager_secret" "s3_access_key_id" {
-  name        = "${local.name}/s3-access-key-id"
-  description = "LAKESMITH__S3__ACCESS_KEY_ID"
-}
-
-resource "aws_secretsmanager_secret_version" "s3_access_key_id" {
-  secret_id     = aws_secretsmanager_secret.s3_access_key_id.id
-  secret_string = aws_iam_access_key.lake.id
-}
-
-resource "aws_secretsmanager_secret" "s3_secret_access_key" {
-  name        = "${local.name}/s3-secret-access-key"
-  description = "LAKESMITH__S3__SECRET_ACCESS_KEY"
-}
-
-resource "aws_secretsmanager_secret_version" "s3_secret_access_key" {
-  secret_id     = aws_secretsmanager_secret.s3_secret_access_key.id
-  secret_string = aws_iam_access_key.lake.secret
-}
+# No S3 keys here: with LAKESMITH__S3__ENDPOINT_URL set and no keys, lakesmith lets the AWS
+# SDK find credentials, i.e. the task role of iam.tf.

@@ -100,11 +100,16 @@ class Settings(BaseSettings):
     def effective_s3_endpoint(self) -> str:
         return self.s3.endpoint_url or f"http://{self.local.host}:{self.local.s3_port}"
 
-    def effective_s3_credentials(self) -> tuple[str, str]:
+    def effective_s3_credentials(self) -> tuple[str, str] | None:
+        """The keys to send, or ``None``: let the AWS SDK find them (its default chain —
+        environment, profile, ECS task role, EKS IRSA, instance profile). Keys win when
+        both are set; the local server (no ``s3.endpoint_url``) gets placeholders."""
         key = self.s3.access_key_id
         secret = self.s3.secret_access_key
         if key is not None and secret is not None:
             return key.get_secret_value(), secret.get_secret_value()
+        if self.s3.endpoint_url is not None:
+            return None
         # moto accepts any credentials; these are placeholders, not secrets.
         return "lakesmith-local", "lakesmith-local"
 
@@ -125,11 +130,10 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.state_dir.resolve() / 'catalog.db')}"
 
     def lake_s3_options(self) -> dict[str, str]:
-        """Endpoint, region and credentials for a warehouse on S3 (local server when unset)."""
-        key, secret = self.effective_s3_credentials()
-        return {
-            "endpoint": self.effective_s3_endpoint(),
-            "region": self.s3.region,
-            "access_key_id": key,
-            "secret_access_key": secret,
-        }
+        """Endpoint, region and credentials for a warehouse on S3 (local server when unset;
+        no ``access_key_id``/``secret_access_key`` entries: the SDK's default chain)."""
+        options = {"endpoint": self.effective_s3_endpoint(), "region": self.s3.region}
+        credentials = self.effective_s3_credentials()
+        if credentials is not None:
+            options["access_key_id"], options["secret_access_key"] = credentials
+        return options

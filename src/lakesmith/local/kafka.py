@@ -48,7 +48,7 @@ class KafkaService(LocalService):
     def environment(self) -> dict[str, str]:
         env = super().environment()
         if self.settings.local.kafka_storage.startswith("s3://"):
-            key, secret = self.settings.effective_s3_credentials()
+            key, secret = self.settings.effective_s3_credentials() or ("", "")
             env.update(
                 AWS_ENDPOINT=self.settings.effective_s3_endpoint(),
                 AWS_ALLOW_HTTP="true",

@@ -36,7 +36,7 @@ class Notifications:
     def __init__(self, settings: Settings, queue: str, endpoint_url: str | None) -> None:
         import boto3
 
-        key, secret = settings.effective_s3_credentials()
+        key, secret = settings.effective_s3_credentials() or (None, None)  # the SDK's chain
         self.client: Any = boto3.client(
             "sqs",
             endpoint_url=endpoint_url or settings.effective_s3_endpoint(),

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def s3_client(settings: Settings) -> S3Client:
     """A boto3 S3 client for the configured endpoint (the local server when unset)."""
-    key, secret = settings.effective_s3_credentials()
+    key, secret = settings.effective_s3_credentials() or (None, None)  # None: the SDK's chain
     return boto3.client(
         "s3",
         endpoint_url=settings.effective_s3_endpoint(),

@@ -52,13 +52,14 @@ def storage_options(settings: Settings) -> dict[str, str]:
     opts = {
         "AWS_ENDPOINT_URL": s3["endpoint"],
         "AWS_REGION": s3["region"],
-        "AWS_ACCESS_KEY_ID": s3["access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": s3["secret_access_key"],
         # Read by delta-rs < 1.0 only (single writer without a lock; the local server
         # is moto). delta-rs >= 1.0 commits with conditional puts (If-None-Match), safe
         # for several writers on AWS S3 / MinIO / R2 / moto: see the module docstring.
         "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
     }
+    if "access_key_id" in s3:  # else object_store's chain (env, web identity, IMDS, ECS)
+        opts["AWS_ACCESS_KEY_ID"] = s3["access_key_id"]
+        opts["AWS_SECRET_ACCESS_KEY"] = s3["secret_access_key"]
     if s3["endpoint"].startswith("http://"):
         opts["AWS_ALLOW_HTTP"] = "true"
     return opts
