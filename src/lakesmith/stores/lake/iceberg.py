@@ -128,7 +128,17 @@ class IcebergTable:
         self._table = self.catalog.load_table(self.identifier)
 
     def refresh(self) -> Table:
-        self._table = self.table.refresh()
+        try:
+            self._table = self.table.refresh()
+        except ValueError as exc:  # pyiceberg: "Table UUID does not match"
+            if "UUID" not in str(exc):
+                raise
+            raise SinkError(
+                f"{self.label} was dropped and created again while this process held it "
+                "(a reprocess, a gold rebuild or `make clean` beside a running worker)",
+                hint="stop the dataset's workers before rebuilding its tables, then start "
+                "them again",
+            ) from None
         return self._table
 
     def properties(self) -> dict[str, str]:
