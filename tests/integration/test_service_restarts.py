@@ -106,6 +106,37 @@ def test_postgres_down_for_good_exits_non_zero(stack_settings: Settings, tmp_pat
     assert sinks.bronze.height == sinks.bronze["_record_id"].n_unique() == TOTAL
 
 
+def test_sigterm_while_retrying_stops_promptly(stack_settings: Settings, tmp_path: Path) -> None:
+    """SIGTERM during the back-off against a service that is away: the worker stops within
+    seconds (exit 130, no traceback), not after ``worker.retry_for_s``; nothing is lost."""
+    import signal
+
+    contract, path = unique_contract(tmp_path)
+    expected = _produce(stack_settings, contract)
+    postgres = LocalStack(stack_settings, ["postgres"]).service("postgres")
+    worker = WorkerProcess(path, _slow_env(stack_settings))  # retry_for_s: 300 s
+    assert worker.wait_for_batches(2), worker.output()[-2000:]
+    try:
+        postgres.stop()
+        deadline = time.monotonic() + 60
+        while '"retrying"' not in worker.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert '"retrying"' in worker.output(), worker.output()[-3000:]
+        started = time.monotonic()
+        worker.proc.send_signal(signal.SIGTERM)
+        rc = worker.proc.wait(120)
+        took = time.monotonic() - started
+    finally:
+        postgres.start()
+    out = worker.output()
+    assert rc == 130, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    assert took < 20, f"stopped after {took:.1f} s"
+    again = WorkerProcess(path, worker_env(stack_settings))
+    assert again.proc.wait(240) == 0, again.output()[-3000:]
+    _check_exact(stack_settings, contract, expected)
+
+
 def test_broker_restart_mid_stream(stack_settings: Settings, tmp_path: Path) -> None:
     assert stack_settings.local.kafka_storage.startswith("s3://")  # topics survive restarts
     contract, path = unique_contract(tmp_path)

@@ -96,3 +96,25 @@ def test_retrying_outlasts_a_decommissioned_broker_and_stops_on_the_rest() -> No
 
     with pytest.raises(ServiceUnavailableError, match="reading offsets kept failing for 1 s"):
         retrying(down, "reading offsets", budget_s=1)
+
+
+def test_a_stop_request_cuts_the_back_off_short() -> None:
+    import threading
+    import time
+
+    from lakesmith.core.transient import STOPPING
+
+    def away() -> None:
+        raise ConnectionRefusedError("PostgreSQL is away")
+
+    STOPPING.clear()
+    timer = threading.Timer(0.5, STOPPING.set)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(ServiceUnavailableError, match="was failing when the stop came"):
+            retrying(away, "writing to the silver sink", budget_s=300)
+    finally:
+        timer.cancel()
+        STOPPING.clear()
+    assert time.monotonic() - started < 5

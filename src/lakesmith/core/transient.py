@@ -16,6 +16,7 @@ their text.
 from __future__ import annotations
 
 import errno
+import threading
 from collections.abc import Callable
 from functools import cache
 from typing import TypeVar
@@ -25,6 +26,7 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_delay,
+    stop_when_event_set,
     wait_exponential,
     wait_random,
 )
@@ -148,10 +150,22 @@ def _kafka_codes() -> frozenset[int]:
     return frozenset(getattr(KafkaError, n) for n in _KAFKA_CODES if hasattr(KafkaError, n))
 
 
+# Set when the process is asked to stop (SIGTERM, Ctrl-C): a retry in its back-off gives
+# up at once instead of holding the stop for up to the whole budget (nothing is lost: what
+# was not committed is read again from the committed positions). The worker clears it
+# when a run starts.
+STOPPING = threading.Event()
+
+
+def _back_off(seconds: float) -> None:
+    STOPPING.wait(seconds)  # a back-off that a stop request cuts short
+
+
 def retrying(call: Callable[[], T], what: str, budget_s: float, **context: object) -> T:
     """``call()``, retried on transient errors with exponential back-off (0.5 s doubling to
-    15 s, with jitter) for up to ``budget_s`` seconds; then a ``ServiceUnavailableError``
-    naming ``what`` and the last error. Other errors are raised at once."""
+    15 s, with jitter) for up to ``budget_s`` seconds or until ``STOPPING`` is set; then a
+    ``ServiceUnavailableError`` naming ``what`` and the last error. Other errors are
+    raised at once."""
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -163,8 +177,9 @@ def retrying(call: Callable[[], T], what: str, budget_s: float, **context: objec
 
     retryer = Retrying(
         retry=retry_if_exception(transient),
-        stop=stop_after_delay(budget_s),
+        stop=stop_after_delay(budget_s) | stop_when_event_set(STOPPING),
         wait=wait_exponential(multiplier=0.5, max=15.0) + wait_random(0, 0.5),
+        sleep=_back_off,
         before_sleep=before_sleep,
         reraise=True,
     )
@@ -173,6 +188,11 @@ def retrying(call: Callable[[], T], what: str, budget_s: float, **context: objec
     except Exception as exc:
         if not transient(exc):
             raise
+        if STOPPING.is_set():
+            raise ServiceUnavailableError(
+                f"{what} was failing when the stop came: {str(exc).strip()[:300]}",
+                hint="nothing is lost: the worker resumes from the committed positions",
+            ) from exc
         raise ServiceUnavailableError(
             f"{what} kept failing for {budget_s:.0f} s: {str(exc).strip()[:300]}",
             hint="bring the service back and run again (nothing is lost: the worker resumes "

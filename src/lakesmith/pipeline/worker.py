@@ -32,9 +32,10 @@ from lakesmith.config import Settings
 from lakesmith.contracts.model import Contract
 from lakesmith.core import positions as pos
 from lakesmith.core.columns import DISPOSITION, RULE_IDS
+from lakesmith.core.errors import ServiceUnavailableError
 from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Positions
-from lakesmith.core.transient import retrying, transient
+from lakesmith.core.transient import STOPPING, retrying, transient
 from lakesmith.pipeline.dataset import Dataset
 from lakesmith.pipeline.lake_sink import LakeSink
 from lakesmith.pipeline.metrics import WorkerMetrics
@@ -265,6 +266,7 @@ class Worker:
         the processing of N+1; one more batch in memory, which its batch sizing allows).
         Two batches are in memory at most, and only one of them is being transformed."""
         cfg = self.settings.worker
+        STOPPING.clear()
         _quiet_gc()
         _bound_allocators()
         source = self.source = open_source(
@@ -319,10 +321,16 @@ class Worker:
                 flight = None
             self.flush(force=True)
         except KeyboardInterrupt:  # Ctrl-C / SIGTERM: what is written stays written
-            if flight is not None:
-                self._finish(flight, stats)
+            STOPPING.set()  # writes retrying against a service that is away give up now
+            try:
+                if flight is not None:
+                    self._finish(flight, stats)
+                    flight = None
+                self.flush(force=True)
+            except ServiceUnavailableError as exc:  # not committed: read again next run
                 flight = None
-            self.flush(force=True)
+                log.warning("stopped_with_writes_failing", dataset=self.contract.name,
+                            error=exc.message[:300])  # fmt: skip
             raise
         finally:
             stats.seconds = time.monotonic() - started
