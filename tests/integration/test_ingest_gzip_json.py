@@ -79,3 +79,19 @@ def test_json_array_with_a_malformed_element(stack_settings: Settings, tmp_path:
     assert sinks.silver.height == 499
     bad = sinks.quarantine.select(ROW.alias("row"), "_rule_ids").rows()
     assert bad == [(17, ["invalid_json"])]
+
+
+def test_watch_ingests_a_dropped_gzip_once(stack_settings: Settings, tmp_path: Path) -> None:
+    from lakesmith.pipeline.watch import Watcher, load_dataset_map
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    dataset = f"gz.w_{uuid.uuid4().hex[:8]}"
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text(json.dumps({"datasets": [{"match": "*.csv.gz", "dataset": dataset}]}))
+    (folder / "a.csv.gz").write_bytes(gzip.compress(_csv(40)))
+    (folder / "b.csv.gz").write_bytes(gzip.compress(_csv(40)))  # the same content
+    watcher = Watcher(stack_settings, folder, load_dataset_map(mapping), settle_s=0.0)
+    outcomes = {o.path.name: o for o in watcher.run(once=True)}
+    assert outcomes["a.csv.gz"].status == "done" and outcomes["a.csv.gz"].records == 40
+    assert outcomes["b.csv.gz"].status == "skipped"

@@ -49,7 +49,9 @@ from lakesmith.stores import ledger
 
 log = get_logger(__name__)
 
-DATA_SUFFIXES = frozenset({".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".pq", ".pdf"})
+DATA_SUFFIXES = frozenset(
+    {".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".pq", ".pdf", ".gz"}
+)
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".swp")
 HASH_BLOCK = 8 * 1024 * 1024
 
