@@ -41,6 +41,30 @@ class TestIcebergS3PostgresCatalog(SinkSuite):
         return _on_s3(stack_settings, "suite-iceberg", catalog="postgres")
 
 
+class TestIcebergS3GlueCatalog(SinkSuite):
+    """The AWS Glue Data Catalog (``lake.catalog = "glue"``), served here by the local S3
+    server (moto implements Glue), with the warehouse on that server."""
+
+    @pytest.fixture
+    def backend_settings(self, stack_settings: Settings) -> Settings:
+        return _on_s3(stack_settings, "suite-glue", catalog="glue")
+
+    def test_tables_are_registered_in_glue(self, dataset: Dataset) -> None:
+        import boto3
+
+        settings = dataset.settings
+        key, secret = settings.effective_s3_credentials() or ("", "")
+        glue = boto3.client(
+            "glue", endpoint_url=settings.effective_s3_endpoint(), region_name=settings.s3.region,
+            aws_access_key_id=key, aws_secret_access_key=secret,
+        )  # fmt: skip
+        namespace, name = dataset.silver.label.split(".", 1)
+        table = glue.get_table(DatabaseName=namespace, Name=name)["Table"]
+        assert table["Parameters"]["table_type"].upper() == "ICEBERG"
+        location = table["Parameters"]["metadata_location"]
+        assert location.startswith("s3://suite-glue/warehouse/"), location
+
+
 class TestDeltaFolder(SinkSuite):
     @pytest.fixture
     def backend_settings(self, stack_settings: Settings) -> Settings:

@@ -1,16 +1,15 @@
 # Glue Data Catalog database (the Iceberg catalog for Athena/Trino/Spark) and an Athena
 # workgroup for SQL on the lake.
 #
-# GAP: lakesmith's Iceberg catalog is an SQL catalog (lake.catalog = sqlite | postgres, or
-# an SQLAlchemy lake.catalog_uri); it cannot write to Glue today. The tables live in the
-# PostgreSQL catalog on RDS; to query them from Athena, register them in this database
-# (e.g. Glue's CREATE TABLE … TBLPROPERTIES ('table_type'='ICEBERG') pointing at each
-# table's metadata location, or `register_table` with pyiceberg's GlueCatalog). A
-# `lake.catalog = "glue"` setting (pyiceberg GlueCatalog) would remove that step.
+# lakesmith writes its Iceberg tables straight into Glue (lake.catalog = "glue", pyiceberg's
+# GlueCatalog with the task role): one Glue database per lake namespace — bronze,
+# quarantine, silver and one per gold model — created here so the task role needs no
+# glue:CreateDatabase. Athena queries them as <namespace>.<table>.
 
 resource "aws_glue_catalog_database" "lake" {
-  name        = replace("${local.name}_lake", "-", "_")
-  description = "lakesmith's Iceberg tables (bronze, silver, gold) in s3://${aws_s3_bucket.lake.bucket}/warehouse"
+  for_each    = toset(var.glue_namespaces)
+  name        = each.value
+  description = "lakesmith's ${each.value} Iceberg tables in s3://${aws_s3_bucket.lake.bucket}/warehouse/${each.value}.db"
 }
 
 resource "aws_athena_workgroup" "lake" {

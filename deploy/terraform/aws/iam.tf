@@ -74,16 +74,18 @@ data "aws_iam_policy_document" "lake_access" {
     sid = "GlueCatalogDatabase"
     actions = [
       "glue:GetDatabase",
+      "glue:GetDatabases",
       "glue:GetTable",
       "glue:GetTables",
       "glue:CreateTable",
       "glue:UpdateTable",
+      "glue:DeleteTable", # lakesmith reprocess drops and re-creates downstream tables
     ]
-    resources = [
-      "arn:${data.aws_partition.current.partition}:glue:${var.region}:${data.aws_caller_identity.current.account_id}:catalog",
-      aws_glue_catalog_database.lake.arn,
-      "arn:${data.aws_partition.current.partition}:glue:${var.region}:${data.aws_caller_identity.current.account_id}:table/${aws_glue_catalog_database.lake.name}/*",
-    ]
+    resources = concat(
+      ["arn:${data.aws_partition.current.partition}:glue:${var.region}:${data.aws_caller_identity.current.account_id}:catalog"],
+      [for d in aws_glue_catalog_database.lake : d.arn],
+      [for d in aws_glue_catalog_database.lake : "arn:${data.aws_partition.current.partition}:glue:${var.region}:${data.aws_caller_identity.current.account_id}:table/${d.name}/*"],
+    )
   }
 }
 

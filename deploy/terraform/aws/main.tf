@@ -5,8 +5,8 @@
 #   network.tf      VPC, subnets, NAT, security groups, S3 gateway endpoint
 #   msk.tf          Kafka (MSK provisioned, SASL/SCRAM over TLS)
 #   s3.tf           landing bucket (raw expires) and lake bucket (versioned)
-#   glue_athena.tf  Glue Data Catalog database and the Athena workgroup
-#   rds.tf          PostgreSQL: time series, warehouse, Iceberg SQL catalog, job history
+#   glue_athena.tf  Glue databases (the Iceberg catalog lakesmith writes) and Athena
+#   rds.tf          PostgreSQL: time series, warehouse, commit locks, job history
 #   secrets.tf      Secrets Manager: DSN, JWT secret, Typesense key, Kafka credentials
 #   iam.tf          task execution role and one task role per kind of task
 #   ecs.tf          cluster, task definitions, services
@@ -47,7 +47,7 @@ locals {
     LAKESMITH__S3__ENDPOINT_URL         = "https://s3.${var.region}.amazonaws.com"
     LAKESMITH__S3__REGION               = var.region
     LAKESMITH__LAKE__WAREHOUSE          = "s3://${aws_s3_bucket.lake.bucket}/warehouse"
-    LAKESMITH__LAKE__CATALOG            = "postgres"
+    LAKESMITH__LAKE__CATALOG            = "glue"
     LAKESMITH__LAKE__COMMIT_LOCK        = "postgres"
   }
 

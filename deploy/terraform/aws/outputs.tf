@@ -23,9 +23,9 @@ output "postgres_endpoint" {
   value       = aws_db_instance.this.endpoint
 }
 
-output "glue_database" {
-  description = "Glue Data Catalog database for the lake's Iceberg tables."
-  value       = aws_glue_catalog_database.lake.name
+output "glue_databases" {
+  description = "Glue Data Catalog databases holding the lake's Iceberg tables (one per namespace)."
+  value       = [for d in aws_glue_catalog_database.lake : d.name]
 }
 
 output "athena_workgroup" {

@@ -207,6 +207,12 @@ variable "lake_noncurrent_days" {
   default     = 14
 }
 
+variable "glue_namespaces" {
+  description = "Lake namespaces lakesmith writes (one Glue database each): bronze, quarantine, silver and the gold models' names."
+  type        = list(string)
+  default     = ["bronze", "quarantine", "silver", "music", "entities", "sales", "gold"]
+}
+
 variable "athena_bytes_scanned_cutoff" {
   description = "Athena workgroup: a query scanning more bytes than this is cancelled."
   type        = number

@@ -7,20 +7,32 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from lakesmith.config.fields import URL_SCHEME, Section, check_duration, check_warehouse
+from lakesmith.config.fields import (
+    URL_SCHEME,
+    Section,
+    check_duration,
+    check_http_url,
+    check_warehouse,
+)
 
 
 class LakeSettings(Section):
     format: Literal["iceberg", "delta"] = Field(
         "iceberg", description="table format of datasets whose contract does not choose one"
     )
-    catalog: Literal["sqlite", "postgres"] = Field(
+    catalog: Literal["sqlite", "postgres", "glue"] = Field(
         "sqlite",
-        description="Iceberg SQL catalog: SQLite in the state dir, or lakesmith's PostgreSQL",
+        description="Iceberg catalog: SQL in SQLite (state dir) or lakesmith's PostgreSQL, or "
+        "the AWS Glue Data Catalog (Athena reads its tables; [s3] region and credentials)",
     )
     catalog_uri: str | None = Field(
         None,
-        description="SQLAlchemy URI of the Iceberg SQL catalog; overrides lake.catalog",
+        description="SQLAlchemy URI of the Iceberg SQL catalog; overrides sqlite/postgres",
+    )
+    glue_endpoint_url: str | None = Field(
+        None,
+        description="Glue endpoint (lake.catalog = glue): AWS's by default, the local S3 "
+        "server's when s3.endpoint_url is unset (it serves Glue too)",
     )
     warehouse: str | None = Field(
         None,
@@ -53,6 +65,11 @@ class LakeSettings(Section):
     @classmethod
     def _warehouse(cls, v: str | None) -> str | None:
         return None if v is None else check_warehouse(v)
+
+    @field_validator("glue_endpoint_url")
+    @classmethod
+    def _glue_endpoint(cls, v: str | None) -> str | None:
+        return None if v is None else check_http_url(v)
 
     @field_validator("catalog_uri")
     @classmethod

@@ -129,6 +129,20 @@ class Settings(BaseSettings):
             return "postgresql+psycopg://" + self.effective_postgres_dsn().split("://", 1)[1]
         return f"sqlite:///{(self.state_dir.resolve() / 'catalog.db')}"
 
+    def lake_glue_options(self) -> dict[str, str]:
+        """pyiceberg ``GlueCatalog`` properties (``lake.catalog = "glue"``): the region,
+        endpoint and credentials of ``[s3]`` (none: the SDK's default chain)."""
+        options = {"glue.region": self.s3.region}
+        endpoint = self.lake.glue_endpoint_url or (
+            None if self.s3.endpoint_url else self.effective_s3_endpoint()
+        )
+        if endpoint:
+            options["glue.endpoint"] = endpoint
+        credentials = self.effective_s3_credentials()
+        if credentials is not None:
+            options["glue.access-key-id"], options["glue.secret-access-key"] = credentials
+        return options
+
     def lake_s3_options(self) -> dict[str, str]:
         """Endpoint, region and credentials for a warehouse on S3 (local server when unset;
         no ``access_key_id``/``secret_access_key`` entries: the SDK's default chain)."""

@@ -1,9 +1,11 @@
-"""Opening Iceberg: the SQL catalog the settings name, and a dataset's columns,
+"""Opening Iceberg: the catalog the settings name, and a dataset's columns,
 partitioning, sort order and filters in pyiceberg's terms.
 
-The catalog is a SQL catalog: SQLite in the state dir (default) or PostgreSQL
-(``lake.catalog = "postgres"``, or any SQLAlchemy ``lake.catalog_uri``); the warehouse
-a folder or ``s3://bucket/prefix`` on any S3-compatible server (``[s3]`` settings).
+The catalog is a SQL catalog — SQLite in the state dir (default) or PostgreSQL
+(``lake.catalog = "postgres"``, or any SQLAlchemy ``lake.catalog_uri``) — or the AWS Glue
+Data Catalog (``lake.catalog = "glue"``: Athena and other engines see the tables; tables
+live at ``warehouse/<namespace>.db/<name>``, Hive style); the warehouse a folder or
+``s3://bucket/prefix`` on any S3-compatible server (``[s3]`` settings).
 ``create_table`` makes a lakesmith table (the table class is ``stores.lake.iceberg``).
 """
 
@@ -102,6 +104,13 @@ def _catalog(name: str, uri: str, warehouse: str, io: tuple[tuple[str, str], ...
     return SqlCatalog(name, uri=uri, warehouse=warehouse, init_catalog_tables="true", **dict(io))
 
 
+@cache
+def _glue(name: str, warehouse: str, props: tuple[tuple[str, str], ...]) -> Catalog:
+    from pyiceberg.catalog.glue import GlueCatalog
+
+    return GlueCatalog(name, warehouse=warehouse, **dict(props))
+
+
 def catalog(settings: Settings) -> Catalog:
     """The Iceberg SQL catalog the settings name (SQLite in the state dir by default)."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -113,6 +122,9 @@ def catalog(settings: Settings) -> Catalog:
         if "access_key_id" in s3:  # else PyArrow's S3 filesystem uses the AWS default chain
             io["s3.access-key-id"] = s3["access_key_id"]
             io["s3.secret-access-key"] = s3["secret_access_key"]
+    if settings.lake.catalog == "glue":
+        props = {**io, **settings.lake_glue_options()}
+        return _glue(settings.lake.catalog_name, warehouse, tuple(sorted(props.items())))
     return _catalog(
         settings.lake.catalog_name,
         settings.effective_catalog_uri(),
