@@ -249,6 +249,7 @@ _STATE: dict[str, Any] = {}
 
 def _init(fleet: Fleet, cfg: EntitiesConfig) -> None:
     """Give a worker process the fleet once (jobs then carry only row indices)."""
+    _STATE.clear()  # the sites cached for an earlier fleet (an earlier run in this process)
     _STATE["fleet"], _STATE["cfg"] = fleet, cfg
 
 
