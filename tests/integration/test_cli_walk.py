@@ -274,6 +274,12 @@ def walk(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
     cases.update({f"kafka down: {n}": (a, kafka_down, cwd) for n, a in kafka_commands.items()})
     cases["s3 down: local status"] = (["local", "status", "s3"], s3_down, cwd)
     cases["typesense down: local status"] = (["local", "status", "typesense"], typesense_down, cwd)
+    for name, args in {
+        "search query": ["search", "query", "pump"],
+        "search index": ["search", "index"],
+        "search drop": ["search", "drop", "--yes"],
+    }.items():
+        cases[f"typesense down: {name}"] = (args, typesense_down, cwd)
     for name, args in {  # (c) a misspelt config variable
         "local status": ["local", "status"],
         "schema history": ["schema", "history", ds],
@@ -383,6 +389,13 @@ def test_postgres_down(walk: Walk, command: str) -> None:
 @pytest.mark.parametrize("command", ["run", "produce", "simulate", "reset-positions"])
 def test_kafka_down(walk: Walk, command: str) -> None:
     walk.results[f"kafka down: {command}"].assert_error("Kafka")
+
+
+@pytest.mark.parametrize("command", ["search query", "search index", "search drop"])
+def test_typesense_down(walk: Walk, command: str) -> None:
+    walk.results[f"typesense down: {command}"].assert_error(
+        "Typesense is not reachable", "lakesmith local up typesense"
+    )
 
 
 @pytest.mark.parametrize("service", ["s3", "typesense"])

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lakesmith.cli.common import console, settings
+from lakesmith.config import Settings
 
 app = typer.Typer(
     help="Search index of devices and PDF documents (Typesense; keyword, vector, hybrid).",
@@ -29,11 +30,16 @@ def _collections(value: str | None) -> list[str]:
     return names
 
 
-def _quiet_http() -> None:
-    """No log line per Typesense request (httpx logs each at INFO)."""
+def _typesense(cfg: Settings) -> Settings:
+    """``cfg`` once Typesense answers (else the one-line error and its fix), with no log
+    line per request (httpx logs each at INFO)."""
     import logging
 
+    from lakesmith.stores.search import typesense_health
+
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    typesense_health(cfg)
+    return cfg
 
 
 @app.command()
@@ -47,8 +53,7 @@ def index(
     """
     from lakesmith.search.sources import index_entities
 
-    cfg = settings()
-    _quiet_http()
+    cfg = _typesense(settings())
     names = tuple(_collections(only))
     reports = index_entities(cfg, names, progress=lambda m: console.print(f"  {m}", end="\r"))
     table = Table("collection", "documents", "upserted", "deleted", "unchanged", "embed s",
@@ -94,8 +99,7 @@ def query(
     except (ValidationError, ValueError) as exc:
         first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         raise typer.BadParameter(first) from None
-    _quiet_http()
-    result = SearchRepository(settings()).search(request)
+    result = SearchRepository(_typesense(settings())).search(request)
     if as_json:
         console.print_json(json.dumps(result.model_dump(mode="json")))
         return
@@ -120,5 +124,5 @@ def drop(yes: bool = typer.Option(False, "--yes", help="Do not ask.")) -> None:
 
     if not yes:
         typer.confirm("Drop the devices and documents search collections?", abort=True)
-    SearchRepository(settings()).drop()
+    SearchRepository(_typesense(settings())).drop()
     console.print("dropped")

@@ -46,6 +46,26 @@ EMBEDDING_DIM = 384  # all-MiniLM-L6-v2
 DELETE_BATCH = 500  # ids per delete-by-filter request
 
 
+def typesense_health(settings: Settings, timeout_s: float = 2.0) -> None:
+    """Nothing when Typesense answers ``/health`` with ok; else ``ServiceUnavailableError``
+    naming the address and the fix (before any command talks to it)."""
+    import httpx
+
+    from lakesmith.core.errors import ServiceUnavailableError
+
+    url = settings.effective_typesense_url().rstrip("/") + "/health"
+    try:
+        ok = httpx.get(url, timeout=timeout_s).json().get("ok") is True
+        reason = "not healthy"
+    except (httpx.HTTPError, ValueError) as exc:
+        ok, reason = False, type(exc).__name__
+    if not ok:
+        raise ServiceUnavailableError(
+            f"Typesense is not reachable at {settings.effective_typesense_url()} ({reason})",
+            hint="start it with 'lakesmith local up typesense', or set LAKESMITH__TYPESENSE__URL",
+        )
+
+
 def typesense_client(settings: Settings, timeout_s: float = 10.0) -> Any:
     """A ``typesense.Client`` for the configured node (the local server when unset)."""
     url = urlsplit(settings.effective_typesense_url())

@@ -47,12 +47,10 @@ class SearchService:
             raise UnavailableError(f"search failed: {exc.message}") from None
 
     def ping(self) -> None:
-        import httpx
+        from lakesmith.core.errors import ServiceUnavailableError
+        from lakesmith.stores.search import typesense_health
 
-        url = self.settings.effective_typesense_url().rstrip("/") + "/health"
         try:
-            ok = httpx.get(url, timeout=2.0).json().get("ok") is True
-        except (httpx.HTTPError, ValueError):
-            ok = False
-        if not ok:
-            raise UnavailableError("Typesense is not reachable or not healthy")
+            typesense_health(self.settings)
+        except ServiceUnavailableError as exc:
+            raise UnavailableError(exc.message) from None
