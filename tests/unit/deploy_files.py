@@ -48,14 +48,29 @@ def setting_of(name: str) -> tuple[str, ...]:
     return parts
 
 
+def contract_variables() -> set[str]:
+    """Environment variables the built-in contracts read: ``${NAME…}`` in their values and
+    the names their ``*_env`` keys give."""
+    from lakesmith.contracts.loader import DOMAINS_DIR
+
+    found: set[str] = set()
+    for path in DOMAINS_DIR.glob("*/*.yaml"):
+        text = path.read_text()
+        found.update(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)", text))
+        found.update(re.findall(r"\b\w+_env:\s*([A-Za-z_][A-Za-z0-9_]*)", text))
+    return found
+
+
 def check_variables(names: Iterator[str] | list[str], where: str) -> int:
-    """Every ``LAKESMITH…`` name is a setting (or ``LAKESMITH_CONFIG``); returns how many."""
+    """Every ``LAKESMITH…`` name is a setting, ``LAKESMITH_CONFIG`` or a variable a built-in
+    contract reads; returns how many."""
     count = 0
+    contract_env = contract_variables()
     for name in names:
         if not name.startswith("LAKESMITH"):
             continue
         count += 1
-        if name != CONFIG_ENV:
+        if name != CONFIG_ENV and name not in contract_env:
             try:
                 setting_of(name)
             except AssertionError as exc:

@@ -49,6 +49,8 @@ locals {
     LAKESMITH__LAKE__WAREHOUSE          = "s3://${aws_s3_bucket.lake.bucket}/warehouse"
     LAKESMITH__LAKE__CATALOG            = "glue"
     LAKESMITH__LAKE__COMMIT_LOCK        = "postgres"
+    # read by the music.events contract (${LAKESMITH_LANDING_BUCKET:-lakesmith-landing})
+    LAKESMITH_LANDING_BUCKET = aws_s3_bucket.landing.bucket
   }
 
   # Injected by ECS from Secrets Manager (never in the task definition in clear).

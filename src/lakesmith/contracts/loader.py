@@ -1,9 +1,18 @@
-"""Find and load contracts: built-in ones by name, or any YAML file by path."""
+"""Find and load contracts: built-in ones by name, or any YAML file by path.
+
+String values may name environment variables, so one contract serves every deployment
+(a bucket, topic or URL that differs per environment): ``${NAME}`` (must be set),
+``${NAME:-default}`` (the default when unset or empty), ``$${`` for a literal ``${``.
+Secrets do not belong here: sources read them from ``*_env`` settings when they open.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -12,6 +21,34 @@ from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import ContractError
 
 DOMAINS_DIR = Path(__file__).resolve().parent.parent / "domains"
+_VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(data: Any, where: str) -> Any:
+    """``data`` with ``${NAME}`` / ``${NAME:-default}`` in its strings replaced from the
+    environment (a ``ContractError`` naming an unset variable without a default)."""
+    if isinstance(data, dict):
+        return {k: expand_env(v, where) for k, v in data.items()}
+    if isinstance(data, list):
+        return [expand_env(v, where) for v in data]
+    if not isinstance(data, str) or "${" not in data:
+        return data
+
+    def one(m: re.Match[str]) -> str:
+        escaped, name, default = m.groups()
+        if escaped:
+            return m.group(0)[1:]
+        value = os.environ.get(name)
+        if value:
+            return value
+        if default is not None:
+            return default
+        raise ContractError(
+            f"contract {where} uses ${{{name}}}, which is not set",
+            hint=f"set {name}, or give a default in the contract: ${{{name}:-value}}",
+        )
+
+    return _VAR.sub(one, data)
 
 
 def load_contract_file(path: Path) -> Contract:
@@ -19,6 +56,7 @@ def load_contract_file(path: Path) -> Contract:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ContractError(f"cannot read contract {path}: {exc}") from None
+    data = expand_env(data, str(path))
     try:
         return Contract.model_validate(data)
     except ValidationError as exc:
