@@ -117,6 +117,7 @@ def test_pages_show_what_the_code_declares(pages: dict[str, str]) -> None:
         assert f'subgraph gold_{model}["{model}' in pages["gold.md"]
     assert "sales_enriched" in pages["gold.md"]  # the lake-only batch model
     assert "s3://lakesmith-lake/warehouse/silver/" in pages["lake.md"]
+    assert "s3://lakesmith-lake/warehouse/silver.db/" in pages["lake.md"]  # Glue: Hive style
     assert "stream_positions" in pages["lake.md"]
 
 

@@ -212,7 +212,7 @@ def lake_page(inv: Inventory) -> str:
         lines.append(f'subgraph {sub}["{layout.title}"]')
         lines.append(f"    {sub}_wh[({label('lake.warehouse', layout.warehouse)})]")
         lines.append(f"    {sub}_cat[({label('Iceberg catalog', layout.catalog)})]")
-        lines.append(f"    {sub}_ex[{label('a table', layout.example)}]")
+        lines.append(f"    {sub}_ex[{label('a table', *layout.examples)}]")
         lines.append("end")
         lines.append(f"landing -->|workers| {sub}")
         lines.append(f"{sub} --> namespaces")
@@ -229,12 +229,13 @@ def lake_page(inv: Inventory) -> str:
     lines.append("landing -->|workers| pg")
     return _page(
         "Lake organisation",
-        "Where each table lives, as `Settings` and `Dataset` name them: every lake table is "
-        "the folder `<warehouse>/<namespace>/<table>/` (Iceberg: `metadata/` + `data/`, "
-        "registered in the SQL catalog; Delta: `_delta_log/` + Parquet files), the same "
-        "layout on a local folder (the defaults, `lake.warehouse` unset) and on S3 "
-        f'(`lake.warehouse = "{inv.layouts[-1].warehouse}"`, `lake.catalog = "postgres"`). '
-        "Gold namespaces are the gold models' names. PostgreSQL holds lakesmith's "
+        "Where each table lives, as `Settings` and `Dataset` name them: a lake table is the "
+        "folder `<warehouse>/<namespace>/<table>/` (Iceberg: `metadata/` + `data/`, "
+        "registered in the catalog; Delta: `_delta_log/` + Parquet files), on a local "
+        "folder (the defaults, `lake.warehouse` unset) as on S3 "
+        f'(`lake.warehouse = "{inv.layouts[-1].warehouse}"`); with the Glue catalog '
+        '(`lake.catalog = "glue"`) Iceberg tables sit Hive style under '
+        "`<warehouse>/<namespace>.db/<table>/`. Gold namespaces are the gold models' names. PostgreSQL holds lakesmith's "
         "bookkeeping (positions, schema versions, DQ, ledgers, jobs), the time-series "
         "tables and one warehouse schema per gold model.",
         block("flowchart LR", lines),

@@ -85,7 +85,7 @@ class LakeLayout:
     title: str
     warehouse: str
     catalog: str
-    example: str  # where one table's folder is
+    examples: tuple[str, ...]  # where one table's folder is (per table format)
     namespaces: dict[str, tuple[str, ...]] = field(default_factory=dict)  # ns → tables
 
 
@@ -271,6 +271,8 @@ def lake_layout(
         catalog = "lake.catalog_uri"
     elif settings.lake.catalog == "postgres":
         catalog = "PostgreSQL (lake.catalog = postgres): the SQL catalog's tables"
+    elif settings.lake.catalog == "glue":
+        catalog = "AWS Glue Data Catalog (lake.catalog = glue): one database per namespace"
     else:
         catalog = settings.effective_catalog_uri().replace(str(state), STATE_DIR_LABEL)
     spaces: dict[str, list[str]] = {}
@@ -288,8 +290,14 @@ def lake_layout(
     from lakesmith.stores.lake.delta_layout import table_uri
 
     ns, name = data[0].silver[0].label.split(".", 1)
-    example = table_uri(settings, ns, name).replace(state.as_uri(), STATE_DIR_LABEL) + "/"
-    return LakeLayout(title, warehouse, catalog, example, ordered)
+    delta = table_uri(settings, ns, name).replace(state.as_uri(), STATE_DIR_LABEL) + "/"
+    examples: tuple[str, ...]
+    if settings.lake.catalog == "glue":
+        # pyiceberg's GlueCatalog places a table Hive style (stores/lake/iceberg_catalog.py)
+        examples = (f"Iceberg: {warehouse}/{ns}.db/{name}/", f"Delta: {delta}")
+    else:
+        examples = (f"Iceberg and Delta: {delta}",)
+    return LakeLayout(title, warehouse, catalog, examples, ordered)
 
 
 @dataclass(frozen=True)
@@ -300,12 +308,15 @@ class Inventory:
 
 
 def collect() -> Inventory:
-    """Everything the diagrams show, for the local defaults and an S3 warehouse."""
+    """Everything the diagrams show, for the local defaults and an S3 warehouse with the
+    PostgreSQL catalog (the compose stack) or the Glue catalog (the AWS Terraform)."""
     with throwaway_settings() as local:
         data = datasets(local)
         gold = gold_models(local)
         layouts = [lake_layout("local defaults", local, data, gold)]
     with throwaway_settings(warehouse=S3_EXAMPLE_WAREHOUSE, catalog="postgres") as s3:
         # names do not depend on where the warehouse is: only the layout is recomputed
-        layouts.append(lake_layout("S3 warehouse", s3, data, gold))
+        layouts.append(lake_layout("S3 warehouse, PostgreSQL catalog", s3, data, gold))
+    with throwaway_settings(warehouse=S3_EXAMPLE_WAREHOUSE, catalog="glue") as glue:
+        layouts.append(lake_layout("S3 warehouse, Glue catalog", glue, data, gold))
     return Inventory(tuple(data), tuple(gold), tuple(layouts))
