@@ -30,4 +30,7 @@ class SearchSettings(Section):
     # faster on a busy two-core machine (see search/embeddings.limit_blas_threads)
     blas_threads: int = Field(1, ge=0, le=64)
     chunk_words: int = Field(160, ge=20)  # words per document chunk (a PDF page is split)
-    timeout_s: float = Field(10.0, gt=0)
+    timeout_s: float = Field(10.0, gt=0)  # a search request (the API waits on it)
+    # an indexing request (an import of `import_batch` documents with their vectors): on a
+    # loaded machine one took over 10 s (bench_search at 100k devices, load average 18)
+    index_timeout_s: float = Field(120.0, gt=0)

@@ -21,7 +21,7 @@ import polars as pl
 from lakesmith.core.logging import get_logger
 from lakesmith.search.documents import EMBED_TEXT
 from lakesmith.search.types import CollectionName, EmbeddingsUnavailableError
-from lakesmith.stores.search import SearchRepository
+from lakesmith.stores.search import SearchRepository, typesense_client
 
 if TYPE_CHECKING:
     from lakesmith.config import Settings
@@ -65,7 +65,9 @@ class SearchIndexer:
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.repo = repo or SearchRepository(settings, embedder)
+        self.repo = repo or SearchRepository(
+            settings, embedder, typesense_client(settings, settings.search.index_timeout_s)
+        )
         self._embedder = embedder
         self._embed_error: str | None = (
             None if settings.search.embeddings else "search.embeddings is off"
