@@ -243,3 +243,24 @@ def test_a_huge_array_is_split_in_bounded_memory() -> None:
     small, big = run(50_000), run(1_500_000)  # ~9 MB and ~260 MB of JSON
     assert small[0] == 50_001 and big[0] == 1_500_001
     assert big[1] < small[1] + 64, (small, big)  # not the array: a block and a chunk
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("s.json", b'"x"', "not a JSON array"),
+        ("cut.json", b"[1, 2", "the JSON array is not closed"),
+        ("cut.csv.gz", gzip.compress(CSV * 40)[:300], "not a complete gzip file"),
+    ],
+)
+def test_ingest_names_the_file_it_cannot_read(
+    tmp_path: Path, name: str, data: bytes, message: str
+) -> None:
+    from lakesmith.pipeline.ingest import prepare
+
+    path = tmp_path / name
+    path.write_bytes(data)
+    fmt = "json" if name.endswith(".json") else None
+    with pytest.raises(InputError, match=message) as err:
+        prepare(Settings(state_dir=tmp_path / "state"), str(path), "t", fmt=fmt)
+    assert str(path) in err.value.message

@@ -67,14 +67,19 @@ def _head_records(path: Path, fmt: str) -> tuple[list[bytes], bytes | None]:
     header: bytes | None = None
     size = 0
     with open_input(path) as handle:
-        for chunk in get_format(fmt).read(handle, 1000, DEFAULT_MAX_BYTES * 16):
-            header = chunk.context if chunk.context is not None else header
-            for p in chunk.payloads:
-                if p:
-                    records.append(p)
-                    size += len(p)
-            if len(records) >= SAMPLE_ROWS or size >= SAMPLE_BYTES:
-                break
+        try:
+            for chunk in get_format(fmt).read(handle, 1000, DEFAULT_MAX_BYTES * 16):
+                header = chunk.context if chunk.context is not None else header
+                for p in chunk.payloads:
+                    if p:
+                        records.append(p)
+                        size += len(p)
+                if len(records) >= SAMPLE_ROWS or size >= SAMPLE_BYTES:
+                    break
+        except InputError as exc:  # name the file (a format's error names the problem)
+            if str(path) in exc.message:
+                raise
+            raise InputError(f"cannot read {path}: {exc.message}", hint=exc.hint) from None
     return records[:SAMPLE_ROWS], header
 
 

@@ -71,7 +71,12 @@ def batch_records(memory_limit: int, avg_record_bytes: float) -> int:
 
 def _avg_record_bytes(f: InputFile, fmt: str) -> float:
     with open_input(f.path) as handle:
-        chunk = next(get_format(fmt).read(handle, 2000, 1 << 20), None)
+        try:
+            chunk = next(get_format(fmt).read(handle, 2000, 1 << 20), None)
+        except InputError as exc:
+            if str(f.path) in exc.message:
+                raise
+            raise InputError(f"cannot read {f.path}: {exc.message}", hint=exc.hint) from None
     if chunk is None or not chunk.payloads:
         return 100.0
     return sum(len(p or b"") for p in chunk.payloads) / len(chunk.payloads)
