@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from lakesmith.cli.common import console, settings
-from lakesmith.config import Settings
+
+if TYPE_CHECKING:
+    from lakesmith.config import Settings
 
 app = typer.Typer(
     help="Search index of devices and PDF documents (Typesense; keyword, vector, hybrid).",
