@@ -79,6 +79,17 @@ class StagedFiles:
     base: pos.Positions  # the committed positions the rows were filtered against
 
 
+def _fast_append(table: Table, files: Sequence[DataFile], positions: pos.Positions) -> None:
+    """One snapshot adding ``files`` with ``positions`` in its summary (the catalog's own
+    check raises ``CommitFailedException`` when the table moved)."""
+    props = {POSITIONS_KEY: pos.dumps(positions)} if positions else {}
+    with table.transaction() as tx:
+        snapshot = tx.update_snapshot(snapshot_properties=props)
+        with snapshot.fast_append() as append:
+            for f in files:
+                append.append_data_file(f)
+
+
 class IcebergTable:
     """One Iceberg table of a dataset (bronze, silver or quarantine)."""
 
@@ -203,14 +214,8 @@ class IcebergTable:
                     self._discard(table, files)
                     self._conflict(attempt, "streams advanced by another writer")
                     continue
-                merged = pos.merge(now, positions)
-                props = {POSITIONS_KEY: pos.dumps(merged)} if merged else {}
                 try:
-                    with table.transaction() as tx:
-                        snapshot = tx.update_snapshot(snapshot_properties=props)
-                        with snapshot.fast_append() as append:
-                            for f in files:
-                                append.append_data_file(f)
+                    _fast_append(table, files, pos.merge(now, positions))
                     return int(rows.num_rows)
                 except CommitFailedException:
                     pass  # a commit that did not take the lock; the files are still valid
@@ -252,14 +257,8 @@ class IcebergTable:
                         "held uncommitted files",
                         hint="run again: it resumes from the committed positions",
                     )
-                merged = pos.merge(now, positions)
-                props = {POSITIONS_KEY: pos.dumps(merged)} if merged else {}
                 try:
-                    with table.transaction() as tx:
-                        snapshot = tx.update_snapshot(snapshot_properties=props)
-                        with snapshot.fast_append() as append:
-                            for f in files:
-                                append.append_data_file(f)
+                    _fast_append(table, files, pos.merge(now, positions))
                     return sum(s.rows for s in staged)
                 except CommitFailedException:
                     pass
