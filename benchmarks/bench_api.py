@@ -34,6 +34,7 @@ from loadgen import run, run_raw
 from lakesmith.api.auth import hash_password
 from lakesmith.local import LocalStack
 from lakesmith.testing import free_ports, local_stack_settings, make_state_dir, worker_env
+from lakesmith.testing.workers import wait_until_ready
 
 SITES, MODELS = 400, 60
 STATUSES = ["active", "active", "active", "maintenance", "offline", "retired"]
@@ -118,16 +119,10 @@ def main() -> None:
             [sys.executable, "-m", "lakesmith", "serve", "--workers", str(args.workers)], env=env
         )
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit("the API did not become ready")
-            time.sleep(0.3)
+        try:
+            wait_until_ready(f"{base}/readyz", proc, 90)
+        except AssertionError as exc:
+            raise SystemExit(f"the API did not become ready: {exc}") from None
         token = httpx.post(
             f"{base}/v1/auth/token", data={"username": "bench", "password": "bench-pw-1"}
         ).json()["access_token"]

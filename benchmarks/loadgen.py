@@ -48,6 +48,19 @@ def percentile(sorted_ms: Sequence[float], q: float) -> float:
     return sorted_ms[k]
 
 
+def _result(latencies: list[float], errors: int, seconds: float) -> LoadResult:
+    ms = sorted(latencies)
+    return LoadResult(
+        requests=len(ms),
+        errors=errors,
+        seconds=seconds,
+        p50_ms=percentile(ms, 0.50),
+        p90_ms=percentile(ms, 0.90),
+        p99_ms=percentile(ms, 0.99),
+        max_ms=ms[-1] if ms else float("nan"),
+    )
+
+
 async def run(
     base_url: str,
     paths: Sequence[str],
@@ -91,16 +104,7 @@ async def run(
         started = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(total)))
         seconds = time.perf_counter() - started - warmup
-    ms = sorted(latencies)
-    return LoadResult(
-        requests=len(ms),
-        errors=errors,
-        seconds=max(seconds, duration),
-        p50_ms=percentile(ms, 0.50),
-        p90_ms=percentile(ms, 0.90),
-        p99_ms=percentile(ms, 0.99),
-        max_ms=ms[-1] if ms else float("nan"),
-    )
+    return _result(latencies, errors, max(seconds, duration))
 
 
 async def run_raw(
@@ -161,13 +165,4 @@ async def run_raw(
         queue.put_nowait(None)
     await asyncio.gather(*workers)
     seconds = time.perf_counter() - started - warmup
-    ms = sorted(latencies)
-    return LoadResult(
-        requests=len(ms),
-        errors=errors,
-        seconds=max(seconds, duration),
-        p50_ms=percentile(ms, 0.50),
-        p90_ms=percentile(ms, 0.90),
-        p99_ms=percentile(ms, 0.99),
-        max_ms=ms[-1] if ms else float("nan"),
-    )
+    return _result(latencies, errors, max(seconds, duration))

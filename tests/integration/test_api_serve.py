@@ -18,6 +18,7 @@ from lakesmith.api.auth import hash_password
 from lakesmith.api.testing import api_settings, basic
 from lakesmith.config import Settings
 from lakesmith.testing import free_ports, worker_env
+from lakesmith.testing.workers import wait_until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -36,16 +37,7 @@ def test_serve_under_uvicorn(stack_settings: Settings) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.3)
+        wait_until_ready(f"{base}/readyz", proc, 60)
         token = httpx.post(
             f"{base}/v1/auth/token", data={"username": "ada", "password": "pw-ada-123"}
         ).json()["access_token"]

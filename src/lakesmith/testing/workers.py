@@ -1,4 +1,5 @@
-"""``lakesmith run`` as a subprocess whose log lines are collected (crash and drain tests)."""
+"""``lakesmith run`` as a subprocess whose log lines are collected (crash and drain tests),
+and waiting for a ``lakesmith serve`` subprocess to answer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 
 class WorkerProcess:
@@ -47,3 +49,22 @@ class WorkerProcess:
 
     def output(self) -> str:
         return "".join(self.lines)
+
+
+def wait_until_ready(url: str, proc: subprocess.Popen[Any], timeout_s: float = 60.0) -> None:
+    """Poll ``url`` (e.g. an API's ``/readyz``) until it answers 200; an AssertionError if
+    ``proc`` exits first (with its stderr when captured) or ``timeout_s`` passes."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            err = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(err.decode() if isinstance(err, bytes) else err)
+        assert time.monotonic() < deadline, f"{url} did not become ready in {timeout_s:.0f} s"
+        time.sleep(0.3)
