@@ -28,6 +28,16 @@ if TYPE_CHECKING:
     from lakesmith.contracts.model import Contract
     from lakesmith.core.records import RawBatch
 
+# Contract field types as Polars dtypes: what a decoder delivering typed records
+# (``formats.records``) and the typing of text columns (``quality.typing``) produce.
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "long": pl.Int64(),
+    "double": pl.Float64(),
+    "boolean": pl.Boolean(),
+    "timestamp": pl.Datetime("us", "UTC"),
+}
+
 PARSE_ERROR = "_parse_error"
 PARSE_DETAIL = "_parse_detail"
 

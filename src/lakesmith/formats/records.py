@@ -29,8 +29,13 @@ import polars as pl
 
 from lakesmith.contracts.model import Contract, FieldSpec
 from lakesmith.core.records import RawBatch
-from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, RECORD_PATHS, with_record_fields
-from lakesmith.quality.typing import POLARS_TYPES
+from lakesmith.formats.base import (
+    PARSE_DETAIL,
+    PARSE_ERROR,
+    POLARS_TYPES,
+    RECORD_PATHS,
+    with_record_fields,
+)
 
 ISO_UTC = "%Y-%m-%dT%H:%M:%S%.f+00:00"
 OUT_OF_RANGE = "out-of-range timestamp"

@@ -54,6 +54,7 @@ import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
 
 from lakesmith.core.errors import LakesmithError
+from lakesmith.formats.base import POLARS_TYPES
 from lakesmith.stores import pgchecksum
 from lakesmith.stores.pgchecksum import MASK, NULL_FP, Kind
 
@@ -70,14 +71,6 @@ __all__ = [
 ]
 I64 = npt.NDArray[np.int64]
 U32 = npt.NDArray[np.uint32]
-
-POLARS_TYPES: dict[str, pl.DataType] = {
-    "string": pl.String(),
-    "double": pl.Float64(),
-    "timestamp": pl.Datetime("us", "UTC"),
-    "long": pl.Int64(),
-    "boolean": pl.Boolean(),
-}
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,11 @@ from __future__ import annotations
 import polars as pl
 
 from lakesmith.contracts.model import FieldSpec
+from lakesmith.formats.base import POLARS_TYPES
 
 ISO8601_WITH_ZONE = "%Y-%m-%dT%H:%M:%S%.f%#z"
 NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")  # only with FieldSpec.timezone
 TIMESTAMP = pl.Datetime("us", "UTC")
-
-POLARS_TYPES: dict[str, pl.DataType] = {
-    "string": pl.String(),
-    "long": pl.Int64(),
-    "double": pl.Float64(),
-    "boolean": pl.Boolean(),
-    "timestamp": TIMESTAMP,
-}
 
 
 def typed(f: FieldSpec, dtype: pl.DataType | None = None) -> tuple[pl.Expr, pl.Expr]:
