@@ -76,9 +76,7 @@ def test_sigkill_while_objects_keep_arriving(stack_settings: Settings, tmp_path:
         {"LAKESMITH_FAULT_KILL_AFTER": "bronze:1"},
         {},
         {"LAKESMITH_FAULT_KILL_AFTER": "dq:3"},
-        {"LAKESMITH_FAULT_KILL_AFTER": "quarantine:2"},
         {"LAKESMITH_FAULT_KILL_AFTER": "silver.page_view_events:3"},
-        {},
         {},
     ]
     kills = 0
@@ -96,7 +94,7 @@ def test_sigkill_while_objects_keep_arriving(stack_settings: Settings, tmp_path:
         else:
             worker.proc.wait(60)
     shipper.join()
-    assert kills >= 4
+    assert kills >= 3
     final = WorkerProcess(path, worker_env(stack_settings))
     assert final.proc.wait(300) == 0, "".join(final.lines[-30:])
     assert_exactly_once(stack_settings, contract, expected, total)
