@@ -1,5 +1,5 @@
 """The entity domain end to end on the real stack: seed → bronze keeps every input raw
-(the PDF bytes), silver is typed, bad rows and hostile PDFs are quarantined with reasons,
+(the PDF bytes, with the extracted text, page count and hash beside them), silver is typed, bad rows and hostile PDFs are quarantined with reasons,
 gold is in the lake AND the warehouse with the same counts, every fact key exists in its
 dimension, the mart answers a hand-checked question, a second seed adds nothing, and the
 real datasheets ingest through the same path."""
@@ -83,13 +83,25 @@ def test_bronze_keeps_pdf_bytes_silver_has_text_pages_hash(
     s, report = seeded
     ds = _dataset(s, "entities.documents")
     try:
-        bronze = ds.bronze.scan(["_payload", "_source"])
+        bronze = ds.bronze.scan(["_payload", "_source", "sha256", "pages", "text"])
         silver = ds.silver.scan()
     finally:
         ds.close()
     assert bronze.height == 20 + REPORTS + 2  # every file, hostile ones included
     hashes = {hashlib.sha256(p).hexdigest() for p in bronze["_payload"]}
     assert set(silver["sha256"]) <= hashes
+    # bronze keeps the extracted hash, page count and text beside the bytes (equal to
+    # silver's; null for the two hostile files, which are in quarantine)
+    decoded = bronze.filter(pl.col("sha256").is_not_null())
+    assert decoded.height == silver.height
+    assert decoded["sha256"].to_list() == [
+        hashlib.sha256(p).hexdigest() for p in decoded["_payload"]
+    ]
+    assert (
+        decoded.select("sha256", "pages", "text")
+        .sort("sha256")
+        .equals(silver.select("sha256", "pages", "text").sort("sha256"))
+    )
     assert silver.height == 20 + REPORTS
     assert silver["pages"].dtype == pl.Int64 and silver["pages"].min() == 3
     sheet = silver.filter(pl.col("doc_type") == "datasheet").row(0, named=True)

@@ -227,3 +227,54 @@ def test_parallel_decode_equals_serial() -> None:
     assert parallel[PARSE_ERROR].to_list()[-3:] == [
         "not_a_pdf", "pdf_unreadable", "pdf_decompression_limit",
     ]  # fmt: skip
+
+
+def test_bronze_keeps_text_pages_hash_beside_the_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``payload.bronze_fields``: each bronze row carries the decoded hash, page count and
+    text (equal to silver's); hostile PDFs stay in bronze as bytes (fields null) and go to
+    quarantine with their reason."""
+    import lakesmith.formats.pdf as pdf_format
+    from lakesmith.pipeline.process import process_batch
+    from lakesmith.silver.dedupe import DedupeIndex
+
+    monkeypatch.setattr(pdf_format, "DEFAULT_LIMITS", PdfLimits(max_stream_bytes=4 << 20))
+    assert CONTRACT.payload.bronze_fields == ["sha256", "pages", "text"]
+    good = good_pdf(3)
+    bomb = raw_pdf(zlib.compress(b"0" * 50_000_000, 9))
+    payloads: list[bytes | None] = [good, bomb, good_pdf(1, "pw"), b"PK\x03\x04 a zip"]
+    now = datetime(2025, 6, 1, tzinfo=UTC)
+    batch = process_batch(_batch(payloads), CONTRACT, now, DedupeIndex(CONTRACT.keys))
+    bronze, silver = batch.bronze, batch.silver
+    assert bronze.height == 4 and silver.height == 1
+    assert bronze.columns[-4:] == ["sha256", "pages", "text", "_schema_version"]
+    assert bronze.schema["pages"] == pl.Int64 and bronze.schema["text"] == pl.String
+    row = bronze.row(0, named=True)
+    assert row["_payload"] == good
+    assert row["sha256"] == hashlib.sha256(good).hexdigest() == silver["sha256"][0]
+    assert row["pages"] == 3 == silver["pages"][0]
+    assert row["text"] == silver["text"][0] and row["text"].count("\f") == 2
+    assert bronze.slice(1)["_payload"].to_list() == payloads[1:]  # hostile ones kept raw
+    assert bronze.slice(1).select("sha256", "pages", "text").null_count().row(0) == (3, 3, 3)
+    reasons = {
+        file_name(s): ids for s, ids in batch.quarantine.select("_stream", "_rule_ids").rows()
+    }
+    assert reasons == {
+        "doc1.pdf": ["pdf_decompression_limit"], "doc2.pdf": ["pdf_encrypted"],
+        "doc3.pdf": ["not_a_pdf"],
+    }  # fmt: skip
+
+
+def test_bronze_fields_must_name_contract_fields() -> None:
+    from pathlib import Path
+
+    import yaml
+    from pydantic import ValidationError
+
+    import lakesmith.domains.entities as entities
+    from lakesmith.contracts.model import Contract
+
+    spec = yaml.safe_load((Path(entities.__file__).parent / "documents.yaml").read_text())
+    Contract.model_validate(spec)
+    spec["payload"]["bronze_fields"] = ["sha256", "nope"]
+    with pytest.raises(ValidationError, match="'nope' is not a field of the contract"):
+        Contract.model_validate(spec)

@@ -158,6 +158,11 @@ class SourceSpec(_Model):
 class PayloadSpec(_Model):
     format: str = Field("json", description="how records are encoded: json, jsonl, csv, parquet")
     max_bytes: int = Field(65536, ge=64, description="records larger than this are quarantined")
+    bronze_fields: list[str] = Field(
+        [],
+        description="contract fields whose decoded values bronze keeps next to the raw "
+        "payload (e.g. a PDF's sha256, pages, text): bronze/decoded.py",
+    )
 
     @field_validator("format")
     @classmethod
@@ -281,6 +286,15 @@ class Contract(_Model):
         for ref in [*self.keys, self.event_time, *self.lake.sort_by]:
             if ref not in known:
                 raise ValueError(f"{ref!r} is not a field of the contract")
+        for ref in self.payload.bronze_fields:
+            if ref not in known:
+                raise ValueError(f"payload.bronze_fields: {ref!r} is not a field of the contract")
+            if ref.startswith("_"):
+                raise ValueError(
+                    f"payload.bronze_fields: {ref!r} starts with '_' (bronze's own columns)"
+                )
+        if len(set(self.payload.bronze_fields)) != len(self.payload.bronze_fields):
+            raise ValueError("payload.bronze_fields must be unique")
         for p in self.lake.partition_by:
             if p.field not in known:
                 raise ValueError(f"partition field {p.field!r} is not a field of the contract")

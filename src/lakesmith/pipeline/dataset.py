@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from lakesmith.bronze.decoded import bronze_columns, decoded_columns
 from lakesmith.config import Settings
 from lakesmith.contracts.model import Contract, parse_duration
 from lakesmith.core.columns import (
-    BRONZE_COLUMNS,
     INGESTED_AT,
     QUARANTINE_COLUMNS,
     QUARANTINED_AT,
@@ -215,7 +215,9 @@ class Dataset:
     def ensure(self) -> Dataset:
         """Create every table that is missing (safe when workers race)."""
         c = self.contract
-        self.bronze.ensure(BRONZE_COLUMNS, [(INGESTED_AT, "day")])
+        self.bronze.ensure(bronze_columns(c), [(INGESTED_AT, "day")])
+        if c.payload.bronze_fields:  # a table made before they were listed gains them
+            self.bronze.add_columns(decoded_columns(c))
         self.quarantine.ensure(QUARANTINE_COLUMNS, [(QUARANTINED_AT, "day")])
         for table in self.silver_tables.values():
             table.ensure(

@@ -15,12 +15,12 @@ from datetime import datetime
 
 import polars as pl
 
+from lakesmith.bronze.decoded import bronze_names, decoded_values
 from lakesmith.bronze.envelope import envelope
 from lakesmith.contracts.model import Contract
 from lakesmith.core.columns import (
     BATCH_ID,
     DISPOSITION,
-    ENVELOPE,
     EVENT_TIME,
     INGESTED_AT,
     KEY,
@@ -49,7 +49,7 @@ class ProcessedBatch:
     batch_id: str
     processed_at: datetime
     positions: Positions  # stream → next position after this batch
-    bronze: pl.DataFrame  # every record: envelope + _schema_version
+    bronze: pl.DataFrame  # every record: envelope (+ payload.bronze_fields) + _schema_version
     silver: pl.DataFrame  # valid first occurrences: typed fields + lineage
     quarantine: pl.DataFrame  # invalid records: envelope + _rule_ids/_messages
     outcomes: pl.DataFrame  # one row per record: _stream/_seq/_disposition/_rule_ids/…
@@ -137,7 +137,10 @@ def process_batch(
         RECORD_ID, SOURCE, STREAM, SEQ, KEY, PAYLOAD, RULE_IDS, MESSAGES, SCHEMA_VERSION,
         BATCH_ID, pl.lit(now).alias(QUARANTINED_AT),
     )  # fmt: skip
-    bronze = env.with_columns(checked.versions).select(*ENVELOPE, SCHEMA_VERSION)  # input order
+    bronze = pl.concat(  # input order; with the contract's payload.bronze_fields
+        [env.with_columns(checked.versions), decoded_values(decoded, contract)],
+        how="horizontal",
+    ).select(bronze_names(contract))
     empty_rules = pl.lit([], dtype=pl.List(pl.String))
     outcome_cols = [STREAM, SEQ, SCHEMA_VERSION]
     event = contract.event_time
