@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -28,6 +29,7 @@ from lakesmith.core import positions as pos
 from lakesmith.core.errors import SinkError
 from lakesmith.core.logging import get_logger
 from lakesmith.gold.model import Change, GoldModel, GoldTable
+from lakesmith.gold.plan import Plan, SharedPlans, basis_of, plan_changes
 from lakesmith.pipeline.sink_base import CommitPolicy, HeldBatches, Sink
 from lakesmith.stores import meta
 from lakesmith.stores.lake import Filter, LakeTable
@@ -46,6 +48,7 @@ log = get_logger(__name__)
 MART_REFRESH_S = 60.0
 PUSHDOWN_IN = 64  # larger IN filters of lake reads are applied by Polars after the read
 ATTEMPTS = 20
+COMMIT_THREADS = 4  # lake tables committed at once (Parquet encoding and I/O release the GIL)
 
 
 def _typed(frame: pl.DataFrame, table: GoldTable, columns: Sequence[str] | None) -> pl.DataFrame:
@@ -114,9 +117,12 @@ class LakeGoldSink:
         tables: dict[str, LakeTable],
         policy: CommitPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
+        plans: SharedPlans | None = None,
     ) -> None:
         self.settings = settings
         self.model = model
+        self.plans = plans or SharedPlans(stores=1)
+        self._pool = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="gold")
         self.tables = {t.name: tables[t.name] for t in model.tables if not t.static}
         self.state = LakeState(model, tables)
         self.policy = policy or CommitPolicy(rows=1, interval_s=0.0)
@@ -152,12 +158,59 @@ class LakeGoldSink:
     def _commit(self) -> int:
         held, positions, _ = self._held.take()
         silver = held[0] if len(held) == 1 else pl.concat(held, how="diagonal_relaxed")
+        planned = self._commit_planned(silver, positions)
+        if planned is not None:
+            self.commits += 1
+            return planned
         taken = 0
         for name, lake in self.tables.items():
             table = self.model.table(name)
             taken = max(taken, self._write_table(table, lake, silver, positions))
         self.commits += 1
         return taken
+
+    def _commit_planned(self, silver: pl.DataFrame, positions: pos.Positions) -> int | None:
+        """The usual case: every table at the same committed positions, none of them has
+        the batch. Plan every table's change once (shared with the warehouse sink when it
+        is at the same positions) and commit the tables at once, in parallel threads.
+        None: the tables disagree (a crash between two tables' commits) or one changed
+        meanwhile — the caller goes table by table (``_write_table``)."""
+        if not positions:
+            return None
+        names = list(self.tables)
+        streams = list(positions)
+        found = list(self._pool.map(lambda n: self._version_and_positions(n, streams), names))
+        committed = found[0][1]
+        if any(basis_of(c) != basis_of(committed) for _, c in found):
+            return None
+        if pos.covers(committed, positions):
+            return 0  # every table has the batch already (a replay)
+        rows = pos.unseen(silver, committed)
+        plan = self.plans.plan(
+            positions, committed, lambda: plan_changes(self.model, rows, self.state)
+        )
+        seen = dict(zip(names, (v for v, _ in found), strict=True))
+        done = list(
+            self._pool.map(lambda n: self._commit_table(n, plan, positions, seen[n]), names)
+        )
+        for name, ok in zip(names, done, strict=True):
+            if not ok:  # changed meanwhile: recompute this table from the new state
+                self._write_table(self.model.table(name), self.tables[name], silver, positions)
+        return rows.height
+
+    def _version_and_positions(self, name: str, streams: list[str]) -> tuple[str, pos.Positions]:
+        lake = self.tables[name]
+        return lake.version(), lake.positions(streams)
+
+    def _commit_table(self, name: str, plan: Plan, positions: pos.Positions, seen: str) -> bool:
+        table, lake = self.model.table(name), self.tables[name]
+        change = plan.get(name) or Change(pl.DataFrame(schema=table.schema))
+        try:
+            lake.replace(_arrow(change), _where(change, table), positions, seen)
+        except StaleTableError:
+            log.info("gold_table_changed_meanwhile", table=lake.label)
+            return False
+        return True
 
     def _write_table(
         self, table: GoldTable, lake: LakeTable, silver: pl.DataFrame, positions: pos.Positions
@@ -187,7 +240,7 @@ class LakeGoldSink:
             drop_lake_table(self.settings, table)
 
     def close(self) -> None:
-        pass
+        self._pool.shutdown(wait=True)
 
 
 class WarehouseGoldSink:
@@ -198,8 +251,10 @@ class WarehouseGoldSink:
         warehouse: Warehouse,
         dataset: str,
         clock: Callable[[], float] = time.monotonic,
+        plans: SharedPlans | None = None,
     ) -> None:
         self.warehouse = warehouse
+        self.plans = plans or SharedPlans(stores=1)
         self.sink = f"gold:{dataset}"
         self.commits = 0
         self._clock = clock
@@ -220,12 +275,18 @@ class WarehouseGoldSink:
         with conn.transaction():
             rows = meta.lock_unseen(conn, self.sink, batch.positions, batch.silver)
             state = WarehouseState(wh, conn)
-            for table in wh.model.tables:
-                if table.static or rows.height == 0:
-                    continue
-                change = wh.model.change(table.name, rows, state)
-                if change is not None:
-                    written += wh.apply(conn, table, change)
+            if rows.height:
+                if rows.height == batch.silver.height:  # none of it seen: maybe shared
+                    committed = meta.read_positions(conn, self.sink, batch.positions)
+                    plan = self.plans.plan(
+                        batch.positions, committed, lambda: plan_changes(wh.model, rows, state)
+                    )
+                else:
+                    plan = plan_changes(wh.model, rows, state)
+                for table in wh.model.tables:
+                    change = plan.get(table.name)
+                    if change is not None:
+                        written += wh.apply(conn, table, change)
             meta.write_positions(conn, self.sink, batch.positions)
         self.commits += 1
         self._stale = self._stale or written > 0
@@ -256,12 +317,13 @@ def gold_sinks(dataset: Dataset, clock: Callable[[], float] = time.monotonic) ->
     model, spec = dataset.gold_model, dataset.contract.gold
     assert model is not None and spec is not None
     sinks: list[Sink] = []
+    plans = SharedPlans(stores=int(spec.lake) + int(spec.warehouse))
     if spec.lake:
         policy = CommitPolicy.from_settings(dataset.settings)
-        sinks.append(LakeGoldSink(dataset.settings, model, dataset.gold, policy, clock))
+        sinks.append(LakeGoldSink(dataset.settings, model, dataset.gold, policy, clock, plans))
     if spec.warehouse:
         from lakesmith.stores.warehouse import Warehouse
 
         warehouse = Warehouse(dataset.settings, model, spec.schema_name)
-        sinks.append(WarehouseGoldSink(warehouse, dataset.contract.name))
+        sinks.append(WarehouseGoldSink(warehouse, dataset.contract.name, plans=plans))
     return sinks
