@@ -219,3 +219,35 @@ def test_isolated_runs_return_rows_and_report_child_errors() -> None:
     assert out.error == "ConfigError: bad args"
     with pytest.raises(ValidationError, match="greater than or equal to 0"):
         job(timeout_s=-1)
+
+
+def test_leaving_without_waiting_stops_every_running_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scheduler's second Ctrl-C leaves at once: the runs' child processes are
+    stopped first (``stop_all_children``), so none outlives the scheduler, and the runs
+    are not retried in new children."""
+    from lakesmith.schedule import isolated
+
+    monkeypatch.setattr(isolated, "_closed", False)  # restored after the test
+
+    r, _, _ = runner(scripted, isolate=True)
+    threads = [
+        threading.Thread(target=r.run, args=(job(name, args={"sleep_s": 60}),), daemon=True)
+        for name in ("a", "b")
+    ]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(multiprocessing.active_children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(multiprocessing.active_children()) == 2
+    t0 = time.monotonic()
+    assert isolated.stop_all_children(grace_s=5) == 2
+    assert time.monotonic() - t0 < 10  # SIGTERM is enough: the jobs did not run their 60 s
+    assert multiprocessing.active_children() == []
+    for t in threads:
+        t.join(30)
+        assert not t.is_alive()  # each run saw its child die and finished
+    assert multiprocessing.active_children() == []  # and started no other
+    assert isolated.stop_all_children() == 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import sys
+import threading
 import time
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 KILL_GRACE_S = 10.0  # after SIGTERM, how long a child may take to stop before SIGKILL
+_live: set[Any] = set()  # the children of runs in progress, for stop_all_children
+_live_lock = threading.Lock()
+_closed = False  # set by stop_all_children: no new child starts after it
 
 
 class JobTimeoutError(LakesmithError):
@@ -93,7 +97,11 @@ def run_isolated(
         name=f"lakesmith-job-{job.name}",
         daemon=False,
     )
-    child.start()
+    with _live_lock:
+        if _closed:
+            raise ChildConfigError("the scheduler is stopping: no new run starts")
+        child.start()
+        _live.add(child)
     send.close()  # the child holds the only writer: EOF when it dies
     try:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -121,10 +129,33 @@ def run_isolated(
         raise
     finally:
         receive.close()
+        with _live_lock:
+            _live.discard(child)
     if message[0] == "ok":
         return int(message[1])
     _, not_retried, error = message
     raise (ChildConfigError if not_retried else ChildFailedError)(error)
+
+
+def stop_all_children(grace_s: float = KILL_GRACE_S) -> int:
+    """SIGTERM every run's child process still alive, SIGKILL those still alive after
+    ``grace_s``; how many there were. For a scheduler that leaves without waiting for its
+    jobs (a second Ctrl-C), so no job process outlives it; no new run starts afterwards
+    (a run whose child was stopped is not retried)."""
+    global _closed
+    with _live_lock:
+        _closed = True
+        children = [c for c in _live if c.is_alive()]
+    for child in children:
+        log.warning("job_stopping_child", pid=child.pid)
+        child.terminate()
+    deadline = time.monotonic() + grace_s
+    for child in children:
+        child.join(max(0.0, deadline - time.monotonic()))
+        if child.is_alive():
+            child.kill()
+            child.join()
+    return len(children)
 
 
 def _terminate(child: Any) -> None:

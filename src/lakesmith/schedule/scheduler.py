@@ -116,6 +116,11 @@ def serve(
         try:
             scheduler.shutdown(wait=True)
         except KeyboardInterrupt:
-            log.warning("scheduler_abandoned_running_jobs")
+            from lakesmith.schedule.isolated import stop_all_children
+
+            # the runs' child processes are stopped (SIGTERM, then SIGKILL after a short
+            # grace): os._exit leaves no orphan job process behind
+            stopped = stop_all_children(grace_s=3.0)
+            log.warning("scheduler_abandoned_running_jobs", stopped_child_processes=stopped)
             os._exit(130)
     log.info("scheduler_stopped")
