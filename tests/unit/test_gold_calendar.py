@@ -9,7 +9,7 @@ import polars as pl
 from lakesmith.domains.music.gold import MODEL, parse_locations
 from lakesmith.domains.music.useragent import parse_user_agent, parse_user_agents
 from lakesmith.gold import calendar
-from lakesmith.gold.keys import key_of, surrogate_key
+from lakesmith.gold.keys import key_of, stable_hash, surrogate_key
 
 
 def test_dim_date_is_a_full_calendar() -> None:
@@ -35,8 +35,22 @@ def test_surrogate_keys_are_stable_and_null_safe() -> None:
     keyed = surrogate_key(frame, ["a", "b"], "k")
     assert keyed["k"][0] == keyed["k"][1] == key_of("x", 1)
     assert keyed["k"][2] == key_of(None, 2)
-    assert key_of("Coldplay") == 3302121715998577894  # fixed: the same in every run/store
+    assert key_of("Coldplay") == 8452447632801534642  # fixed: the same in every run/store
     assert all(0 <= k < 2**63 for k in keyed["k"])
+
+
+def test_keys_are_postgresqls_hashtextextended_without_the_sign_bit() -> None:
+    # hashtextextended('a', 0) and hashtextextended('', 0) as PostgreSQL computes them
+    # (tests/unit/test_backfill_checksum.py checks the hash against PostgreSQL itself)
+    assert key_of("a") == 3591986179850072241
+    assert key_of("") == key_of(None) == -6939563903564495251 & 0x7FFFFFFFFFFFFFFF
+    values = ["", "a", "1234567890ab", "12345678901234", "Beyoncé\x1fHalo", "x" * 1000, None]
+    got = stable_hash(pl.Series(values))
+    assert got.to_list()[1:-1] == [key_of(v) for v in values[1:-1]]
+    assert stable_hash(pl.Series(values)[2:5]).to_list() == got.to_list()[2:5]  # sliced
+    assert stable_hash(pl.Series([], dtype=pl.String)).to_list() == []
+    many = pl.Series([f"artist {i}\x1fsong {i * 7}" for i in range(50_000)])
+    assert stable_hash(many).n_unique() == 50_000
 
 
 def test_locations_split_into_city_metro_and_states() -> None:
