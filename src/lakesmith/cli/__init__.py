@@ -61,7 +61,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(local.app, name="local")
-app.command("run")(run.run)
+app.add_typer(run.app, name="run")
 app.add_typer(simulate.app, name="simulate")
 app.command("produce")(simulate.produce)
 app.add_typer(dq.app, name="dq")

@@ -1,7 +1,16 @@
-"""``lakesmith run DATASET``: the streaming worker."""
+"""``lakesmith run``: a dataset's streaming worker, or a workload's batch pipeline.
+
+``lakesmith run DATASET [options]`` is the worker of a dataset (a contract name or YAML
+path): it reads the dataset's source and runs until stopped (or idle). ``lakesmith run
+NAME [options]`` where NAME is a registered batch pipeline (a domain's ``Domain.run``,
+e.g. ``sales``) runs that job to its end. ``RunCommands`` picks one by the first
+argument: a domain with a batch pipeline, else a dataset. Dataset names have a dot or
+are paths, domain names have neither, so the two never collide.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 from dataclasses import asdict
@@ -9,8 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from typer import _click as click
 
-from lakesmith.cli.common import console, settings
+from lakesmith.cli.common import console, settings, tidy_text
+from lakesmith.cli.demo import DomainCommands
 
 if TYPE_CHECKING:
     from lakesmith.pipeline.worker import RunStats
@@ -34,7 +45,7 @@ def summary(name: str, stats: RunStats, *, interrupted: bool = False) -> str:
     )
 
 
-def run(
+def worker(
     dataset: str = typer.Argument(
         ..., help="Dataset name (e.g. iot.telemetry) or a contract YAML path."
     ),
@@ -61,7 +72,7 @@ def run(
         None, "--stats-json", help="Write the run's figures as JSON to this file."
     ),
 ) -> None:
-    """Ingest a dataset's source into the lakehouse.
+    """Run a dataset's streaming worker: ingest its source into the lakehouse.
 
     Records go to bronze, quarantine (with the rules they failed), silver, the time-series
     table and the DQ statistics. Exactly-once: each batch's source positions are committed with its data in every sink,
@@ -104,3 +115,54 @@ def _write_stats(path: Path | None, stats: RunStats, *, interrupted: bool = Fals
     if path is not None:
         figures = {**asdict(stats), "records_per_second": stats.records_per_second}
         path.write_text(json.dumps({**figures, "interrupted": interrupted}))
+
+
+class RunCommands(DomainCommands):
+    """``run NAME``: the batch pipeline of the domain NAME (``Domain.run``) when there is
+    one, else NAME is a dataset and its worker runs (``worker``)."""
+
+    kind = "run"
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name.startswith("-") or name in self.list_commands(ctx):
+            return super().resolve_command(ctx, args)
+        return name, _worker_command(name), args[1:]
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help(ctx, formatter)
+        formatter.write(
+            "\n  The worker's options: lakesmith run DATASET --help; a pipeline's: "
+            "lakesmith run NAME --help.\n"
+        )
+
+
+def _worker_command(dataset: str) -> click.Command:
+    """``worker`` as the command ``run DATASET`` (the name taken by ``resolve_command``)."""
+    sub = typer.Typer(add_completion=False, rich_markup_mode="rich")
+    sub.command("run", help=tidy_text(worker.__doc__))(worker)
+    cmd = typer.main.get_command(sub)
+    cmd.params = [p for p in cmd.params if p.name != "dataset"]
+    assert cmd.callback is not None
+    cmd.callback = functools.partial(cmd.callback, dataset=dataset)
+    return cmd
+
+
+app = typer.Typer(
+    cls=RunCommands,
+    help=tidy_text(
+        """Run a dataset's streaming worker, or a workload's batch pipeline.
+
+        lakesmith run DATASET \\[--until-idle …]: the worker of DATASET (a contract name
+        such as iot.telemetry, or a contract YAML path) reads its source into bronze,
+        quarantine, silver and gold until stopped (with --until-idle: until the source is
+        drained).
+
+        lakesmith run NAME \\[options]: the batch pipeline NAME (the commands below, e.g.
+        lakesmith run sales --data DIR) runs once over its input files, shows its stages and
+        prints a summary."""
+    ),
+    no_args_is_help=True,
+)

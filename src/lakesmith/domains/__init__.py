@@ -2,14 +2,14 @@
 
 A domain is a folder ``lakesmith/domains/<name>/`` holding its contracts (``*.yaml``,
 found by ``contracts.loader``), its generators, and a module that defines
-``DOMAIN = Domain(...)``: the ``simulate <name>`` and ``demo <name>`` commands and the
-demo's example queries. ``DOMAINS`` maps a domain name to that module's import path; the
-module is imported only when one of its commands runs (or its help is shown), so
-``lakesmith --help`` stays fast. Adding a domain is a new folder plus one line here;
+``DOMAIN = Domain(...)``: the ``simulate <name>``, ``demo <name>`` and (a batch
+pipeline) ``run <name>`` commands and the demo's example queries. ``DOMAINS`` maps a
+domain name to that module's import path; the module is imported only when one of its
+commands runs (or its help is shown), so ``lakesmith --help`` stays fast. Adding a domain is a new folder plus one line here;
 a third-party package calls ``register_domain`` instead.
 
-Nothing in ``lakesmith.cli`` names a domain: ``cli.simulate`` and ``cli.demo`` build
-their sub-commands from this registry.
+Nothing in ``lakesmith.cli`` names a domain: ``cli.simulate``, ``cli.demo`` and
+``cli.run`` build their sub-commands from this registry.
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ class Domain:
     simulate: Callable[..., None] | None = None
     demo: Callable[..., None] | None = None
     ship: Callable[..., None] | None = None
+    run: Callable[..., None] | None = None
+    """``lakesmith run <name>``: the domain's batch pipeline, a job that ends (the other
+    form, ``lakesmith run DATASET``, is a dataset's streaming worker)."""
     """``lakesmith ship <name>``: write the domain's data to its landing place (a bucket)."""
     demo_queries: Sequence[DemoQuery] = ()
 

@@ -151,11 +151,18 @@ def golden_customers(rows: pl.DataFrame) -> Customers:
 def customers_from_orders(orders: pl.DataFrame) -> Customers:
     """Customers when there is no customer file (e.g. the retail data): one per
     ``customer_id`` of the orders, its country the one it orders from most."""
-    known = orders.drop_nulls("customer_id")
+    return customers_from_counts(country_counts(orders))
+
+
+def country_counts(orders: pl.DataFrame) -> pl.DataFrame:
+    """Order lines per (``customer_id``, ``ship_country``) (``len``; chunks' counts add up)."""
+    return orders.drop_nulls("customer_id").group_by("customer_id", "ship_country").len()
+
+
+def customers_from_counts(counts: pl.DataFrame) -> Customers:
+    """``customers_from_orders`` from the orders' ``country_counts``."""
     golden = (
-        known.group_by("customer_id", "ship_country")
-        .len()
-        .sort(["customer_id", "len", "ship_country"], descending=[False, True, False])
+        counts.sort(["customer_id", "len", "ship_country"], descending=[False, True, False])
         .group_by("customer_id", maintain_order=True)
         .agg(pl.col("ship_country").first().alias("country"))
         .with_columns(
@@ -224,22 +231,14 @@ def _quoted(col: str) -> pl.Expr:
     return pl.concat_str([pl.lit("'"), pl.col(col).fill_null(""), pl.lit("'")])
 
 
-def order_reasons(orders: pl.DataFrame, xref: pl.DataFrame | None, guests: bool) -> pl.DataFrame:
-    """``orders`` with ``_rule_ids`` / ``_messages`` (null: clean; else every rule the
-    line breaks) and ``is_return``."""
-    is_return = pl.any_horizontal(
-        [pl.col("order_id").str.starts_with(p) for p in RETURN_PREFIXES]
-    ).fill_null(False)
-    o = orders.with_columns(is_return.alias("is_return"))
-    if xref is not None:
-        o = o.join(
-            xref.select("customer_id", pl.lit(True).alias("_known")),
-            on="customer_id",
-            how="left",
-        )
-    else:
-        o = o.with_columns(pl.lit(True).alias("_known"))
-    checks: list[tuple[str, pl.Expr, pl.Expr | None]] = [
+LINE = ("order_id", "customer_id", "product_id", "order_ts", "quantity", "unit_price")
+"""The columns that make two order lines the same line (``duplicate_line``)."""
+FLAGS, ROW, DUP = "__flags", "__row", "__dup"
+
+
+def _checks(guests: bool) -> list[tuple[str, pl.Expr, pl.Expr | None]]:
+    """Every order rule but ``duplicate_line``: (rule, failed, the value to quote)."""
+    return [
         ("order_date_unparseable", pl.col("order_ts").is_null(), _quoted("raw_order_date")),
         ("unit_price_unparseable", pl.col("unit_price").is_null(), _quoted("raw_unit_price")),
         ("unit_price_negative", pl.col("unit_price") < 0, _quoted("raw_unit_price")),
@@ -263,48 +262,75 @@ def order_reasons(orders: pl.DataFrame, xref: pl.DataFrame | None, guests: bool)
             _quoted("customer_id"),
         ),
     ]
-    # a bit per failed rule for every row; the lists of rules and messages only for the
-    # (few) rows that failed one
+
+
+def order_flags(orders: pl.DataFrame, xref: pl.DataFrame | None, guests: bool) -> pl.DataFrame:
+    """``orders`` with ``is_return``, ``__flags`` (a bit per rule of ``_checks`` the line
+    breaks; 0: none) and ``__row`` (its row in the input file). Row by row: a chunk of
+    the orders gives the same flags as the whole file."""
+    is_return = pl.any_horizontal(
+        [pl.col("order_id").str.starts_with(p) for p in RETURN_PREFIXES]
+    ).fill_null(False)
+    o = orders.with_columns(is_return.alias("is_return"))
+    if xref is not None:
+        o = o.join(
+            xref.select("customer_id", pl.lit(True).alias("_known")),
+            on="customer_id",
+            how="left",
+            maintain_order="left",
+        )
+    else:
+        o = o.with_columns(pl.lit(True).alias("_known"))
+    checks = _checks(guests)
     flags = pl.sum_horizontal(
         [cond.fill_null(False).cast(pl.Int64) * (1 << i) for i, (_, cond, _) in enumerate(checks)]
     )
-    o = o.with_columns(flags.alias("__flags")).drop("_known")
-    # exact duplicate lines among the otherwise clean ones: the first one (by row) stays
-    line = ["order_id", "customer_id", "product_id", "order_ts", "quantity", "unit_price"]
     row = pl.col(SOURCE).str.extract(r"#row=(\d+)$", 1).cast(pl.Int64)
-    o = o.with_columns(row.alias("__row")).sort("__row", SOURCE).drop("__row")
-    dup = ~pl.struct(line).is_first_distinct()
-    o = o.with_columns(
-        pl.when(pl.col("__flags") == 0)
-        .then(dup.over(pl.col("__flags") == 0))
-        .otherwise(False)
-        .alias("__dup")
-    )
-    bad = pl.col("__flags") != 0
+    return o.with_columns(flags.alias(FLAGS), row.alias(ROW)).drop("_known")
+
+
+def order_verdict(flagged: pl.DataFrame, guests: bool) -> pl.DataFrame:
+    """``order_flags``'s rows (with a boolean ``__dup``: a repeated clean line) with
+    ``_rule_ids`` / ``_messages``: null for a clean line, else every rule it breaks;
+    the clean lines first."""
+    checks = _checks(guests)
+    bad = pl.col(FLAGS) != 0
     rules = pl.concat_list(
         [
-            pl.when(pl.col("__flags") & (1 << i) != 0).then(pl.lit(rule))
+            pl.when(pl.col(FLAGS) & (1 << i) != 0).then(pl.lit(rule))
             for i, (rule, _, _) in enumerate(checks)
         ]
-        + [pl.when(pl.col("__dup")).then(pl.lit("duplicate_line"))]
+        + [pl.when(pl.col(DUP)).then(pl.lit("duplicate_line"))]
     ).list.drop_nulls()
     messages = pl.concat_list(
         [
-            pl.when(pl.col("__flags") & (1 << i) != 0).then(
+            pl.when(pl.col(FLAGS) & (1 << i) != 0).then(
                 pl.format(REASONS[rule], arg) if arg is not None else pl.lit(REASONS[rule])
             )
             for i, (rule, _, arg) in enumerate(checks)
         ]
-        + [pl.when(pl.col("__dup")).then(pl.lit(REASONS["duplicate_line"]))]
+        + [pl.when(pl.col(DUP)).then(pl.lit(REASONS["duplicate_line"]))]
     ).list.drop_nulls()
-    rejected = o.filter(bad | pl.col("__dup")).with_columns(
+    rejected = flagged.filter(bad | pl.col(DUP)).with_columns(
         rules.alias(RULE_IDS), messages.alias(MESSAGES)
     )
-    clean = o.filter(~bad & ~pl.col("__dup")).with_columns(
+    clean = flagged.filter(~bad & ~pl.col(DUP)).with_columns(
         pl.lit(None, pl.List(pl.String)).alias(RULE_IDS),
         pl.lit(None, pl.List(pl.String)).alias(MESSAGES),
     )
-    return pl.concat([clean, rejected]).drop("__flags", "__dup")
+    return pl.concat([clean, rejected]).drop(FLAGS, DUP, ROW)
+
+
+def order_reasons(orders: pl.DataFrame, xref: pl.DataFrame | None, guests: bool) -> pl.DataFrame:
+    """``orders`` with ``_rule_ids`` / ``_messages`` (null: clean; else every rule the
+    line breaks) and ``is_return``. Exact duplicate lines among the otherwise clean ones:
+    the first one (by row) stays. (``chunked`` does the same a chunk at a time.)"""
+    o = order_flags(orders, xref, guests).sort(ROW, SOURCE)
+    dup = ~pl.struct(list(LINE)).is_first_distinct()
+    o = o.with_columns(
+        pl.when(pl.col(FLAGS) == 0).then(dup.over(pl.col(FLAGS) == 0)).otherwise(False).alias(DUP)
+    )
+    return order_verdict(o, guests)
 
 
 def quarantine_rows(

@@ -1,4 +1,5 @@
-"""The W-SALES domain's commands: ``simulate sales`` and ``demo sales``.
+"""The W-SALES domain's commands: ``simulate sales``, ``run sales`` (the batch pipeline)
+and ``demo sales`` (simulate, the same pipeline, then the analyst queries).
 
 Registered through ``DOMAIN`` (see ``lakesmith.domains``); everything heavy is imported
 inside the commands.
@@ -14,8 +15,14 @@ import typer
 from lakesmith.domains import Domain
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
+    from rich.progress import Progress, TaskID
+
     from lakesmith.config import Settings
     from lakesmith.domains.sales.pipeline import SalesReport
+
+FORMATS = ("iceberg", "delta")
 
 
 def simulate(
@@ -86,7 +93,9 @@ def print_report(report: SalesReport) -> None:
             highlight=False,
         )
     console.print(
-        "stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in report.stages.items()),
+        f"time: {sum(report.stages.values()):.1f}s (stages: "
+        + ", ".join(f"{k} {v:.1f}s" for k, v in report.stages.items())
+        + ")",
         highlight=False,
     )
 
@@ -107,6 +116,148 @@ def show_queries(s: Settings, table_format: str) -> None:
             if frame is None:
                 frame = warehouse_answer(s, name)
             console.print(frame.head(12))
+
+
+class StageProgress:
+    """A Rich line per pipeline stage: a spinner and its elapsed time while it runs, a
+    tick and its time once the next one starts; ``detail`` updates the running line."""
+
+    def __init__(self) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        from lakesmith.cli.common import console
+
+        self.progress: Progress = Progress(
+            SpinnerColumn(finished_text="[green]✓[/]"),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._task: TaskID | None = None
+        self._stage = ""
+
+    def __enter__(self) -> StageProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._finish()
+        self.progress.stop()
+
+    def _finish(self) -> None:
+        if self._task is not None:
+            self.progress.update(self._task, description=self._stage, total=1, completed=1)
+            self.progress.stop_task(self._task)
+
+    def stage(self, text: str) -> None:
+        self._finish()
+        self._stage = text
+        self._task = self.progress.add_task(text, total=None)
+
+    def detail(self, text: str) -> None:
+        if self._task is not None:
+            self.progress.update(self._task, description=f"{self._stage} [dim]({text})[/]")
+
+
+def execute(
+    s: Settings,
+    *,
+    data: Path | None,
+    retail: Path | None,
+    table_format: str,
+    chunk_rows: int | None = None,
+    warehouse: bool = True,
+) -> SalesReport:
+    """Check the inputs, run the pipeline with a progress line per stage, print the
+    summary (``run sales`` and ``demo sales``)."""
+    from lakesmith.core.errors import LakesmithError
+    from lakesmith.domains.sales.chunked import CHUNK_ROWS
+    from lakesmith.domains.sales.gold import MODEL, RETAIL_MODEL, SalesModel
+    from lakesmith.domains.sales.pipeline import run_sales
+
+    if table_format not in FORMATS:
+        raise LakesmithError(f"--table-format {table_format!r}: use iceberg or delta")
+    if (data is None) == (retail is None):
+        raise LakesmithError("give either --data DIR or --retail FILE")
+    model: SalesModel
+    if retail is not None:
+        if not retail.is_file():
+            raise LakesmithError(f"--retail {retail}: no such file")
+        orders, customers, model = retail, None, RETAIL_MODEL
+    else:
+        assert data is not None
+        if not data.is_dir():
+            raise LakesmithError(
+                f"--data {data}: no such folder (make one: lakesmith simulate sales --out {data})"
+            )
+        orders, customers, model = data / "sales_data.csv", data / "customer_data.parquet", MODEL
+        missing = [p.name for p in (orders, customers) if not p.is_file()]
+        if missing:
+            raise LakesmithError(f"--data {data}: no {' and no '.join(missing)} in it")
+    with StageProgress() as progress:
+        report = run_sales(
+            s,
+            orders,
+            customers,
+            table_format=table_format,
+            model=model,
+            warehouse=warehouse,
+            chunk_rows=chunk_rows or CHUNK_ROWS,
+            say=progress.stage,
+            detail=progress.detail,
+        )
+    print_report(report)
+    return report
+
+
+def run(
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        file_okay=False,
+        help="Folder with customer_data.parquet and sales_data.csv (lakesmith simulate sales).",
+    ),
+    retail: Path | None = typer.Option(
+        None,
+        "--retail",
+        dir_okay=False,
+        help="UCI Online Retail II (its parquet file), mapped by the sales.retail contract.",
+    ),
+    table_format: str = typer.Option(
+        "iceberg", "--table-format", help="iceberg or delta: every table of the run."
+    ),
+    chunk_rows: int = typer.Option(
+        1_000_000, "--chunk-rows", min=1_000, help="Order lines integrated at a time (memory)."
+    ),
+    warehouse: bool = typer.Option(
+        True, "--warehouse/--no-warehouse", help="Also load the star into PostgreSQL."
+    ),
+) -> None:
+    """Run the W-SALES pipeline on a folder of customers + orders (or the UCI retail file).
+
+    Ingests the files (bronze, silver, quarantine), matches duplicate customers into golden
+    records, cleans and integrates the order lines in chunks of --chunk-rows (bounded
+    memory: 10M lines need no more than 1M), quarantines what cannot be fixed with its
+    reasons, writes the star schema (fact_sales + five dimensions) to the lake and the
+    PostgreSQL warehouse and gold.sales_enriched (partitioned by order month, sorted by
+    customer), checks every input row is accounted for, and prints the summary. Needs
+    PostgreSQL (lakesmith local up postgres).
+    """
+    from lakesmith.cli.common import settings
+
+    execute(
+        settings(),
+        data=data,
+        retail=retail,
+        table_format=table_format,
+        chunk_rows=chunk_rows,
+        warehouse=warehouse,
+    )
 
 
 def demo(
@@ -131,48 +282,30 @@ def demo(
 ) -> None:
     """Run the W-SALES workload end to end on the local PostgreSQL.
 
-    Simulates dirty customers and orders (or uses --data / --retail), ingests both files
-    through the ordinary ingest path (bronze, silver, quarantine), cleans, matches and
-    integrates them, writes gold.sales_enriched (partitioned by order month, sorted by
-    customer) and the sales star schema in the lake and the warehouse, checks that every
-    input row is clean or quarantined, then runs the three analyst queries on both.
+    Simulates dirty customers and orders (or uses --data / --retail), then runs what
+    `lakesmith run sales` runs: ingests both files through the ordinary ingest path
+    (bronze, silver, quarantine), cleans, matches and integrates them, writes
+    gold.sales_enriched (partitioned by order month, sorted by customer) and the sales
+    star schema in the lake and the warehouse, checks that every input row is clean or
+    quarantined; then runs the three analyst queries on both.
     """
     from lakesmith.cli.common import console
     from lakesmith.cli.demo import demo_settings
     from lakesmith.domains.sales.generator import SalesSimConfig, write_all
-    from lakesmith.domains.sales.gold import MODEL, RETAIL_MODEL
-    from lakesmith.domains.sales.pipeline import run_sales
     from lakesmith.local import LocalStack
 
-    if table_format not in ("iceberg", "delta"):
+    if table_format not in FORMATS:
         raise typer.BadParameter("use iceberg or delta", param_hint="--table-format")
     s = demo_settings()
     console.rule("1. local PostgreSQL")
     LocalStack(s, ["postgres"]).up()
-    if retail is not None:
-        console.rule(f"2. input: {retail}")
-        report = run_sales(
-            s, retail, table_format=table_format, model=RETAIL_MODEL, say=console.print
-        )
-    else:
-        folder = data
-        if folder is None:
-            folder = Path(s.state_dir) / "sales-demo"
-            console.rule("2. simulate dirty customers and orders")
-            n_c, n_o = write_all(
-                SalesSimConfig(customers=customers, orders=orders, seed=seed), folder
-            )
-            console.print(f"  {n_c:,} customers, {n_o:,} order lines in {folder}")
-        report = run_sales(
-            s,
-            folder / "sales_data.csv",
-            folder / "customer_data.parquet",
-            table_format=table_format,
-            model=MODEL,
-            say=lambda m: console.print(f"  {m}", highlight=False),
-        )
-    console.rule("3. what went where")
-    print_report(report)
+    if retail is None and data is None:
+        data = Path(s.state_dir) / "sales-demo"
+        console.rule("2. simulate dirty customers and orders")
+        n_c, n_o = write_all(SalesSimConfig(customers=customers, orders=orders, seed=seed), data)
+        console.print(f"  {n_c:,} customers, {n_o:,} order lines in {data}")
+    console.rule(f"3. lakesmith run sales {f'--retail {retail}' if retail else f'--data {data}'}")
+    execute(s, data=data, retail=retail, table_format=table_format)
     console.rule("4. analyst queries")
     show_queries(
         s.model_copy(update={"lake": s.lake.model_copy(update={"format": table_format})}),
@@ -190,4 +323,5 @@ DOMAIN = Domain(
     contracts=("sales.customers", "sales.orders", "sales.retail"),
     simulate=simulate,
     demo=demo,
+    run=run,
 )

@@ -65,40 +65,76 @@ def _geography(frame: pl.DataFrame) -> pl.DataFrame:
     return surrogate_key(frame, ["country", "city"], "geography_key")
 
 
+def product_counts(clean_lines: pl.DataFrame) -> pl.DataFrame:
+    """Clean lines per (``product_id``, ``product_name``, ``category``) (column ``n``;
+    the counts of chunks, concatenated, add up)."""
+    return (
+        clean_lines.drop_nulls("product_id")
+        .group_by("product_id", "product_name", "category")
+        .agg(pl.len().cast(pl.Int64).alias("n"))
+    )
+
+
+def _most_frequent(counts: pl.DataFrame, column: str) -> pl.DataFrame:
+    """Per product id the non-null value of ``column`` with the most lines (ties: the
+    smallest; null when it has none)."""
+    return (
+        counts.group_by("product_id", column)
+        .agg(pl.col("n").sum())
+        .filter(pl.col("n") > 0)  # a value only duplicates had (``chunked``) is none
+        .sort(
+            ["product_id", pl.col(column).is_null(), "n", column],
+            descending=[False, False, True, False],
+        )
+        .group_by("product_id", maintain_order=True)
+        .agg(pl.col(column).first())
+    )
+
+
+def products_from_counts(counts: pl.DataFrame) -> pl.DataFrame:
+    """``dim_product`` from ``product_counts`` (of every chunk, concatenated)."""
+    out = _most_frequent(counts, "product_name").join(
+        _most_frequent(counts, "category"), on="product_id", how="left"
+    )
+    return surrogate_key(out, ["product_id"], "product_key").select(
+        "product_key", "product_id", "product_name", "category"
+    )
+
+
 def products(clean_lines: pl.DataFrame) -> pl.DataFrame:
     """``dim_product``: per product id its most frequent name and category."""
-    keyed = surrogate_key(
-        clean_lines.select("product_id", "product_name", "category"), ["product_id"], "product_key"
-    )
-    return (
-        keyed.group_by("product_key", "product_id")
-        .agg(
-            pl.col("product_name").drop_nulls().mode().sort().first(),
-            pl.col("category").drop_nulls().mode().sort().first(),
-        )
-        .unique("product_key")
-    )
+    return products_from_counts(product_counts(clean_lines))
 
 
-def lines(data: Integrated) -> pl.DataFrame:
-    """The clean order lines with every key and the customer's and product's attributes
-    (the product's canonical name and category)."""
-    people = data.customers
-    customers = _geography(
-        people.golden.join(country_attributes(), on="country", how="left")
-    ).rename({"customer_id": "master_id"})
-    o = data.clean_orders.with_columns(
+def customer_attributes(people: clean.Customers) -> pl.DataFrame:
+    """The golden customers with their geography, for joining to order lines."""
+    customers = _geography(people.golden.join(country_attributes(), on="country", how="left"))
+    return customers.rename({"customer_id": "master_id"}).drop("source_rows", "source_ids")
+
+
+def lines_of(
+    clean_orders: pl.DataFrame,
+    people: clean.Customers,
+    product_dim: pl.DataFrame,
+    customers: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """The clean order lines (all of them or a chunk) with every key and the customer's
+    and product's attributes (``customers``: ``customer_attributes(people)``)."""
+    if customers is None:
+        customers = customer_attributes(people)
+    o = clean_orders.with_columns(
         pl.col("customer_id").fill_null(clean.GUEST_ID),
         pl.col("channel").fill_null(UNKNOWN_CHANNEL),
     )
     o = (
         o.drop("country")
         .join(people.xref, on="customer_id", how="left")
-        .join(customers.drop("source_rows", "source_ids"), on="customer_key", how="left")
+        .join(customers, on="customer_key", how="left")
     )
     o = o.drop("product_name", "category").join(
-        products(data.clean_orders), on="product_id", how="left"
+        product_dim.drop("product_key"), on="product_id", how="left"
     )
+    o = o.join(product_dim.select("product_id", "product_key"), on="product_id", how="left")
     o = surrogate_key(o, ["channel"], "channel_key")
     return o.with_columns(
         pl.col("master_id").alias("customer_id"),
@@ -108,22 +144,35 @@ def lines(data: Integrated) -> pl.DataFrame:
     )
 
 
+def lines(data: Integrated) -> pl.DataFrame:
+    """The clean order lines with every key and the customer's and product's attributes
+    (the product's canonical name and category)."""
+    return lines_of(data.clean_orders, data.customers, products(data.clean_orders))
+
+
+def dimensions(
+    people: clean.Customers, product_dim: pl.DataFrame, channels: pl.Series
+) -> dict[str, pl.DataFrame]:
+    """The star's dimensions but the static ``dim_date`` (``channels``: those of the
+    clean lines, nulls being ``Unknown``)."""
+    customers = _geography(people.golden)
+    geo = customers.select("geography_key", "country", "city").unique("geography_key")
+    geo = geo.join(country_attributes(), on="country", how="left")
+    known = pl.Series("channel", ["Online", "Store", "Mobile", "Phone", UNKNOWN_CHANNEL])
+    every = pl.concat([known, channels.alias("channel")]).unique(maintain_order=True)
+    return {
+        "dim_customer": customers,
+        "dim_product": product_dim,
+        "dim_geography": geo,
+        "dim_channel": surrogate_key(every.to_frame(), ["channel"], "channel_key"),
+    }
+
+
 def star(data: Integrated, enriched: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
     """The star schema's tables (``dim_date`` is static: not built here)."""
     o = enriched if enriched is not None else lines(data)
-    customers = _geography(data.customers.golden)
-    geo = customers.select("geography_key", "country", "city").unique("geography_key")
-    geo = geo.join(country_attributes(), on="country", how="left")
-    channels = pl.DataFrame({"channel": ["Online", "Store", "Mobile", "Phone", UNKNOWN_CHANNEL]})
-    channels = pl.concat([channels, o.select("channel").unique()]).unique(maintain_order=True)
-    channel = surrogate_key(channels, ["channel"], "channel_key")
-    return {
-        "dim_customer": customers,
-        "dim_product": products(data.clean_orders),
-        "dim_geography": geo,
-        "dim_channel": channel,
-        "fact_sales": o,
-    }
+    dims = dimensions(data.customers, products(data.clean_orders), o["channel"])
+    return {**dims, "fact_sales": o}
 
 
 def enriched(data: Integrated | pl.DataFrame) -> pl.DataFrame:
@@ -140,4 +189,17 @@ def quarantine(data: Integrated) -> pl.DataFrame:
     return clean.quarantine_rows(data.rejected_orders, clean.ORDER_FIELDS)
 
 
-__all__ = ["Integrated", "enriched", "integrate", "lines", "products", "quarantine", "star"]
+__all__ = [
+    "Integrated",
+    "customer_attributes",
+    "dimensions",
+    "enriched",
+    "integrate",
+    "lines",
+    "lines_of",
+    "product_counts",
+    "products",
+    "products_from_counts",
+    "quarantine",
+    "star",
+]

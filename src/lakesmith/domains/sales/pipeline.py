@@ -1,16 +1,21 @@
-"""The W-SALES pipeline, end to end (``lakesmith demo sales``, ``benchmarks/bench_sales.py``):
+"""The W-SALES pipeline, end to end (``lakesmith run sales``, ``demo sales``,
+``benchmarks/bench_sales.py``):
 
 1. **ingest** each file through the ordinary ingest path (``pipeline.ingest``: the
-   domain's contract, bronze → validate → silver/quarantine, resumable, exactly once);
-2. **integrate** the silver rows (``integrate``: standardise, fuzzy-match customers,
-   reject what cannot be fixed);
-3. **quarantine** the rejected order lines in the dataset's quarantine table with every
-   reason (``_batch_id`` ``sales-clean``, replaced on each run);
-4. **star**: the star schema in the lake and the PostgreSQL warehouse through
-   ``gold.batch.write_lake`` / ``write_warehouse``;
-5. **enriched**: ``gold.sales_enriched`` (partitioned by order month, sorted by
-   customer; Delta Z-ordered / Iceberg compacted) and its file statistics;
-6. **account**: per input file, bronze rows = rows quarantined at ingest + clean rows +
+   domain's contract, bronze → validate → silver/quarantine, resumable, exactly once,
+   bounded memory);
+2. **customers**: this run's silver customers standardised and fuzzy-matched into
+   golden records, whole (``clean.golden_customers``; a million fit in memory);
+3. **orders**, a chunk at a time (``chunked``: bounded memory whatever the line count):
+   standardise and flag each chunk against the customers' id map, spill it to a
+   temporary folder; find the duplicate lines and the products' canonical names over
+   all of them; then per chunk: its rejects to the orders dataset's quarantine table
+   with every reason (``_batch_id`` ``sales-clean``, replaced on each run), its clean
+   lines to ``fact_sales`` (lake + warehouse ``COPY``) and ``gold.sales_enriched``
+   (``star_writer``); then the dimensions;
+4. **layout**: ``gold.sales_enriched`` (partitioned by order month) sorted by customer
+   (Delta Z-order / Iceberg sorted compaction) and its file statistics;
+5. **account**: per input file, bronze rows = rows quarantined at ingest + clean rows +
    rows quarantined by the cleaning (customers: + rows merged into a golden record) —
    checked from the stored tables; a mismatch raises.
 """
@@ -25,16 +30,17 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from lakesmith.core.columns import BATCH_ID, RULE_IDS, SOURCE, STREAM
+from lakesmith.core.columns import BATCH_ID, STREAM
 from lakesmith.core.errors import LakesmithError
+from lakesmith.domains.sales.chunked import CHUNK_ROWS, of_stream
 from lakesmith.domains.sales.clean import CLEAN_BATCH
 from lakesmith.domains.sales.gold import ENRICHED, ENRICHED_MODEL, MODEL, SORT_BY, SalesModel
 from lakesmith.stores.lake.base import MB
 
 if TYPE_CHECKING:
     from lakesmith.config import Settings
-    from lakesmith.domains.sales.integrate import Integrated
-    from lakesmith.stores.lake import LakeTable
+    from lakesmith.domains.sales.chunked import Spill
+    from lakesmith.domains.sales.clean import Customers
     from lakesmith.stores.lake.layout import ClusterReport
 
 HERE = Path(__file__).resolve().parent
@@ -86,47 +92,41 @@ def _ingest(
     return job.files[0].stream
 
 
-def _conform(model: SalesModel, tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
-    from lakesmith.gold.model import conform
+def _customers(
+    settings: Settings, model: SalesModel, stream: str | None
+) -> tuple[Customers | None, int]:
+    """The golden customers of this run's customer file (None without one) and its rows."""
+    from lakesmith.domains.sales import clean
+    from lakesmith.gold.batch import read_silver
 
-    out = {}
-    for name, frame in tables.items():
-        t = model.table(name)
-        rows = conform(frame, t)
-        if rows[t.key].null_count() or rows[t.key].n_unique() != rows.height:
-            raise LakesmithError(f"sales.{name}: key {t.key} is not unique and not null")
-        out[name] = rows
-    return out
-
-
-def _quarantine(settings: Settings, dataset: str, data: Integrated) -> None:
-    """Replace the cleaning's rejects in the orders dataset's quarantine table."""
-    from lakesmith.contracts import load_contract
-    from lakesmith.domains.sales.integrate import quarantine
-    from lakesmith.pipeline.dataset import Dataset
-
-    ds = Dataset(settings, load_contract(dataset))
-    try:
-        rows = quarantine(data).to_arrow(compat_level=pl.CompatLevel.oldest())
-        ds.quarantine.replace(rows, [(BATCH_ID, "==", CLEAN_BATCH)], {})
-    finally:
-        ds.close()
+    if stream is None or model.customers_dataset is None:
+        return None, 0
+    silver = read_silver(settings, [model.customers_dataset])[model.customers_dataset]
+    rows = clean.standardise_customers(clean.latest_streams(silver.filter(of_stream(stream))))
+    del silver
+    return clean.golden_customers(rows), rows.height
 
 
-def _enriched(
-    settings: Settings, clean_lines: pl.DataFrame, fmt: str, report: SalesReport
-) -> LakeTable:
-    from lakesmith.domains.sales.integrate import enriched
-    from lakesmith.gold.batch import write_lake
-    from lakesmith.gold.model import conform
-    from lakesmith.stores.lake import open_table
+def _with_guest(people: Customers) -> Customers:
+    from lakesmith.domains.sales import clean
 
-    table = open_table(settings, fmt, ENRICHED_MODEL.name, ENRICHED.name)
-    table.ensure(ENRICHED.columns, ENRICHED.partition_by, SORT_BY)  # with its sort order
-    rows = conform(enriched(clean_lines), ENRICHED)
-    write_lake(settings, ENRICHED_MODEL, {ENRICHED.name: rows}, fmt)
-    report.rows[f"gold.{ENRICHED.name}"] = rows.height
-    return table
+    golden = pl.concat([people.golden, clean.guest_row()], how="diagonal_relaxed")
+    xref = pl.concat([people.xref, clean.guest_row().select("customer_id", "customer_key")])
+    return clean.Customers(golden, xref)
+
+
+def _from_orders(spill: Spill) -> Customers:
+    """The customers of the orders' ids (no customer file)."""
+    from lakesmith.domains.sales import clean
+
+    keys = {"customer_id": pl.String, "ship_country": pl.String}
+    counts = pl.concat(
+        [c.with_columns(pl.col("len").cast(pl.Int64)) for c in spill.countries]
+        or [pl.DataFrame(schema={**keys, "len": pl.Int64})]
+    )
+    return clean.customers_from_counts(
+        counts.group_by(*keys).agg(pl.col("len").sum()).with_columns(pl.col("len"))
+    )
 
 
 def _account(
@@ -137,17 +137,17 @@ def _account(
 
     ds = Dataset(settings, load_contract(dataset))
     try:
-        bronze = ds.bronze.scan([STREAM], [(STREAM, "==", stream)]).height
+        # counted a data file at a time (10M stream names would not fit in a frame);
         # filtered here: a Delta scan's pushdown fails on a string_view column
+        bronze = 0
+        for batch in ds.bronze.batches([STREAM]):
+            names = pl.Series(batch.column(STREAM))
+            bronze += int((names == stream).sum())
         q = ds.quarantine.scan([STREAM, BATCH_ID]).filter(pl.col(STREAM) == stream)
     finally:
         ds.close()
     by_cleaning = q.filter(pl.col(BATCH_ID) == CLEAN_BATCH).height
     return Accounting(dataset, stream, bronze, q.height - by_cleaning, clean, by_cleaning)
-
-
-def _of_stream(stream: str) -> pl.Expr:
-    return pl.col(SOURCE).str.starts_with(stream + "#")
 
 
 def run_sales(
@@ -159,13 +159,20 @@ def run_sales(
     model: SalesModel = MODEL,
     memory_limit: int = 1024 * MB,
     warehouse: bool = True,
+    chunk_rows: int = CHUNK_ROWS,
     say: Callable[[str], None] | None = None,
+    detail: Callable[[str], None] | None = None,
 ) -> SalesReport:
-    """Run the whole pipeline on ``orders`` (and ``customers``); see the module doc."""
-    from lakesmith.gold.batch import read_silver, write_lake, write_warehouse
+    """Run the whole pipeline on ``orders`` (and ``customers``); see the module doc.
+    ``say`` is told each stage as it starts, ``detail`` how far the stage got."""
+    from lakesmith.domains.sales import chunked
+    from lakesmith.domains.sales.integrate import dimensions
+    from lakesmith.domains.sales.star_writer import StarWriter
+    from lakesmith.stores.lake import open_table
     from lakesmith.stores.lake.layout import cluster, file_stats
 
     say = say or (lambda _m: None)
+    detail = detail or (lambda _m: None)
     fmt = table_format or settings.lake.format
     # every table of the run (bronze … gold) in the chosen format
     settings = settings.model_copy(
@@ -201,49 +208,54 @@ def run_sales(
             settings, customers, model.customers_dataset, "customers", fmt, memory_limit
         )
     stage("ingest")
-    say("integrate: clean, standardise, match customers, reject")
-    silver = read_silver(settings, list(streams))
+    say("customers: standardise, match duplicates, golden records")
     # this run's files only (the datasets may hold other files ingested before)
-    data = model.integrate({k: v.lazy().filter(_of_stream(streams[k])) for k, v in silver.items()})
-    del silver
-    from lakesmith.domains.sales.integrate import Integrated, lines, star
-
-    assert isinstance(data, Integrated)
-    report.reasons = data.reasons()
+    people, report.customers_in = _customers(
+        settings, model, streams.get(model.customers_dataset or "")
+    )
+    stage("customers")
     stream = streams[model.orders_dataset]
-    mine = data.orders.filter(_of_stream(stream))
-    rejected = mine.filter(pl.col(RULE_IDS).is_not_null()).height
-    counted = (mine.height - rejected, rejected)
-    del mine
-    report.customers_in = data.customer_rows
-    report.customers_out = data.customers.golden.height
-    stage("integrate")
-    say("quarantine: rejected order lines with their reasons")
-    _quarantine(settings, model.orders_dataset, data)
-    data.orders = data.clean_orders  # the rejects are stored: free them
-    stage("quarantine")
-    say(f"star schema → lake ({fmt}) and warehouse")
-    clean_lines = lines(data)
-    tables = _conform(model, star(data, clean_lines))
-    report.rows.update({f"{model.name}.{k}": v.height for k, v in tables.items()})
-    write_lake(settings, model, tables, fmt)
-    stage("star_lake")
-    if warehouse:
-        write_warehouse(settings, model, tables)
-        stage("star_warehouse")
-    del tables
-    say(f"gold.sales_enriched ({fmt}): partitioned by month, sorted by customer")
-    table = _enriched(settings, clean_lines, fmt, report)
-    del clean_lines
-    stage("enriched")
+    with chunked.spill_folder(settings) as tmp:
+        say(f"orders: standardise in chunks of {chunk_rows:,} lines")
+        spill = chunked.first_pass(
+            chunked.silver_chunks(settings, model.orders_dataset, stream, chunk_rows),
+            people.xref if people is not None else None,
+            model.guests,
+            Path(tmp),
+            detail,
+        )
+        if people is None:
+            people = _from_orders(spill)
+        if model.guests:
+            people = _with_guest(people)
+        report.customers_out = people.golden.height
+        stage("standardise")
+        say("orders: duplicate lines, products")
+        dups = chunked.duplicates(spill)
+        products = chunked.dim_product(spill, dups)
+        stage("duplicates")
+        say(f"write: quarantine, star schema ({fmt} + warehouse), gold.sales_enriched")
+        totals = chunked.Verdicts()
+        with StarWriter(settings, model, fmt, warehouse=warehouse) as writer:
+            for chunk in chunked.second_pass(spill, dups, people, products, model.guests, totals):
+                writer.write(chunk)
+                detail(f"{totals.clean + totals.rejected:,} of {spill.rows:,} order lines")
+            writer.finish(dimensions(people, products, chunked.channels(totals)))
+        report.rows = dict(sorted(writer.rows.items()))
+        report.reasons = dict(totals.reasons.most_common())
+        del spill, dups
+    stage("write")
+    say(f"gold.sales_enriched ({fmt}): clustered by customer within each month")
+    table = open_table(settings, fmt, ENRICHED_MODEL.name, ENRICHED.name)
     report.layout = cluster(table, SORT_BY, TARGET_FILE_BYTES)
     report.files = file_stats(table, SORT_BY[0])
     stage("layout")
     say("account: every input row is clean or quarantined")
+    counted = (totals.clean, totals.rejected)
     report.accounting.append(_account(settings, model.orders_dataset, stream, *counted))
     if model.customers_dataset in streams:
         s = streams[model.customers_dataset]
-        merged = data.customers.golden["source_rows"].sum()
+        merged = people.golden["source_rows"].sum()
         report.accounting.append(_account(settings, model.customers_dataset, s, int(merged), 0))
     stage("account")
     for a in report.accounting:
