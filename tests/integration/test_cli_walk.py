@@ -46,6 +46,7 @@ GOOD, BAD = 30, 6  # records of the walk's dataset: valid ones and out-of-range 
 COMMANDS: list[list[str]] = [
     [],
     ["run"],
+    ["run", "sales"],
     ["produce"],
     ["backfill"],
     ["compact"],

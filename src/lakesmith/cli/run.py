@@ -131,13 +131,6 @@ class RunCommands(DomainCommands):
             return super().resolve_command(ctx, args)
         return name, _worker_command(name), args[1:]
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        super().format_help(ctx, formatter)
-        formatter.write(
-            "\n  The worker's options: lakesmith run DATASET --help; a pipeline's: "
-            "lakesmith run NAME --help.\n"
-        )
-
 
 def _worker_command(dataset: str) -> click.Command:
     """``worker`` as the command ``run DATASET`` (the name taken by ``resolve_command``)."""
@@ -162,7 +155,9 @@ app = typer.Typer(
 
         lakesmith run NAME \\[options]: the batch pipeline NAME (the commands below, e.g.
         lakesmith run sales --data DIR) runs once over its input files, shows its stages and
-        prints a summary."""
+        prints a summary.
+
+        Options of each: lakesmith run DATASET --help, lakesmith run NAME --help."""
     ),
     no_args_is_help=True,
 )
