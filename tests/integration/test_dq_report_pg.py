@@ -234,3 +234,23 @@ def test_cli_without_batches_exits_0(stack_settings: Settings, tmp_path: Path) -
         dq.app, ["report", str(path), "--since", "yesterday"], env=_cli_env(stack_settings)
     )
     assert bad.exit_code == 2
+
+
+def test_dq_sink_positions_answer_while_its_write_transaction_is_open(
+    stack_settings: Settings,
+) -> None:
+    """A rebalance reads positions from the polling thread while the DQ sink's write is
+    in its transaction (another thread): the read answers the committed positions on a
+    connection of its own (on the writing one it raised "commit() forbidden")."""
+    from lakesmith.core.positions import Position
+    from lakesmith.pipeline.sinks import DqSink
+    from lakesmith.stores import meta
+
+    sink = DqSink(stack_settings, f"suite_{uuid.uuid4().hex[:8]}")
+    try:
+        with sink.conn.transaction():
+            meta.write_positions(sink.conn, sink.sink, {"s://a": Position(10)})
+            assert sink.positions(["s://a"]) == {}  # not committed yet
+        assert sink.positions(["s://a"]) == {"s://a": Position(10)}
+    finally:
+        sink.close()

@@ -256,16 +256,14 @@ class WarehouseGoldSink:
         self.warehouse = warehouse
         self.plans = plans or SharedPlans(stores=1)
         self.sink = f"gold:{dataset}"
+        self._positions = meta.PositionReader(warehouse.settings, self.sink)
         self.commits = 0
         self._clock = clock
         self._refreshed = clock()
         self._stale = False  # loads since the marts were refreshed
 
     def positions(self, streams: Iterable[str]) -> pos.Positions:
-        conn = self.warehouse.conn
-        found = meta.read_positions(conn, self.sink, streams)
-        conn.commit()
-        return found
+        return self._positions.read(streams)  # not on the writing connection
 
     def write(self, batch: ProcessedBatch) -> int:
         """Apply the batch in one transaction; returns the silver rows applied."""
@@ -308,6 +306,7 @@ class WarehouseGoldSink:
         self.warehouse.reset(self.sink)
 
     def close(self) -> None:
+        self._positions.close()
         self.warehouse.close()
 
 

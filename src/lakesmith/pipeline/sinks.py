@@ -68,6 +68,7 @@ class DqSink:
         self.sink = f"dq:{dataset}"
         self.commits = 0
         self._conn: psycopg.Connection[Any] | None = meta.connect_meta(settings)
+        self._positions = meta.PositionReader(settings, self.sink)
 
     @property
     def conn(self) -> psycopg.Connection[Any]:
@@ -77,9 +78,7 @@ class DqSink:
         return self._conn
 
     def positions(self, streams: Iterable[str]) -> pos.Positions:
-        found = meta.read_positions(self.conn, self.sink, streams)
-        self.conn.commit()
-        return found
+        return self._positions.read(streams)  # not on the writing connection: see PositionReader
 
     def write(self, batch: ProcessedBatch) -> int:
         with self.conn.transaction():
@@ -104,6 +103,7 @@ class DqSink:
         return None  # commits every batch
 
     def close(self) -> None:
+        self._positions.close()
         if self._conn is not None:
             self._conn.close()
 

@@ -107,6 +107,32 @@ def read_positions(
     return {s: pos.Position(int(n), c) for s, n, c in rows}
 
 
+class PositionReader:
+    """Reads one sink's committed positions on a connection of its own.
+
+    The worker asks for positions from its polling thread (a rebalance assigns partitions
+    during ``poll``) while a sink thread may be in the middle of a write transaction on the
+    sink's connection: on that connection the read would join the open transaction (and
+    its ``commit`` raise "commit() forbidden within a Transaction"). Positions read here
+    are the committed ones, which is what a source resumes from."""
+
+    def __init__(self, settings: Settings, sink: str) -> None:
+        self.settings = settings
+        self.sink = sink
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def read(self, streams: Iterable[str]) -> pos.Positions:
+        if self._conn is None or self._conn.closed:  # opened again after a restart
+            self._conn = connect_meta(self.settings)
+            self._conn.autocommit = True  # each read sees what is committed now
+        return read_positions(self._conn, self.sink, streams)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 def lock_unseen(
     conn: psycopg.Connection[Any], sink: str, positions: pos.Positions, frame: pl.DataFrame
 ) -> pl.DataFrame:

@@ -59,6 +59,7 @@ class TimeseriesTable:
         self.table = self.spec.table
         self.sink = f"timeseries:{self.table}"
         self._conn: psycopg.Connection[Any] | None = None
+        self._positions = meta.PositionReader(settings, self.sink)
         self._columns: list[str] = []
         self._partitions: set[date] = set()
         self.hypertable = False
@@ -84,6 +85,7 @@ class TimeseriesTable:
         return self._conn
 
     def close(self) -> None:
+        self._positions.close()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -309,6 +311,4 @@ class TimeseriesTable:
         return pl.DataFrame(rows, schema=cols, orient="row", infer_schema_length=None)
 
     def positions(self, streams: Iterable[str]) -> Positions:
-        found = meta.read_positions(self.conn, self.sink, streams)
-        self.conn.commit()
-        return found
+        return self._positions.read(streams)  # not on the writing connection

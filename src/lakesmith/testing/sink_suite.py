@@ -10,6 +10,8 @@ for a sink other than silver), and pytest runs every test against your backend.
 - rows a sink holds by its commit policy (a lake table at low rates) are not committed
   until due or flushed, then all at once with the merged positions, a re-delivered held
   batch once;
+- positions read while a write commits in another thread (a rebalance during the sinks'
+  writes) answer the committed positions, before or after, and never fail;
 - schema evolution mid-stream (a new field appears; earlier rows read null);
 - a worker SIGKILLed right after this sink committed a batch (the other sinks may not
   have), restarted: every sink ends with exactly the records of the input, once.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -190,6 +193,31 @@ class SinkSuite:
         assert rows.height == written + more
         assert rows[RECORD_ID].n_unique() == rows.height
         assert sink.positions([stream]) == {stream: Position(150, cursor)}
+
+    def test_positions_read_while_a_write_commits(self, dataset: Dataset) -> None:
+        """The worker's polling thread reads positions on a rebalance while a sink thread
+        writes the previous batch: every read answers with committed positions."""
+        sink = self.sink_of(dataset)
+        self.commit(sink, self.process(dataset, self.raw("suite://a", range(0, 100))))
+        before, after = {"suite://a": Position(100)}, {"suite://a": Position(1600)}
+        second = self.process(dataset, self.raw("suite://a", range(100, 1600)))
+        errors: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                self.commit(sink, second)
+            except BaseException as exc:  # reported below, in the test's thread
+                errors.append(exc)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        seen = [sink.positions(["suite://a"])]
+        while writer.is_alive():
+            seen.append(sink.positions(["suite://a"]))
+        writer.join()
+        assert not errors, errors
+        assert all(s in (before, after) for s in seen), seen
+        assert sink.positions(["suite://a"]) == after
 
     def test_schema_evolution_mid_stream(self, dataset: Dataset) -> None:
         if not self.evolves:
