@@ -82,6 +82,30 @@ def test_postgres_restart_mid_stream(stack_settings: Settings, tmp_path: Path) -
     _check_exact(stack_settings, contract, expected)
 
 
+def test_a_reassignment_while_postgres_restarts_waits_for_it(
+    stack_settings: Settings, tmp_path: Path
+) -> None:
+    """A rebalance needs the sinks' positions (and silver's recent keys): when PostgreSQL
+    is restarting at that moment, the worker's ``resume`` retries until it is back instead
+    of failing the worker."""
+    from lakesmith.pipeline.worker import Worker
+
+    contract, _ = unique_contract(tmp_path)
+    worker = Worker(stack_settings, contract)
+    postgres = LocalStack(stack_settings, ["postgres"]).service("postgres")
+    restarter = threading.Timer(3.0, postgres.start)
+    try:
+        postgres.stop()
+        restarter.start()
+        started = time.monotonic()
+        assert worker.resume(["suite://a"]) == {}  # nothing committed yet, once it answers
+        assert time.monotonic() - started >= 2.5  # it waited for PostgreSQL
+    finally:
+        restarter.join()
+        postgres.start()  # no-op when the timer started it
+        worker.close()
+
+
 def test_postgres_down_for_good_exits_non_zero(stack_settings: Settings, tmp_path: Path) -> None:
     contract, path = unique_contract(tmp_path)
     _produce(stack_settings, contract)

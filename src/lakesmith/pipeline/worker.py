@@ -162,9 +162,11 @@ class Worker:
 
     def resume(self, streams: Sequence[str]) -> Positions:
         """Where to start ``streams``: the lowest position over all sinks. Called by the
-        source on every (re)assignment; the dedupe index is re-primed from silver."""
-        found = self.committed(streams)
-        self.dataset.prime_dedupe(self.dedupe)
+        source on every (re)assignment; the dedupe index is re-primed from silver. Both
+        reads are retried while a store is briefly away (a rebalance while PostgreSQL or
+        the lake's S3 restarts), as the sinks' writes are."""
+        found = self._retrying(lambda: self.committed(streams), "reading the sinks' positions")
+        self._retrying(lambda: self.dataset.prime_dedupe(self.dedupe), "loading recent keys")
         return found
 
     # -- the loop ----------------------------------------------------------------------
