@@ -29,7 +29,10 @@ class RawBatch:
     bytes (``add_records``): ``records`` is a frame with one row per record (in the order
     of ``seqs``) and ``record_payloads`` each row's payload for bronze (its JSON, made in
     bulk by ``formats.records.json_payloads``); ``payloads`` then stays empty and the
-    ``records`` decoder replaces the contract's format (``formats.records``).
+    ``records`` decoder replaces the contract's format (``formats.records``). A source
+    that split its records into text columns the way a format does (the ``file`` source's
+    clean CSV blocks) names that format in ``records_format``: its ``decode_columns``
+    maps them to the contract instead.
     """
 
     source: str  # the source's identity, e.g. kafka://iot.telemetry
@@ -44,6 +47,7 @@ class RawBatch:
     cursors: dict[str, str] = field(default_factory=dict)
     records: pl.DataFrame | None = None
     record_payloads: pl.Series | None = None
+    records_format: str | None = None
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -68,10 +72,18 @@ class RawBatch:
         self.timestamps_ms.extend(timestamps_ms if timestamps_ms is not None else [None] * n)
 
     def add_records(
-        self, stream: str, first_seq: int, records: pl.DataFrame, payloads: pl.Series
+        self,
+        stream: str,
+        first_seq: int,
+        records: pl.DataFrame,
+        payloads: pl.Series,
+        *,
+        timestamp_ms: int | None = None,
+        records_format: str | None = None,
     ) -> None:
         """Set the batch's records, already decoded: one row of ``records`` (and one
-        payload) per record, seqs ``first_seq``, ``first_seq + 1``, … (once per batch)."""
+        payload) per record, seqs ``first_seq``, ``first_seq + 1``, … (once per batch);
+        ``timestamp_ms`` the source timestamp of all of them (a file's modified time)."""
         if self.records is not None or self.seqs:
             raise ValueError("a RawBatch holds either payloads or one frame of records")
         if payloads.len() != records.height:
@@ -80,8 +92,9 @@ class RawBatch:
         self.stream_ids.extend([self.stream_id(stream)] * n)
         self.seqs.extend(range(first_seq, first_seq + n))
         self.keys.extend([None] * n)
-        self.timestamps_ms.extend([None] * n)
+        self.timestamps_ms.extend([timestamp_ms] * n)
         self.records, self.record_payloads = records, payloads
+        self.records_format = records_format
 
     def stream_id(self, stream: str) -> int:
         for sid, name in self.streams.items():

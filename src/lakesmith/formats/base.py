@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast, runtime_checkable
 
 import polars as pl
 
@@ -43,12 +43,46 @@ PARSE_DETAIL = "_parse_detail"
 
 
 @dataclass(frozen=True)
+class Columns:
+    """Records read column by column (a clean block of a CSV file): ``frame`` holds their
+    fields as the format split them, ``payloads`` each record's raw bytes (Binary), and
+    ``format`` names the format whose ``decode_columns`` maps them to the contract."""
+
+    frame: pl.DataFrame
+    payloads: pl.Series
+    format: str
+
+    def slice(self, offset: int, length: int | None = None) -> Columns:
+        return Columns(
+            self.frame.slice(offset, length), self.payloads.slice(offset, length), self.format
+        )
+
+
+@dataclass(frozen=True)
 class RecordChunk:
-    """Consecutive records of one file: payloads ``first_seq``, ``first_seq + 1``, …"""
+    """Consecutive records of one file: payloads ``first_seq``, ``first_seq + 1``, …,
+    as a list of bytes, or (``columns``; ``payloads`` empty) already split into columns."""
 
     first_seq: int
     payloads: list[bytes | None]
     context: bytes | None = None  # what decoding needs besides the payloads (a CSV header)
+    columns: Columns | None = None
+
+    def __len__(self) -> int:
+        return self.columns.frame.height if self.columns is not None else len(self.payloads)
+
+    def split(self, k: int) -> tuple[RecordChunk, RecordChunk]:
+        """The first ``k`` records and the rest."""
+        c, seq, ctx = self.columns, self.first_seq, self.context
+        if c is not None:
+            return (
+                RecordChunk(seq, [], ctx, c.slice(0, k)),
+                RecordChunk(seq + k, [], ctx, c.slice(k)),
+            )
+        return (
+            RecordChunk(seq, self.payloads[:k], ctx),
+            RecordChunk(seq + k, self.payloads[k:], ctx),
+        )
 
 
 class Format(Protocol):
@@ -61,6 +95,13 @@ class Format(Protocol):
         one chunk. A record larger than ``max_bytes`` is still delivered (whole, or
         truncated to ``max_bytes + 1`` bytes) so it lands in quarantine, never dropped."""
         ...
+
+
+@runtime_checkable
+class DecodesColumns(Protocol):
+    """A format that also decodes records a source split into its columns (``Columns``)."""
+
+    def decode_columns(self, batch: RawBatch, contract: Contract) -> pl.DataFrame: ...
 
 
 # Fields whose ``path`` names the record's coordinates instead of a payload value: a

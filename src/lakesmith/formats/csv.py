@@ -53,7 +53,7 @@ from lakesmith.contracts.model import Contract, FieldSpec
 from lakesmith.core.errors import InputError
 from lakesmith.core.records import RawBatch
 from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, RecordChunk, with_record_fields
-from lakesmith.formats.jsonl import chunked, split_records
+from lakesmith.formats.jsonl import BLOCK_BYTES, chunked, split_records
 
 Errors = dict[int, tuple[str, str]]  # row index → (rule id, message); bad rows only
 Source = tuple[int, tuple[str, ...]] | None  # (column index, JSON path inside it) per field
@@ -380,6 +380,13 @@ def _decode_group(
         bad = np.zeros(n, dtype=bool)
         bad[list(errors)] = True
         frame = frame.with_columns(pl.Series("_bad", bad))
+    return frame.select(_field_columns(fields, sources, delimiter, bool(errors))), errors
+
+
+def _field_columns(
+    fields: Sequence[FieldSpec], sources: list[Source], delimiter: int, bad: bool = False
+) -> list[pl.Expr]:
+    """Each field's text from the parsed columns ``c<k>`` (null where ``_bad``)."""
     columns: list[pl.Expr] = []
     for f, src in zip(fields, sources, strict=True):
         if src is None:
@@ -390,10 +397,10 @@ def _decode_group(
             expr = expr.str.json_path_match("$." + ".".join(src[1]))
         elif f.type in ("long", "double", "boolean"):
             expr = _cleaned(expr, f, delimiter)
-        if errors:
+        if bad:
             expr = pl.when(pl.col("_bad")).then(None).otherwise(expr)
         columns.append(expr.alias(f.name))
-    return frame.select(columns), errors
+    return columns
 
 
 def decode_csv(batch: RawBatch, contract: Contract) -> pl.DataFrame:
@@ -436,6 +443,19 @@ class CsvFormat:
 
     def decode(self, batch: RawBatch, contract: Contract) -> pl.DataFrame:
         return with_record_fields(decode_csv(batch, contract), batch, contract)
+
+    def decode_columns(self, batch: RawBatch, contract: Contract) -> pl.DataFrame:
+        from lakesmith.formats.csv_blocks import decode_columns
+
+        return with_record_fields(decode_columns(batch, contract), batch, contract)
+
+    def read_columns(
+        self, file: BinaryIO, chunk_records: int, max_bytes: int
+    ) -> Iterator[RecordChunk]:
+        """``read``, with clean blocks of rows as ``Columns`` (``formats.csv_blocks``)."""
+        from lakesmith.formats.csv_blocks import read_columns
+
+        return read_columns(file, chunk_records, max_bytes, BLOCK_BYTES)
 
     def read(self, file: BinaryIO, chunk_records: int, max_bytes: int) -> Iterator[RecordChunk]:
         header: bytes | None = None

@@ -34,6 +34,7 @@ from lakesmith.formats.base import (
     PARSE_ERROR,
     POLARS_TYPES,
     RECORD_PATHS,
+    DecodesColumns,
     with_record_fields,
 )
 
@@ -145,6 +146,13 @@ def decode_records(batch: RawBatch, contract: Contract) -> pl.DataFrame:
     frame, payloads = batch.records, batch.record_payloads
     if frame is None or payloads is None:
         raise ValueError("decode_records needs a batch of records (RawBatch.add_records)")
+    if batch.records_format is not None:  # text columns split by a format (a CSV block)
+        from lakesmith.formats import get_format
+
+        fmt = get_format(batch.records_format)
+        if not isinstance(fmt, DecodesColumns):
+            raise ValueError(f"the {fmt.name} format does not decode columns")
+        return fmt.decode_columns(batch, contract)
     max_bytes = contract.payload.max_bytes
     columns: list[pl.Expr] = []
     flags: list[tuple[FieldSpec, pl.Expr]] = []

@@ -49,12 +49,19 @@ def validate(frame: pl.DataFrame, contract: Contract, now: datetime) -> Validate
     version = (
         pl.when(parse_failed).then(pl.lit(None, pl.Int32)).otherwise(schema_version_expr(contract))
     )
-    typed_frame = frame.with_columns(
-        version.alias(SCHEMA_VERSION),
-        *[err.alias(name) for name, (_, err) in zip(type_error_cols, typed_cols, strict=True)],
-        *[value for value, _ in typed_cols],
-    ).with_columns(
-        pl.any_horizontal(parse_failed, *[r.violated.fill_null(False) for r in rules]).alias(_BAD)
+    typed_frame = (  # lazy: each field's typing expression, used twice, is computed once
+        frame.lazy()
+        .with_columns(
+            version.alias(SCHEMA_VERSION),
+            *[err.alias(name) for name, (_, err) in zip(type_error_cols, typed_cols, strict=True)],
+            *[value for value, _ in typed_cols],
+        )
+        .with_columns(
+            pl.any_horizontal(parse_failed, *[r.violated.fill_null(False) for r in rules]).alias(
+                _BAD
+            )
+        )
+        .collect()
     )
 
     valid = typed_frame.filter(~pl.col(_BAD)).drop(

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol, runtime_checkable
 
+import polars as pl
 from pydantic import Field
 
 from lakesmith.contracts.model import SourceSpec
@@ -66,6 +67,15 @@ class _ReadsFrom(Protocol):
 
     def read_from(
         self, file: BinaryIO, chunk_records: int, max_bytes: int, start: int
+    ) -> Iterator[RecordChunk]: ...
+
+
+@runtime_checkable
+class _ReadsColumns(Protocol):
+    """A format that delivers clean stretches of a file as ``Columns`` (``csv``)."""
+
+    def read_columns(
+        self, file: BinaryIO, chunk_records: int, max_bytes: int
     ) -> Iterator[RecordChunk]: ...
 
 
@@ -165,10 +175,15 @@ class FileSource:
                     hint="decompress it (Parquet compresses its own pages)",
                 )
             stream = open_input(f.path, handle)  # records counted in the decompressed text
-            return self._format.read(stream, self.spec.chunk_records, self._max_bytes)
+            return self._read(stream)
         if start and isinstance(self._format, _ReadsFrom):
             return self._format.read_from(handle, self.spec.chunk_records, self._max_bytes, start)
-        return self._format.read(handle, self.spec.chunk_records, self._max_bytes)
+        return self._read(handle)
+
+    def _read(self, file: BinaryIO) -> Iterator[RecordChunk]:
+        if isinstance(self._format, _ReadsColumns):
+            return self._format.read_columns(file, self.spec.chunk_records, self._max_bytes)
+        return self._format.read(file, self.spec.chunk_records, self._max_bytes)
 
     def _close_file(self) -> None:
         if self._chunks is not None and hasattr(self._chunks, "close"):
@@ -202,44 +217,72 @@ class FileSource:
                 self._index += 1
                 continue
             skip = self._starts.get(f.stream, Position(0)).next - chunk.first_seq
-            if skip >= len(chunk.payloads):
+            if skip >= len(chunk):
                 continue
             if skip > 0:
-                chunk = RecordChunk(chunk.first_seq + skip, chunk.payloads[skip:], chunk.context)
+                chunk = chunk.split(skip)[1]
             return chunk
         return None
 
     def poll(self, max_records: int, max_wait_s: float) -> RawBatch:
+        """Up to ``max_records`` records. Chunks of records as bytes fill one batch across
+        files; chunks of ``Columns`` (a format's clean blocks) fill a batch of their own,
+        consecutive records of one file (``RawBatch.add_records``)."""
         if self._failed is not None:
             raise self._failed
         batch = RawBatch(source=self.uri, uri_sep=self.spec.uri_sep)
+        columns: list[RecordChunk] = []  # of ``of``
+        of: InputFile | None = None
+        taken = 0
         t0 = time.monotonic()
-        while len(batch) < max_records:
-            chunk = self._pending or self._next_chunk()
+        while taken < max_records:
+            chunk = self._pending if self._pending is not None else self._next_chunk()
             self._pending = None
             if chunk is None:
                 break
             f = self._current
             assert f is not None
-            take = max_records - len(batch)
-            payloads = chunk.payloads
-            if len(payloads) > take:
-                self._pending = RecordChunk(chunk.first_seq + take, payloads[take:], chunk.context)
-                payloads = payloads[:take]
-            n = len(payloads)
-            batch.extend(
-                f.stream,
-                list(range(chunk.first_seq, chunk.first_seq + n)),
-                payloads,
-                timestamps_ms=[f.mtime_ms] * n,
-            )
+            if ((chunk.columns is not None) != bool(columns) and taken) or (
+                columns and (f != of or chunk.first_seq != columns[-1].first_seq + len(columns[-1]))
+            ):
+                self._pending = chunk  # another kind of chunk, or another file: next batch
+                break
+            if len(chunk) > max_records - taken:
+                chunk, self._pending = chunk.split(max_records - taken)
+            taken += len(chunk)
+            if chunk.columns is not None:
+                columns.append(chunk)
+                of = f
+            else:
+                n = len(chunk)
+                batch.extend(
+                    f.stream,
+                    list(range(chunk.first_seq, chunk.first_seq + n)),
+                    chunk.payloads,
+                    timestamps_ms=[f.mtime_ms] * n,
+                )
             if chunk.context is not None:
                 batch.context[f.stream] = chunk.context
             self._count_bytes()
             if time.monotonic() - t0 > max_wait_s:
                 break
+        if columns:
+            assert of is not None
+            self._add_columns(batch, of, columns)
         self.busy_s = time.monotonic() - t0
         return batch
+
+    @staticmethod
+    def _add_columns(batch: RawBatch, f: InputFile, chunks: list[RecordChunk]) -> None:
+        parts = [c.columns for c in chunks if c.columns is not None]
+        batch.add_records(
+            f.stream,
+            chunks[0].first_seq,
+            pl.concat([p.frame for p in parts]),
+            pl.concat([p.payloads for p in parts]),
+            timestamp_ms=f.mtime_ms,
+            records_format=parts[0].format,
+        )
 
     def _count_bytes(self) -> None:
         done = sum(f.size for f in self.files[: self._index])
