@@ -493,3 +493,38 @@ def test_cli(
     assert set(files_per_partition(lake["silver"]).values()) == {1}
     bad = runner.invoke(app, ["compact", path, "--tables", "platinum"])
     assert bad.exit_code == 2 and "choose from" in bad.output
+
+
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_files_staged_by_a_killed_run_are_deleted_once_old(
+    where: str, settings: Settings, contract: Contract, request: pytest.FixtureRequest
+) -> None:
+    """A run killed between ``stage`` and ``commit_staged`` leaves data files no snapshot
+    references: compaction deletes them once older than ``orphans_older_than`` (kept while
+    younger: a live writer's staged files), and never a committed file."""
+    if where == "s3":
+        from lakesmith.stores.objects import ensure_bucket, s3_client
+
+        stack: Settings = request.getfixturevalue("stack_settings")
+        ensure_bucket(s3_client(stack), "compact-orphans")
+        lake = stack.lake.model_copy(update={"warehouse": "s3://compact-orphans/warehouse"})
+        settings = stack.model_copy(update={"lake": lake})
+    tables = make_tables(settings, contract)
+    load(tables, batches=4)
+    silver = tables["silver"]
+    rows_before = frame(silver).num_rows
+    staged = silver.stage(silver_batch(range(1000, 1050), 0, DAY0), {S0: Position(1050)})
+    assert staged.files  # written, never committed: the run "died" here
+    paths = {f.file_path for f in staged.files}
+
+    def exists(path: str) -> bool:
+        return silver.refresh().io.new_input(path).exists()
+
+    young = run(settings, contract, tables=["silver"], orphans_older_than=timedelta(hours=1))
+    assert all(exists(p) for p in paths)  # too young: maybe a live writer's
+    assert young["silver"].files_deleted == 0
+    old = run(settings, contract, tables=["silver"], orphans_older_than=timedelta(0))
+    assert not any(exists(p) for p in paths)
+    assert old["silver"].files_deleted == len(paths)
+    assert frame(silver).num_rows == rows_before  # every committed file is still there
+    assert silver.positions([S0]) == {S0: Position(200)}

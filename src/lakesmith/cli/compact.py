@@ -119,6 +119,12 @@ def compact(
     retain_last: int = typer.Option(
         5, "--retain-last", min=1, help="Always keep this many of the latest snapshots."
     ),
+    orphans_older_than: str = typer.Option(
+        "1d",
+        "--orphans-older-than",
+        help="Iceberg: delete data files no snapshot references (left by a run killed "
+        "before its commit) once older than this; younger ones may be a live writer's.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only report what would be done."),
 ) -> None:
     """Compact a dataset's lake tables and expire old snapshots.
@@ -139,6 +145,7 @@ def compact(
         target_bytes=target_mb * MB,
         expire_older_than=_duration(expire_older_than, "--expire-older-than"),
         retain_last=retain_last,
+        orphans_older_than=_duration(orphans_older_than, "--orphans-older-than"),
         dry_run=dry_run,
     )
     planned = 0

@@ -57,7 +57,7 @@ def _compact(settings: Settings, job: JobSpec, *, expire_only: bool) -> int:
     from lakesmith.maintenance.compact import compact
     from lakesmith.stores.lake import CompactOptions
 
-    allowed = {"expire_older_than", "retain_last", "tables"}
+    allowed = {"expire_older_than", "retain_last", "tables", "orphans_older_than"}
     if not expire_only:
         allowed |= {"min_files", "target_mb"}
     args = _args(job, allowed)
@@ -67,6 +67,7 @@ def _compact(settings: Settings, job: JobSpec, *, expire_only: bool) -> int:
         target_bytes=int(args.get("target_mb", 128)) * MB,
         expire_older_than=parse_duration(str(args.get("expire_older_than", "1h"))),
         retain_last=int(args.get("retain_last", 5)),
+        orphans_older_than=parse_duration(str(args.get("orphans_older_than", "1d"))),
     )
     tables = args.get("tables")
     names = [tables] if isinstance(tables, str) else tables

@@ -47,6 +47,9 @@ class CompactOptions:
     dry_run: bool = False
     attempts: int = 60
     dedupe_keys: Sequence[str] = ()  # silver: keep the first row per natural key
+    # Iceberg: delete data files no snapshot references (staged by a run killed before its
+    # commit) once older than this; None: leave them (the worker's automatic compaction)
+    orphans_older_than: timedelta | None = None
 
 
 @dataclass

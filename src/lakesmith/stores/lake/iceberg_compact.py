@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import pyarrow as pa
+from pyarrow.fs import FileSelector, FileType
 from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io import FileIO
@@ -40,7 +41,7 @@ from pyiceberg.io import FileIO
 # No public pyiceberg (0.12) API writes data files without committing them (append /
 # overwrite always commit, add_files needs finished Parquet files): the rewrite must
 # write first and then swap exact files in its own commit, so this private helper stays.
-from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+from pyiceberg.io.pyarrow import ArrowScan, PyArrowFileIO, _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table, TableProperties
 from pyiceberg.table.snapshots import IsolationLevel, Snapshot, Summary
@@ -124,6 +125,11 @@ def compact_table(
         rep.snapshots_expired = len(plan.expire_ids)
     else:
         rep.snapshots_expired, rep.files_deleted = _expire(lt, options)
+        if options.orphans_older_than is not None:
+            orphans = _remove_orphans(lt, options.orphans_older_than)
+            rep.files_deleted += orphans
+            if orphans:
+                rep.details.append(f"{orphans} orphan data files deleted")
         rep.files_after, rep.bytes_after, rep.rows_after = file_totals(live_files(lt.refresh()))
     rep.seconds = time.perf_counter() - started
     return rep
@@ -305,6 +311,40 @@ def _reachable(io: FileIO, snapshots: Sequence[Snapshot]) -> set[str]:
             for entry in manifest.fetch_manifest_entry(io, discard_deleted=True):
                 paths.add(entry.data_file.file_path)
     return paths
+
+
+def _remove_orphans(lt: CompactTarget, older_than: timedelta) -> int:
+    """Delete the data files under the table's data folder that no snapshot references
+    and that are older than ``older_than``: files a run staged and was killed before
+    committing (``IcebergTable.stage``), or a crashed rewrite's. A live writer's staged
+    files are minutes old, so the age keeps them safe. Listing goes through the pyarrow
+    filesystem of the table's FileIO (pyiceberg has no listing API; ``_initialize_fs`` is
+    the cached constructor its own reads use). The number of files deleted."""
+    table = lt.refresh()
+    if not isinstance(table.io, PyArrowFileIO):
+        return 0
+    location = table.metadata.location.rstrip("/")
+    folder = table.metadata.properties.get("write.data.path", f"{location}/data")
+    scheme, netloc, root = PyArrowFileIO.parse_location(folder)
+    fs = table.io._initialize_fs(scheme, netloc)
+    listed = fs.get_file_info(FileSelector(root, recursive=True, allow_not_found=True))
+    referenced = {
+        PyArrowFileIO.parse_location(p)[2] for p in _reachable(table.io, table.metadata.snapshots)
+    }
+    cutoff_ns = int((datetime.now(UTC) - older_than).timestamp() * 1e9)
+    orphans = [
+        f.path
+        for f in listed
+        if f.type == FileType.File
+        and f.path not in referenced
+        and f.mtime_ns is not None
+        and f.mtime_ns < cutoff_ns
+    ]
+    for path in orphans:
+        with contextlib.suppress(OSError):
+            fs.delete_file(path)
+    log.info("compact_orphans", table=lt.label, listed=len(listed), deleted=len(orphans))
+    return len(orphans)
 
 
 def _delete_quietly(io: FileIO, paths: Sequence[str]) -> None:
