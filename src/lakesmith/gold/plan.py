@@ -68,10 +68,12 @@ class PendingState:
         if change is None:
             return self.base.read(table, columns, where)
         spec = self.model.table(table)
-        stored = self.base.read(table, None, where)
+        cols = list(columns) if columns is not None else list(spec.schema)
+        # read only what the result and the overlay need (not every column of the table)
+        need = [*cols, *(w[0] for w in where), *(w[0] for w in change.where), spec.key]
+        stored = self.base.read(table, [c for c in spec.schema if c in set(need)], where)
         rows = apply_change(stored, change, spec)
         rows = rows.filter(_matching(rows, where))
-        cols = list(columns) if columns is not None else list(spec.schema)
         return rows.select(cols)
 
 

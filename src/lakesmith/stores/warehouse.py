@@ -2,9 +2,9 @@
 tables from SQLModel classes (``stores.warehouse_<model>``), created and upgraded by
 Alembic (``stores/warehouse_migrations``, one branch per model) when a sink starts.
 
-Loads are binary ``COPY`` (``stores.pgcopy``) into a temporary staging table, then one
-``INSERT … SELECT … ON CONFLICT`` (or a ``DELETE`` first for a replace): never row-by-row
-ORM inserts. Everything a gold sink does for a batch — every table's change and the
+Loads are binary ``COPY`` (``stores.pgcopy``): straight into the table for rows known to
+be new (``append``: facts), else into a temporary staging table, then one ``INSERT …
+SELECT … ON CONFLICT`` (or a ``DELETE`` first for a replace): never row-by-row ORM inserts. Everything a gold sink does for a batch — every table's change and the
 batch's positions in ``lakesmith.stream_positions`` — is one transaction.
 """
 
@@ -181,8 +181,11 @@ class Warehouse:
     # -- writing ----------------------------------------------------------------------------
 
     def apply(self, conn: psycopg.Connection[Any], table: GoldTable, change: Change) -> int:
-        """One table's change, inside the caller's transaction: ``COPY`` into a staging
-        table, then ``DELETE`` (replace) and ``INSERT … ON CONFLICT``."""
+        """One table's change, inside the caller's transaction. ``append`` (rows the model
+        knows are new: facts, level events): ``COPY`` straight into the table, in a
+        savepoint — should a key be there after all, the rows go the staging way instead.
+        Else ``COPY`` into a staging table, then ``DELETE`` (replace) and
+        ``INSERT … ON CONFLICT``."""
         rows = change.rows
         target = self._ident(table.name)
         if change.mode == "replace":
@@ -192,6 +195,14 @@ class Warehouse:
             return 0
         kinds = {c.name: c.type for c in table.columns}
         cols = [c for c in rows.columns if c in kinds]
+        if change.mode == "append" and not table.static:
+            try:
+                with conn.transaction():
+                    self._copy(conn, target, rows.select(cols), kinds)
+                return rows.height
+            except (psycopg.errors.UniqueViolation, psycopg.DataError) as exc:
+                # a key there after all, or a column typed otherwise than in the lake
+                log.info("warehouse_append_staged", table=table.name, reason=str(exc)[:120])
         stage = sql.Identifier(f"_stage_{table.name}")
         col_list = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
         conn.execute(
@@ -203,13 +214,7 @@ class Warehouse:
                 ),
             )
         )
-        spec = [pgcopy.Column(c, kinds[c]) for c in cols]  # type: ignore[arg-type]
-        body = pgcopy.encode_copy(rows.select(cols), spec)
-        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(stage, col_list)
-        with conn.cursor().copy(copy_sql) as copy:
-            copy.write(pgcopy.COPY_HEADER)
-            copy.write(memoryview(body))
-            copy.write(pgcopy.COPY_TRAILER)
+        self._copy(conn, stage, rows.select(cols), kinds)
         key = sql.Identifier(table.key)
         action: sql.Composable
         if change.mode == "append":
@@ -229,6 +234,23 @@ class Warehouse:
         )
         conn.execute(sql.SQL("DROP TABLE {}").format(stage))
         return cur.rowcount
+
+    @staticmethod
+    def _copy(
+        conn: psycopg.Connection[Any],
+        into: sql.Identifier,
+        rows: pl.DataFrame,
+        kinds: dict[str, str],
+    ) -> None:
+        """Binary ``COPY`` of ``rows`` into the table ``into``."""
+        spec = [pgcopy.Column(c, kinds[c]) for c in rows.columns]  # type: ignore[arg-type]
+        body = pgcopy.encode_copy(rows, spec)
+        col_list = sql.SQL(", ").join(sql.Identifier(c) for c in rows.columns)
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(into, col_list)
+        with conn.cursor().copy(copy_sql) as copy:
+            copy.write(pgcopy.COPY_HEADER)
+            copy.write(memoryview(body))
+            copy.write(pgcopy.COPY_TRAILER)
 
     def reset(self, sink: str) -> None:
         """Empty every table built from silver (not the calendars), forget ``sink``'s
