@@ -19,7 +19,7 @@ T = GoldTable("dim", [Column("k", "long"), Column("user_id", "long"), Column("v"
 
 class Model:
     name = "m"
-    tables = (T,)
+    tables: Sequence[GoldTable] = (T,)
     marts: Sequence[str] = ()
 
     def table(self, name: str) -> GoldTable:
@@ -54,7 +54,7 @@ def test_changes_apply_like_a_store() -> None:
 
 def test_pending_state_reads_the_store_with_earlier_changes_over_it() -> None:
     base = Stored(STORED)
-    state = PendingState(Model(), base)
+    state = PendingState(Model(), base)  # type: ignore[arg-type]  # only .table is used
     assert state.read("dim", ["v"], (("user_id", "==", 10),))["v"].to_list() == ["a"]
     new = pl.DataFrame({"k": [5], "user_id": [10], "v": ["z"]})
     state.add("dim", Change(new, "replace", (("user_id", "==", 10),)))
