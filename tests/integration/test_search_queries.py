@@ -158,3 +158,25 @@ def test_without_embeddings_hybrid_is_keyword_and_vector_is_refused(
     assert result.hits
     with pytest.raises(EmbeddingsUnavailableError):
         plain.search(SearchQuery(q="VibraSense", mode="vector"))
+
+
+def test_hybrid_all_words_and_result_cache(
+    stack_settings: Settings, repo: SearchRepository
+) -> None:
+    """``search.hybrid_all_words``: a hybrid query with a word no document has still finds
+    the entity (through the vector ranking) while its keyword leg returns only full
+    matches; ``search.cache_ttl_s`` answers repeated searches with the same hits."""
+    q = "GasGuard alarm quixotry"
+    keyword = repo.search(SearchQuery(q=q, mode="keyword")).hits  # drops the unknown word
+    assert {"dev-005", "dev-006"} & {h.id for h in keyword}
+    hybrid = repo.search(SearchQuery(q=q, mode="hybrid"))
+    assert "ds-GX-5:1:0" in {h.id for h in hybrid.hits[:5]}
+    cached = SearchRepository(
+        stack_settings.model_copy(
+            update={"search": repo.config.model_copy(update={"cache_ttl_s": 30})}
+        )
+    )
+    for query in (SearchQuery(q="GasGuard alarm"), SearchQuery(q=q, mode="keyword")):
+        first, again = cached.search(query), cached.search(query)
+        assert [h.id for h in first.hits] == [h.id for h in again.hits]
+        assert [h.id for h in first.hits] == [h.id for h in repo.search(query).hits]

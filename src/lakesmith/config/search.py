@@ -24,6 +24,15 @@ class SearchSettings(Section):
     # CPU per hybrid request grows with it: ~17 ms at 20, ~10 ms at 10 (docs/search.md)
     candidates: int = Field(10, ge=1, le=250)
     num_typos: int = Field(2, ge=0, le=2)  # typos a keyword search tolerates per word
+    # hybrid: the keyword ranking holds only hits matching every query word (Typesense
+    # drop_tokens_threshold 0); partial matches come from the vector ranking. Typesense
+    # CPU per hybrid request ~18.6 -> ~14 ms at 100k devices (docs/search.md). Off: the
+    # keyword leg also drops words when nothing matches them all (as keyword mode does)
+    hybrid_all_words: bool = True
+    # Typesense's result cache (use_cache): seconds an identical search is answered from
+    # it (0: off). Results may lag index writes by up to this; a search never seen before
+    # costs the same (docs/search.md)
+    cache_ttl_s: int = Field(0, ge=0, le=3600)
     import_batch: int = Field(1000, ge=1)  # documents per Typesense import request
     embed_batch: int = Field(32, ge=1)  # texts per embedding forward pass
     # threads of NumPy's OpenBLAS for the embeddings (0: leave as configured); 1 is 3-5x

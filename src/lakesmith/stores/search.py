@@ -23,6 +23,7 @@ from lakesmith.config import Settings
 from lakesmith.core.errors import SinkError
 from lakesmith.core.logging import get_logger
 from lakesmith.search import ranking
+from lakesmith.search.result_cache import ResultCache
 from lakesmith.search.types import (
     COLLECTIONS,
     CollectionName,
@@ -149,6 +150,9 @@ class SearchRepository:
         self._queries_lock = threading.Lock()
         self._embed_error: str | None = None
         self._ensured = False
+        self._results: ResultCache[SearchResult] | None = (
+            ResultCache(self.config.cache_ttl_s) if self.config.cache_ttl_s else None
+        )
 
     # names ------------------------------------------------------------------------------
 
@@ -236,6 +240,8 @@ class SearchRepository:
                     hint="check the indexed frame's columns and types against the schema",
                 )
             written += part.height
+        if self._results is not None:
+            self._results.clear()
         return written
 
     def delete(self, collection: str, ids: Sequence[str]) -> int:
@@ -247,6 +253,8 @@ class SearchRepository:
                 {"filter_by": f"id:[{chunk}]"}
             )
             deleted += int(answer.get("num_deleted", 0))
+        if self._results is not None:
+            self._results.clear()
         return deleted
 
     def indexed(self, collection: str) -> pl.DataFrame:
@@ -294,7 +302,20 @@ class SearchRepository:
         return QueryEmbedder(self._embedder, max_batch=self.config.embed_batch)
 
     def search(self, query: SearchQuery) -> SearchResult:
-        """Run ``query`` on its collections in one ``multi_search`` request."""
+        """Run ``query`` on its collections in one ``multi_search`` request; with
+        ``search.cache_ttl_s`` a repeated query is answered from the result cache."""
+        if self._results is None:
+            return self._search(query)
+        started = time.perf_counter()
+        hit = self._results.get(query)
+        if hit is not None:
+            took = round((time.perf_counter() - started) * 1000, 2)
+            return hit.model_copy(update={"took_ms": took})
+        result = self._search(query)
+        self._results.put(query, result)
+        return result
+
+    def _search(self, query: SearchQuery) -> SearchResult:
         started = time.perf_counter()
         if not self._ensured:  # an empty index answers empty, not "not found"
             self.ensure_collections()
@@ -315,6 +336,12 @@ class SearchRepository:
         fetch = max(depth, self.config.candidates) if mode == "hybrid" else depth
         searches: list[dict[str, Any]] = []
         plan: list[tuple[CollectionName, str]] = []
+        # hybrid: no re-search with words dropped (the vector leg finds partial matches)
+        drop = (
+            {"drop_tokens_threshold": 0}
+            if mode == "hybrid" and self.config.hybrid_all_words
+            else {}
+        )
         for name in collections:
             common: dict[str, Any] = {
                 "collection": self.alias(name),
@@ -332,6 +359,7 @@ class SearchRepository:
                         "query_by": fields,
                         "query_by_weights": weights,
                         "num_typos": self.config.num_typos,
+                        **drop,
                         "highlight_fields": HIGHLIGHT[name],
                         "highlight_affix_num_tokens": 12,
                     }
@@ -342,7 +370,10 @@ class SearchRepository:
                     {**common, "q": "*", "vector_query": f"embedding:([{vector}], k:{fetch})"}
                 )
                 plan.append((name, "vector"))
-        answers = self.client.multi_search.perform({"searches": searches}, {})["results"]
+        common_params: dict[str, Any] = {}
+        if self.config.cache_ttl_s:  # Typesense's cache, keyed by the whole request
+            common_params = {"use_cache": "true", "cache_ttl": self.config.cache_ttl_s}
+        answers = self.client.multi_search.perform({"searches": searches}, common_params)["results"]
         raw: dict[tuple[CollectionName, str], list[dict[str, Any]]] = {}
         found: dict[str, int] = {}
         for (name, kind), answer in zip(plan, answers, strict=True):
