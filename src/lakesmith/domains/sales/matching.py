@@ -27,6 +27,8 @@ from lakesmith.domains.sales.standardise import fold
 
 EMAIL_THRESHOLD = 0.75
 MAX_BLOCK = 50
+PAIRS_PER_BATCH = 500_000
+"""Pairs of rows compared at once (their bigrams: about 1 GB per million pairs)."""
 ROW = "_row"
 CLUSTER = "_cluster"
 
@@ -48,12 +50,30 @@ def _star_edges(frame: pl.DataFrame, key: str) -> pl.DataFrame:
 
 
 def _block_edges(frame: pl.DataFrame, block: list[str]) -> pl.DataFrame:
-    """Rule 3 within blocks of the same ``block`` values."""
+    """Rule 3 within blocks of the same ``block`` values, ``PAIRS_PER_BATCH`` pairs of
+    rows at a time (a million customers make tens of millions of pairs: compared all at
+    once, their bigrams would take tens of GB)."""
     rows = frame.select(ROW, *block, "email", "digits", pl.col("city").alias("_city")).drop_nulls(
         block
     )
-    sizes = rows.group_by(block).len("n").filter(pl.col("n").is_between(2, MAX_BLOCK))
-    rows = rows.join(sizes.select(block), on=block)
+    sizes = (
+        rows.group_by(block)
+        .len("n")
+        .filter(pl.col("n").is_between(2, MAX_BLOCK))
+        .sort(block)  # batches independent of the group-by's order
+        .with_columns((pl.col("n") * (pl.col("n") - 1) // 2).cum_sum().alias("_pairs"))
+        .select(*block, (pl.col("_pairs") // PAIRS_PER_BATCH).alias("_batch"))
+    )
+    rows = rows.join(sizes, on=block)
+    found = [
+        _pair_edges(rows.filter(pl.col("_batch") == b).drop("_batch"), block)
+        for b in sizes["_batch"].unique().sort().to_list()
+    ]
+    return pl.concat([pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64}), *found])
+
+
+def _pair_edges(rows: pl.DataFrame, block: list[str]) -> pl.DataFrame:
+    """The edges among ``rows`` (whole blocks): every pair of a block compared."""
     pairs = (
         rows.join(rows, on=block, suffix="_r")
         .filter(pl.col(ROW) < pl.col(f"{ROW}_r"))
@@ -68,14 +88,20 @@ def _block_edges(frame: pl.DataFrame, block: list[str]) -> pl.DataFrame:
             "_city_r",
         )
     )
-    if pairs.height == 0:
-        return pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})
-    pairs = pairs.with_columns(dice(pairs["email"], pairs["email_r"]).alias("sim"))
-    same_city = pl.col("_city") == pl.col("_city_r")
-    similar = (pl.col("sim") >= EMAIL_THRESHOLD) & (pl.col("digits").eq_missing(pl.col("digits_r")))
+    # emails similar enough AND the same digits: only pairs with both emails and the
+    # same digits can pass, so only those are scored (the costly part)
+    scored = pairs.filter(
+        pl.col("digits").eq_missing(pl.col("digits_r"))
+        & pl.col("email").is_not_null()
+        & pl.col("email_r").is_not_null()
+    )
+    similar = scored.filter(dice(scored["email"], scored["email_r"]) >= EMAIL_THRESHOLD)
+    # or one email missing and the same city
     one_missing = pl.col("email").is_null() | pl.col("email_r").is_null()
-    keep = similar.fill_null(False) | (one_missing & same_city.fill_null(False))
-    return pairs.filter(keep).select(pl.col("a").cast(pl.Int64), pl.col("b").cast(pl.Int64))
+    missing = pairs.filter(one_missing & (pl.col("_city") == pl.col("_city_r")).fill_null(False))
+    return pl.concat([similar, missing]).select(
+        pl.col("a").cast(pl.Int64), pl.col("b").cast(pl.Int64)
+    )
 
 
 def components(n: int, edges: pl.DataFrame) -> pl.Series:
