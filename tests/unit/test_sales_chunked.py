@@ -103,3 +103,15 @@ def test_no_order_lines_at_all(tmp_path: Path) -> None:
     assert dups.len() == 0
     assert chunked.dim_product(spill, dups).height == 0
     assert _from_orders(spill).golden.height == 0
+
+
+def test_customer_matching_in_small_batches_finds_the_same_people(
+    inputs: tuple[pl.DataFrame, pl.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakesmith.domains.sales import matching
+
+    rows = clean.standardise_customers(inputs[0])
+    whole = matching.match_customers(rows)
+    monkeypatch.setattr(matching, "PAIRS_PER_BATCH", 7)  # many batches of a few blocks
+    assert matching.match_customers(rows).to_list() == whole.to_list()
+    assert whole.n_unique() < rows.height  # some rows were merged
