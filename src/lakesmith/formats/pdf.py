@@ -3,7 +3,9 @@
 **One record per document, not per page.** Bronze keeps each document's bytes exactly
 once (``_payload``; its SHA-256 is the ``sha256`` field), so a reprocess from bronze
 re-extracts everything; the document's identity (hash, metadata, file name, type) is one
-row of silver. The extracted text keeps the pages apart: ``text`` is the page texts
+row of silver. The fields this decoder fills can also sit in bronze beside the bytes
+(``payload.bronze_fields``, ``bronze/decoded.py``: entities.documents keeps ``sha256``,
+``pages`` and ``text`` there). The extracted text keeps the pages apart: ``text`` is the page texts
 joined by a form feed (``\\f``, as ``pdftotext`` does), and ``split_pages`` / ``page_rows``
 give one row per page for search, which indexes page chunks.
 
