@@ -11,7 +11,10 @@ Each file is a stream named after *this content* of the file,
 across restarts (so a restart resumes it), a rewritten file is a new stream, read from
 its start. ``seq`` is the record index the format gives (line, data row, Parquet row);
 record URIs are ``<stream>#row=<seq>``. Resuming, the records below a stream's position
-are skipped by counting, never decoded (Parquet skips whole row groups unread).
+are skipped by counting, never decoded (Parquet skips whole row groups unread). A format
+that reads clean stretches of a file as columns (``csv``: ``formats.csv_blocks``) hands
+them over as such; a batch then holds consecutive records of one file as one frame
+(``RawBatch.add_records``), never mixed with records as bytes.
 Memory stays about one chunk (``chunk_records`` records) of one file. ``bytes_read`` of
 ``total_bytes`` is the progress (``lakesmith ingest`` shows it). A ``.gz`` file is
 decompressed as it is read (``formats.base.open_input``): its stream is named after the
