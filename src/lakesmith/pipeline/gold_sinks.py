@@ -109,6 +109,7 @@ class LakeGoldSink:
     batch), then applied together, one commit per table with the merged positions."""
 
     name = "gold"
+    after_lake = True  # the worker writes it after the lake sinks (``pipeline.worker``)
 
     def __init__(
         self,
@@ -245,6 +246,7 @@ class LakeGoldSink:
 
 class WarehouseGoldSink:
     name = "warehouse"
+    after_lake = True
 
     def __init__(
         self,

@@ -148,7 +148,11 @@ class Worker:
         self._writes: dict[str, int] = {}
         # The lake sinks (Parquet encoding: the batch's data again, in Arrow) go last, so
         # with two lanes they are written one after the other beside the PostgreSQL ones.
-        self.sinks.sort(key=lambda s: isinstance(s, LakeSink))
+        # Sinks with ``after_lake`` (gold: computed from silver) go after them, beside the
+        # next batch's processing instead of before the lake sinks the loop waits for.
+        self.sinks.sort(
+            key=lambda s: 2 if getattr(s, "after_lake", False) else isinstance(s, LakeSink)
+        )
         self._pool = ThreadPoolExecutor(
             max_workers=min(SINK_LANES, len(self.sinks)), thread_name_prefix="sink"
         )
