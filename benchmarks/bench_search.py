@@ -16,7 +16,10 @@ Queries are a fixed set of 12 texts whose embeddings are computed (and cached) b
 load starts; the uncached cost of one query embedding is printed separately. With
 ``--fresh`` every request has a query never seen before (three words and a number), so
 each one is embedded under load (concurrent ones in batches: ``search/query_batch.py``).
-The load generator is open-loop: request i is due at t0 + i/rate whatever the earlier
+The API runs as ``lakesmith serve --workers N`` (``--workers``, default 1); ``LAKESMITH__SEARCH__*``
+variables reach it too, e.g. ``LAKESMITH__SEARCH__CACHE_TTL_S=60`` for the result cache
+(the fixed queries are then all cache hits: run ``--fresh`` as well to see a query's real
+cost). The load generator is open-loop: request i is due at t0 + i/rate whatever the earlier
 ones did, and its latency counts from that due time (no coordinated omission); in-process
 it is a thread pool, over HTTP ``benchmarks/loadgen.run_raw``."""
 
