@@ -151,7 +151,9 @@ def main() -> None:
         )  # fmt: skip
         wall = time.perf_counter() - t0
         stats = json.loads(stats_path.read_text())
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak = usage.ru_maxrss / 1024
+        cpu = usage.ru_utime + usage.ru_stime  # the worker's (PostgreSQL's not included)
         busy = stats["active_seconds"]
         span = (stats["last_commit_at"] or 0) - (stats["first_record_at"] or 0)
         print(f"sinks                 {sinks}; lake on {'S3' if args.lake_on_s3 else 'disk'}")
@@ -165,6 +167,10 @@ def main() -> None:
         )
         print(f"worker dispositions   {stats['by_disposition']}")
         print(f"worker peak RSS       {peak:,.0f} MiB")
+        print(
+            f"worker CPU            {cpu:,.1f}s user+sys → {stats['records'] / cpu:,.0f} events "
+            "per CPU-second (less sensitive to a shared machine than events/s)"
+        )
 
         if args.peer_objects:
             step = max(1, len(report.keys) // args.peer_objects)  # spread over the day
