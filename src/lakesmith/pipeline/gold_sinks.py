@@ -1,13 +1,17 @@
 """The gold sinks ``pipeline.sinks.build_sinks`` adds for a contract with ``gold:``.
 
 Both receive each batch's validated silver rows and positions and update the model's star
-schema incrementally (``GoldModel.change`` per table, merged on keys):
+schema incrementally (``GoldModel.change`` per table, merged on keys). The changes of a
+batch are planned once (``gold.plan``) and shared by the two sinks when their stores are
+at the same committed positions:
 
-- ``LakeGoldSink`` ("gold"): the model's lake tables, one commit per table in dependency
-  order, each with the batch's positions (``LakeTable.replace``, checked against the
-  version the change was computed from). Each table drops the rows below its own
-  positions, so a crash between two tables' commits replays only into the tables behind;
-  the sink's positions are the lowest over its tables.
+- ``LakeGoldSink`` ("gold"): the model's lake tables. When every table is at the same
+  positions, the plan's changes are committed to all tables at once (parallel threads),
+  each commit with the batch's positions (``LakeTable.replace``, checked against the
+  version read before planning). Otherwise (a crash between two tables' commits, a table
+  changed meanwhile) table by table in dependency order: each table drops the rows below
+  its own positions, so the replay goes only into the tables behind; the sink's
+  positions are the lowest over its tables.
 - ``WarehouseGoldSink`` ("warehouse"): every table's change and the positions (in
   ``lakesmith.stream_positions``, sink ``gold:<dataset>``) in ONE PostgreSQL transaction;
   the marts (materialised views) are refreshed after loads, at most every
