@@ -22,7 +22,7 @@ from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import InputError
 from lakesmith.core.records import RawBatch
 from lakesmith.formats import PARSE_DETAIL, PARSE_ERROR, RecordChunk, get_format
-from lakesmith.formats.csv import field_counts, header_names
+from lakesmith.formats.csv_columns import field_counts, header_names
 from lakesmith.formats.jsonl import split_records
 from lakesmith.quality.typing import typed
 
@@ -523,7 +523,7 @@ def _csv_frame(header: bytes, rows: list[bytes], fields: list[dict[str, Any]]) -
     [(b"a,b", ","), (b"a;b", ";"), (b"a\tb", "\t"), (b"a|b", "|"), (b'"x;y",b', ","), (b"a", ",")],
 )
 def test_the_delimiter_is_sniffed_from_the_header(header: bytes, delimiter: str) -> None:
-    from lakesmith.formats.csv import sniff_delimiter
+    from lakesmith.formats.csv_columns import sniff_delimiter
 
     assert chr(sniff_delimiter(header)) == delimiter
 

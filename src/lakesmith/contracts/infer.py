@@ -36,7 +36,7 @@ from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import InputError
 from lakesmith.formats import get_format
 from lakesmith.formats.base import is_gzip, open_input
-from lakesmith.formats.csv import sniff_delimiter
+from lakesmith.formats.csv_columns import sniff_delimiter
 from lakesmith.quality.typing import ISO8601_WITH_ZONE, NAIVE_FORMATS
 
 SAMPLE_BYTES = 2 * 1024 * 1024  # read from the head of each file

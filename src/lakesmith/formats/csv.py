@@ -39,30 +39,31 @@ count outside quotes and UTF-8 screening in chunks, whatever remains by bisectio
 
 from __future__ import annotations
 
-import csv as _csv
-import io
-import re
 from collections.abc import Iterator, Sequence
-from functools import lru_cache
 from typing import BinaryIO, cast
 
 import numpy as np
 import polars as pl
 
-from lakesmith.contracts.model import Contract, FieldSpec
+from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import InputError
 from lakesmith.core.records import RawBatch
 from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, RecordChunk, with_record_fields
+from lakesmith.formats.csv_columns import (
+    extended_names,
+    field_columns,
+    field_counts,
+    header_names,
+    map_columns,
+    sniff_delimiter,
+)
 from lakesmith.formats.jsonl import BLOCK_BYTES, chunked, split_records
 
 Errors = dict[int, tuple[str, str]]  # row index → (rule id, message); bad rows only
-Source = tuple[int, tuple[str, ...]] | None  # (column index, JSON path inside it) per field
 
 _SENTINEL = b"~"
 _SEP = b"," + _SENTINEL + b"\n"  # appended to every row: too few fields → sentinel missing
 _QUOTE, _COMMA, _CR, _NUL = ord('"'), ord(","), ord("\r"), 0
-DELIMITERS = b",;\t|"  # sniffed from the header: the one outside quotes most often wins
-_PLACEHOLDER_COLUMN = re.compile(r"^column_(\d+)$")
 
 
 def sep_of(delimiter: int) -> bytes:
@@ -70,67 +71,11 @@ def sep_of(delimiter: int) -> bytes:
     return bytes([delimiter]) + _SENTINEL + b"\n"
 
 
-@lru_cache(maxsize=256)
-def sniff_delimiter(header: bytes) -> int:
-    """The header's delimiter: of ``, ; TAB |``, the one found most often outside double
-    quotes (a comma on ties or when none is found, e.g. a one-column file)."""
-    arr = np.frombuffer(header, dtype=np.uint8)
-    outside = (np.cumsum(arr == _QUOTE) & 1) == 0
-    counts = [int(np.count_nonzero((arr == d) & outside)) for d in DELIMITERS]
-    best = max(range(len(DELIMITERS)), key=lambda i: (counts[i], i == 0))
-    return DELIMITERS[best] if counts[best] else _COMMA
-
-
 _UTF8_CHUNK = 4096  # rows validated per UTF-8 decode call in the error path
 
 
 def _invalid(message: str) -> tuple[str, str]:
     return ("invalid_csv", message)
-
-
-@lru_cache(maxsize=256)
-def header_names(header: bytes) -> tuple[str, ...]:
-    """The column names of a header row (RFC 4180 quoting; invalid UTF-8 replaced; the
-    delimiter sniffed)."""
-    text = header.decode("utf-8", "replace").removeprefix("\ufeff").rstrip("\r\n")
-    delimiter = chr(sniff_delimiter(header))
-    row = next(_csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
-    return tuple(row)
-
-
-def _extended(names: Sequence[str], fields: Sequence[FieldSpec]) -> tuple[str, ...]:
-    """``names`` plus ``column_<k>`` placeholders up to the highest ``column_<k>`` a field
-    reads that the header does not name (rows with more fields than the header)."""
-    known = set(names)
-    wanted = [
-        int(m.group(1))
-        for f in fields
-        if (f.path or f.name) not in known and (m := _PLACEHOLDER_COLUMN.match(f.path or f.name))
-    ]
-    width = max([len(names), *wanted])
-    return (*names, *(f"column_{k}" for k in range(len(names) + 1, width + 1)))
-
-
-def _map_columns(names: Sequence[str], fields: Sequence[FieldSpec]) -> list[Source]:
-    exact: dict[str, int] = {}
-    folded: dict[str, int] = {}
-    for i, name in enumerate(names):
-        exact.setdefault(name, i)
-        folded.setdefault(name.strip().casefold(), i)
-
-    def find(name: str) -> int | None:
-        return exact[name] if name in exact else folded.get(name.strip().casefold())
-
-    out: list[Source] = []
-    for f in fields:
-        whole = find(f.path or f.name)
-        if whole is not None:
-            out.append((whole, ()))
-            continue
-        head, *rest = f.source_path
-        outer = find(head) if rest else None
-        out.append((outer, tuple(rest)) if outer is not None else None)
-    return out
 
 
 def _offsets(lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,31 +91,6 @@ def _rows_of(positions: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> lis
     rows = np.searchsorted(starts, positions, side="right") - 1
     inside = positions < ends[rows]
     return [int(r) for r in np.unique(rows[inside])]
-
-
-def field_counts(
-    arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, delimiter: int = _COMMA
-) -> np.ndarray:
-    """Fields per row ``arr[starts[i]:ends[i]]`` (commas outside double quotes + 1): comma
-    and quote positions by ``flatnonzero``, counted per row by ``searchsorted``; only the
-    commas of rows holding quotes are checked for quote parity."""
-    cpos = np.flatnonzero(arr == delimiter)
-    cs, ce = np.searchsorted(cpos, starts), np.searchsorted(cpos, ends)
-    counts = ce - cs
-    qpos = np.flatnonzero(arr == _QUOTE)
-    if qpos.size:
-        qs = np.searchsorted(qpos, starts)
-        rows = np.flatnonzero((np.searchsorted(qpos, ends) > qs) & (counts > 0))
-        if rows.size:
-            k = counts[rows]
-            row_of = np.repeat(rows, k)
-            first = np.repeat(cs[rows] - (np.cumsum(k) - k), k)
-            commas = cpos[first + np.arange(int(k.sum()))]
-            inside = (np.searchsorted(qpos, commas) - qs[row_of]) & 1
-            counts = counts - np.bincount(row_of, weights=inside, minlength=len(starts)).astype(
-                np.int64
-            )
-    return counts + 1
 
 
 class _Rows:
@@ -324,19 +244,6 @@ def _parse_lines(
     return pl.concat([left, right]), {**lbad, **{i + mid: e for i, e in rbad.items()}}
 
 
-_DECIMAL_COMMA = r"^([-+]?\d+),(\d+)$"
-
-
-def _cleaned(expr: pl.Expr, f: FieldSpec, delimiter: int) -> pl.Expr:
-    """The text of a number or boolean field as exports write it, made typable: padding
-    stripped (``"  50"``); in ``;``-separated files (spreadsheet exports in comma-decimal
-    locales) a decimal comma becomes a point (``1,5`` → ``1.5``)."""
-    expr = expr.str.strip_chars()
-    if f.type == "double" and delimiter == ord(";"):
-        expr = expr.str.replace(_DECIMAL_COMMA, "${1}.${2}")
-    return expr
-
-
 def _decode_group(
     rows: Sequence[bytes | None], header: bytes | None, contract: Contract
 ) -> tuple[pl.DataFrame, Errors]:
@@ -344,10 +251,10 @@ def _decode_group(
     fields = contract.fields
     n = len(rows)
     names = header_names(header) if header is not None else [f.source_path[0] for f in fields]
-    names = _extended(names, fields)
+    names = extended_names(names, fields)
     delimiter = sniff_delimiter(header) if header is not None else _COMMA
     width = len(names)
-    sources = _map_columns(names, fields)
+    sources = map_columns(names, fields)
     if width == 0:
         frame = pl.DataFrame([pl.Series(f.name, [None] * n, dtype=pl.String) for f in fields])
         return frame, dict.fromkeys(range(n), _invalid("the CSV header has no columns"))
@@ -380,27 +287,7 @@ def _decode_group(
         bad = np.zeros(n, dtype=bool)
         bad[list(errors)] = True
         frame = frame.with_columns(pl.Series("_bad", bad))
-    return frame.select(_field_columns(fields, sources, delimiter, bool(errors))), errors
-
-
-def _field_columns(
-    fields: Sequence[FieldSpec], sources: list[Source], delimiter: int, bad: bool = False
-) -> list[pl.Expr]:
-    """Each field's text from the parsed columns ``c<k>`` (null where ``_bad``)."""
-    columns: list[pl.Expr] = []
-    for f, src in zip(fields, sources, strict=True):
-        if src is None:
-            columns.append(pl.lit(None, dtype=pl.String).alias(f.name))
-            continue
-        expr = pl.col(f"c{src[0]}")
-        if src[1]:
-            expr = expr.str.json_path_match("$." + ".".join(src[1]))
-        elif f.type in ("long", "double", "boolean"):
-            expr = _cleaned(expr, f, delimiter)
-        if bad:
-            expr = pl.when(pl.col("_bad")).then(None).otherwise(expr)
-        columns.append(expr.alias(f.name))
-    return columns
+    return frame.select(field_columns(fields, sources, delimiter, bool(errors))), errors
 
 
 def decode_csv(batch: RawBatch, contract: Contract) -> pl.DataFrame:

@@ -30,12 +30,12 @@ from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import InputError
 from lakesmith.core.records import RawBatch
 from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, Columns, RecordChunk
-from lakesmith.formats.csv import (
-    _extended,
-    _field_columns,
-    _map_columns,
+from lakesmith.formats.csv_columns import (
+    extended_names,
+    field_columns,
     field_counts,
     header_names,
+    map_columns,
     sniff_delimiter,
 )
 from lakesmith.formats.jsonl import chunked, split_blocks
@@ -145,7 +145,7 @@ def decode_columns(batch: RawBatch, contract: Contract) -> pl.DataFrame:
     (stream,) = batch.streams.values()
     header = batch.context[stream]
     fields = contract.fields
-    names = _extended(header_names(header), fields)
+    names = extended_names(header_names(header), fields)
     if len(names) != frame.width:  # the contract reads fields past the header's: none here
         message = f"expected {len(names)} fields, found {frame.width}"
         return pl.select(
@@ -153,6 +153,6 @@ def decode_columns(batch: RawBatch, contract: Contract) -> pl.DataFrame:
             pl.repeat("invalid_csv", frame.height, dtype=pl.String).alias(PARSE_ERROR),
             pl.repeat(message, frame.height, dtype=pl.String).alias(PARSE_DETAIL),
         )
-    columns = _field_columns(fields, _map_columns(names, fields), sniff_delimiter(header))
+    columns = field_columns(fields, map_columns(names, fields), sniff_delimiter(header))
     none = pl.lit(None, pl.String)
     return frame.select(*columns, none.alias(PARSE_ERROR), none.alias(PARSE_DETAIL))

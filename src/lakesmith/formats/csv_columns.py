@@ -1,0 +1,140 @@
+"""A CSV file's columns: the delimiter sniffed from the header, the header's names, the
+contract's fields mapped to columns (exact name, then case- and space-folded, then the
+outer column of a JSON path; ``column_<k>`` for fields past the header), fields per row
+counted outside quotes, and each field's text taken from parsed columns ``c<k>``.
+
+Shared by the precise row path (``formats.csv``) and the columnar block path
+(``formats.csv_blocks``)."""
+
+from __future__ import annotations
+
+import csv as _csv
+import io
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+import polars as pl
+
+from lakesmith.contracts.model import FieldSpec
+
+Source = tuple[int, tuple[str, ...]] | None  # (column index, JSON path inside it) per field
+
+_QUOTE, _COMMA = ord('"'), ord(",")
+DELIMITERS = b",;\t|"  # sniffed from the header: the one outside quotes most often wins
+_PLACEHOLDER_COLUMN = re.compile(r"^column_(\d+)$")
+
+
+@lru_cache(maxsize=256)
+def sniff_delimiter(header: bytes) -> int:
+    """The header's delimiter: of ``, ; TAB |``, the one found most often outside double
+    quotes (a comma on ties or when none is found, e.g. a one-column file)."""
+    arr = np.frombuffer(header, dtype=np.uint8)
+    outside = (np.cumsum(arr == _QUOTE) & 1) == 0
+    counts = [int(np.count_nonzero((arr == d) & outside)) for d in DELIMITERS]
+    best = max(range(len(DELIMITERS)), key=lambda i: (counts[i], i == 0))
+    return DELIMITERS[best] if counts[best] else _COMMA
+
+
+@lru_cache(maxsize=256)
+def header_names(header: bytes) -> tuple[str, ...]:
+    """The column names of a header row (RFC 4180 quoting; invalid UTF-8 replaced; the
+    delimiter sniffed)."""
+    text = header.decode("utf-8", "replace").removeprefix("\ufeff").rstrip("\r\n")
+    delimiter = chr(sniff_delimiter(header))
+    row = next(_csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    return tuple(row)
+
+
+def extended_names(names: Sequence[str], fields: Sequence[FieldSpec]) -> tuple[str, ...]:
+    """``names`` plus ``column_<k>`` placeholders up to the highest ``column_<k>`` a field
+    reads that the header does not name (rows with more fields than the header)."""
+    known = set(names)
+    wanted = [
+        int(m.group(1))
+        for f in fields
+        if (f.path or f.name) not in known and (m := _PLACEHOLDER_COLUMN.match(f.path or f.name))
+    ]
+    width = max([len(names), *wanted])
+    return (*names, *(f"column_{k}" for k in range(len(names) + 1, width + 1)))
+
+
+def map_columns(names: Sequence[str], fields: Sequence[FieldSpec]) -> list[Source]:
+    exact: dict[str, int] = {}
+    folded: dict[str, int] = {}
+    for i, name in enumerate(names):
+        exact.setdefault(name, i)
+        folded.setdefault(name.strip().casefold(), i)
+
+    def find(name: str) -> int | None:
+        return exact[name] if name in exact else folded.get(name.strip().casefold())
+
+    out: list[Source] = []
+    for f in fields:
+        whole = find(f.path or f.name)
+        if whole is not None:
+            out.append((whole, ()))
+            continue
+        head, *rest = f.source_path
+        outer = find(head) if rest else None
+        out.append((outer, tuple(rest)) if outer is not None else None)
+    return out
+
+
+def field_counts(
+    arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, delimiter: int = _COMMA
+) -> np.ndarray:
+    """Fields per row ``arr[starts[i]:ends[i]]`` (commas outside double quotes + 1): comma
+    and quote positions by ``flatnonzero``, counted per row by ``searchsorted``; only the
+    commas of rows holding quotes are checked for quote parity."""
+    cpos = np.flatnonzero(arr == delimiter)
+    cs, ce = np.searchsorted(cpos, starts), np.searchsorted(cpos, ends)
+    counts = ce - cs
+    qpos = np.flatnonzero(arr == _QUOTE)
+    if qpos.size:
+        qs = np.searchsorted(qpos, starts)
+        rows = np.flatnonzero((np.searchsorted(qpos, ends) > qs) & (counts > 0))
+        if rows.size:
+            k = counts[rows]
+            row_of = np.repeat(rows, k)
+            first = np.repeat(cs[rows] - (np.cumsum(k) - k), k)
+            commas = cpos[first + np.arange(int(k.sum()))]
+            inside = (np.searchsorted(qpos, commas) - qs[row_of]) & 1
+            counts = counts - np.bincount(row_of, weights=inside, minlength=len(starts)).astype(
+                np.int64
+            )
+    return counts + 1
+
+
+_DECIMAL_COMMA = r"^([-+]?\d+),(\d+)$"
+
+
+def cleaned(expr: pl.Expr, f: FieldSpec, delimiter: int) -> pl.Expr:
+    """The text of a number or boolean field as exports write it, made typable: padding
+    stripped (``"  50"``); in ``;``-separated files (spreadsheet exports in comma-decimal
+    locales) a decimal comma becomes a point (``1,5`` → ``1.5``)."""
+    expr = expr.str.strip_chars()
+    if f.type == "double" and delimiter == ord(";"):
+        expr = expr.str.replace(_DECIMAL_COMMA, "${1}.${2}")
+    return expr
+
+
+def field_columns(
+    fields: Sequence[FieldSpec], sources: list[Source], delimiter: int, bad: bool = False
+) -> list[pl.Expr]:
+    """Each field's text from the parsed columns ``c<k>`` (null where ``_bad``)."""
+    columns: list[pl.Expr] = []
+    for f, src in zip(fields, sources, strict=True):
+        if src is None:
+            columns.append(pl.lit(None, dtype=pl.String).alias(f.name))
+            continue
+        expr = pl.col(f"c{src[0]}")
+        if src[1]:
+            expr = expr.str.json_path_match("$." + ".".join(src[1]))
+        elif f.type in ("long", "double", "boolean"):
+            expr = cleaned(expr, f, delimiter)
+        if bad:
+            expr = pl.when(pl.col("_bad")).then(None).otherwise(expr)
+        columns.append(expr.alias(f.name))
+    return columns
