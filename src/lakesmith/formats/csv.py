@@ -46,13 +46,13 @@ import numpy as np
 import polars as pl
 
 from lakesmith.contracts.model import Contract
-from lakesmith.core.errors import InputError
 from lakesmith.core.records import RawBatch
 from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, RecordChunk, with_record_fields
 from lakesmith.formats.csv_columns import (
     extended_names,
     field_columns,
     field_counts,
+    first_header,
     header_names,
     map_columns,
     sniff_delimiter,
@@ -349,17 +349,11 @@ class CsvFormat:
         base = 0  # physical record index of the first data row
         for seq, records in split_records(file, max_bytes, quoted=True):
             if header is None:
-                k = next((i for i, r in enumerate(records) if r), None)
-                if k is None:
+                found = first_header(seq, records, max_bytes)
+                if found is None:
                     continue  # blank lines before the header
-                header = records[k]
-                if len(header) > max_bytes:
-                    raise InputError(
-                        f"the CSV header is longer than {max_bytes} bytes",
-                        hint="raise payload.max_bytes in the contract, or check the file is CSV",
-                    )
-                base = seq + k + 1
-                seq, records = base, records[k + 1 :]
+                header, base = found
+                seq, records = base, records[base - seq :]
             yield from chunked(seq - base, records, chunk_records, header)
 
 

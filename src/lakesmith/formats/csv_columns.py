@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from lakesmith.contracts.model import FieldSpec
+from lakesmith.core.errors import InputError
 
 Source = tuple[int, tuple[str, ...]] | None  # (column index, JSON path inside it) per field
 
@@ -138,3 +139,19 @@ def field_columns(
             expr = pl.when(pl.col("_bad")).then(None).otherwise(expr)
         columns.append(expr.alias(f.name))
     return columns
+
+
+def first_header(seq: int, records: list[bytes], max_bytes: int) -> tuple[bytes, int] | None:
+    """The header row of a file's first block with a non-blank record (None: all blank)
+    and the physical index of the first data row. Raises ``InputError`` for a header over
+    ``max_bytes`` (not a CSV file, or a limit set too low)."""
+    k = next((i for i, r in enumerate(records) if r), None)
+    if k is None:
+        return None  # blank lines before the header
+    header = records[k]
+    if len(header) > max_bytes:
+        raise InputError(
+            f"the CSV header is longer than {max_bytes} bytes",
+            hint="raise payload.max_bytes in the contract, or check the file is CSV",
+        )
+    return header, seq + k + 1
