@@ -31,7 +31,13 @@ def _number(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-def test_run_sales_prints_what_the_tables_hold(stack_settings: Settings, tmp_path: Path) -> None:
+def test_run_sales_prints_what_the_tables_hold(
+    stack_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakesmith.cli.common import console
+
+    # the CLI's console is made once per process: another test may have sized it narrow
+    monkeypatch.setattr(console, "width", 200)
     data = tmp_path / "sales"
     write_all(SalesSimConfig(customers=600, orders=7_000, seed=4, chunk_rows=3_000), data)
     env = worker_env(stack_settings, LAKESMITH__LOG_LEVEL="WARNING", COLUMNS="200")

@@ -128,7 +128,8 @@ def worker_dataset(args: list[str]) -> str | None:
     """The dataset of a ``run DATASET …`` command (checked against the CLI), else None."""
     if not args or args[0] != "run":
         return None
-    dataset = str(command_context(args).params["dataset"])
+    params = command_context(args).params  # parses the command with the real CLI
+    dataset = str(params.get("dataset") or args[1])
     assert dataset in builtin_contracts() or (REPO / dataset).is_file(), (
         f"`lakesmith {' '.join(args)}`: {dataset} is neither a built-in contract nor a file"
     )

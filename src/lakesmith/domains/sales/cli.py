@@ -80,9 +80,11 @@ def print_report(report: SalesReport) -> None:
         )
     if report.reasons:
         reasons = ", ".join(f"{k} {v:,}" for k, v in report.reasons.items())
-        console.print(f"rejected order lines by reason: {reasons}", highlight=False)
+        console.print(f"rejected order lines by reason: {reasons}", highlight=False, soft_wrap=True)
     console.print(
-        "gold rows: " + ", ".join(f"{k} {v:,}" for k, v in report.rows.items()), highlight=False
+        "gold rows: " + ", ".join(f"{k} {v:,}" for k, v in report.rows.items()),
+        highlight=False,
+        soft_wrap=True,  # one line whatever the terminal's width: scripts read it
     )
     if report.layout is not None and report.files is not None:
         files = report.files
