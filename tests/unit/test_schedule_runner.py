@@ -52,6 +52,12 @@ class FakeHistory:
         pass
 
 
+def job_children() -> list[Any]:
+    """The job processes alive (other tests in this process may keep a PDF parsing pool
+    of spawned processes: those are not the scheduler's)."""
+    return [c for c in multiprocessing.active_children() if c.name.startswith("lakesmith-job-")]
+
+
 def job(name: str = "j", kind: str = "extract", **kw: Any) -> JobSpec:
     fields: dict[str, Any] = {"cron": "* * * * *", "dataset": "shop.orders", **kw}
     return JobSpec.model_validate({"name": name, "kind": kind, **fields})
@@ -203,7 +209,7 @@ def test_a_run_past_its_timeout_is_stopped_and_recorded_timeout() -> None:
     assert out.status == "timeout" and out.attempts == 1 and waits == []
     assert "timeout_s = 1.5 s" in (out.error or "")
     assert took < 20  # stopped, not waited for (60 s)
-    assert multiprocessing.active_children() == []
+    assert job_children() == []
     (row,) = history.rows.values()
     assert row["status"] == "timeout" and "timeout_s" in row["error"]
     assert [e["run_id"] for e in logs if e["event"] == "job_timeout"] == [out.run_id]
@@ -239,15 +245,15 @@ def test_leaving_without_waiting_stops_every_running_child(
     for t in threads:
         t.start()
     deadline = time.monotonic() + 30
-    while len(multiprocessing.active_children()) < 2 and time.monotonic() < deadline:
+    while len(job_children()) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(multiprocessing.active_children()) == 2
+    assert len(job_children()) == 2
     t0 = time.monotonic()
     assert isolated.stop_all_children(grace_s=5) == 2
     assert time.monotonic() - t0 < 10  # SIGTERM is enough: the jobs did not run their 60 s
-    assert multiprocessing.active_children() == []
+    assert job_children() == []
     for t in threads:
         t.join(30)
         assert not t.is_alive()  # each run saw its child die and finished
-    assert multiprocessing.active_children() == []  # and started no other
+    assert job_children() == []  # and started no other
     assert isolated.stop_all_children() == 0
