@@ -29,10 +29,14 @@ class SearchSettings(Section):
     # CPU per hybrid request ~18.6 -> ~14 ms at 100k devices (docs/search.md). Off: the
     # keyword leg also drops words when nothing matches them all (as keyword mode does)
     hybrid_all_words: bool = True
-    # Typesense's result cache (use_cache): seconds an identical search is answered from
-    # it (0: off). Results may lag index writes by up to this; a search never seen before
-    # costs the same (docs/search.md)
-    cache_ttl_s: int = Field(0, ge=0, le=3600)
+    # result cache: seconds an identical search is answered from the process's cache and
+    # Typesense's (use_cache); 0: off. Answers are keyed by the index generation, which
+    # every index write changes, so they lag another process's write by at most
+    # `generation_check_s` (docs/search.md); a search never seen before costs the same
+    cache_ttl_s: int = Field(60, ge=0, le=3600)
+    # seconds between two reads of the index generation (a Typesense document the writers
+    # replace) by a process with the result cache on; 0: before every search
+    generation_check_s: float = Field(1.0, ge=0.0, le=60.0)
     import_batch: int = Field(1000, ge=1)  # documents per Typesense import request
     embed_batch: int = Field(32, ge=1)  # texts per embedding forward pass
     # threads of NumPy's OpenBLAS for the embeddings (0: leave as configured); 1 is 3-5x

@@ -32,6 +32,9 @@ from lakesmith.search.types import (
     SearchQuery,
     SearchResult,
 )
+from lakesmith.stores.search_generation import IndexGeneration
+from lakesmith.stores.search_schema import EMBEDDING_DIM as EMBEDDING_DIM  # re-exported
+from lakesmith.stores.search_schema import FIELDS, HIGHLIGHT, QUERY_BY
 
 if TYPE_CHECKING:
     from lakesmith.search.embeddings import Embedder
@@ -43,7 +46,6 @@ log = get_logger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 SCHEMA_VERSION = 1
-EMBEDDING_DIM = 384  # all-MiniLM-L6-v2
 DELETE_BATCH = 500  # ids per delete-by-filter request
 
 
@@ -79,59 +81,6 @@ def typesense_client(settings: Settings, timeout_s: float = 10.0) -> Any:
     return typesense.Client(config)
 
 
-def _f(name: str, type_: str = "string", **opts: Any) -> dict[str, Any]:
-    return {"name": name, "type": type_, "optional": True, **opts}
-
-
-_COMMON: list[dict[str, Any]] = [
-    {"name": "title", "type": "string"},
-    _f("model", facet=True),
-    _f("model_name", facet=True),
-    _f("manufacturer", facet=True),
-    _f("site", facet=True),
-    _f("site_name", facet=True),
-    _f("device_id", facet=True),
-    _f("date", "int64"),  # epoch seconds: a document's date, a device's install date
-    _f("device_key", "int64"),
-    _f("model_key", "int64"),
-    _f("site_key", "int64"),
-    _f("manufacturer_key", "int64"),
-    _f("content_hash", index=False),  # what the indexer compares to skip unchanged rows
-    _f("embedding", "float[]", num_dim=EMBEDDING_DIM),
-]
-FIELDS: dict[CollectionName, list[dict[str, Any]]] = {
-    "devices": [
-        *_COMMON,
-        _f("description"),
-        _f("status", facet=True),
-        _f("tags", "string[]", facet=True),
-        _f("sensor_types", "string[]", facet=True),
-        _f("city", facet=True),
-        _f("country", facet=True),
-    ],
-    "documents": [
-        *_COMMON,
-        _f("doc_id", facet=True),
-        _f("document_key", "int64"),
-        _f("doc_type", facet=True),
-        _f("page", "int32"),
-        _f("chunk", "int32"),
-        _f("text"),
-    ],
-}
-HIGHLIGHT: dict[CollectionName, str] = {  # snippets from these only (highlighting is costly)
-    "devices": "title,description",
-    "documents": "title,text",
-}
-QUERY_BY: dict[CollectionName, tuple[str, str]] = {  # (fields, weights)
-    "devices": (
-        "device_id,title,model,model_name,manufacturer,site_name,tags,description",
-        "4,4,3,3,2,2,2,1",
-    ),
-    "documents": ("title,model_name,manufacturer,text", "3,3,2,1"),
-}
-
-
 class SearchRepository:
     """Reads and writes of the search index; ``search`` answers a ``SearchQuery``.
 
@@ -152,6 +101,13 @@ class SearchRepository:
         self._ensured = False
         self._results: ResultCache[SearchResult] | None = (
             ResultCache(self.config.cache_ttl_s) if self.config.cache_ttl_s else None
+        )
+        # cached answers are keyed by the index's generation, which every write changes
+        self.generation = IndexGeneration(
+            self.client,
+            f"{self.config.collection_prefix}search_generation",
+            settings.effective_typesense_url(),
+            self.config.generation_check_s,
         )
 
     # names ------------------------------------------------------------------------------
@@ -199,6 +155,7 @@ class SearchRepository:
         if served == current:
             return
         self.client.aliases.upsert(self.alias(name), {"collection_name": current})
+        self._written()
         if served is not None and self._exists(served):
             self.client.collections[served].delete()
         log.info("search_alias_swapped", alias=self.alias(name), old=served, new=current)
@@ -217,6 +174,16 @@ class SearchRepository:
             for c in self.client.collections.retrieve():
                 if c["name"].startswith(f"{self.alias(name)}_v"):
                     self.client.collections[c["name"]].delete()
+        self.generation.forget()
+        if self._results is not None:
+            self._results.clear()
+
+    def _written(self) -> None:
+        """After a write: a new index generation (every process's cached answers go, other
+        processes' within ``search.generation_check_s``), and this repository's cache."""
+        self.generation.bump()
+        if self._results is not None:
+            self._results.clear()
 
     # writes -----------------------------------------------------------------------------
 
@@ -240,8 +207,7 @@ class SearchRepository:
                     hint="check the indexed frame's columns and types against the schema",
                 )
             written += part.height
-        if self._results is not None:
-            self._results.clear()
+            self._written()  # each batch: readers see a long re-index as it goes
         return written
 
     def delete(self, collection: str, ids: Sequence[str]) -> int:
@@ -253,8 +219,8 @@ class SearchRepository:
                 {"filter_by": f"id:[{chunk}]"}
             )
             deleted += int(answer.get("num_deleted", 0))
-        if self._results is not None:
-            self._results.clear()
+        if ids:
+            self._written()
         return deleted
 
     def indexed(self, collection: str) -> pl.DataFrame:
@@ -303,19 +269,22 @@ class SearchRepository:
 
     def search(self, query: SearchQuery) -> SearchResult:
         """Run ``query`` on its collections in one ``multi_search`` request; with
-        ``search.cache_ttl_s`` a repeated query is answered from the result cache."""
+        ``search.cache_ttl_s`` a repeated query is answered from the result cache, keyed
+        by the index generation (an answer from before any process's write is not served
+        ``search.generation_check_s`` after it)."""
         if self._results is None:
-            return self._search(query)
+            return self._search(query, None)
         started = time.perf_counter()
-        hit = self._results.get(query)
+        key = (self.generation.current(), query)  # read before searching: an answer
+        hit = self._results.get(key)  # racing a write is filed under the old generation
         if hit is not None:
             took = round((time.perf_counter() - started) * 1000, 2)
             return hit.model_copy(update={"took_ms": took})
-        result = self._search(query)
-        self._results.put(query, result)
+        result = self._search(query, key[0])
+        self._results.put(key, result)
         return result
 
-    def _search(self, query: SearchQuery) -> SearchResult:
+    def _search(self, query: SearchQuery, generation: str | None) -> SearchResult:
         started = time.perf_counter()
         if not self._ensured:  # an empty index answers empty, not "not found"
             self.ensure_collections()
@@ -371,8 +340,13 @@ class SearchRepository:
                 )
                 plan.append((name, "vector"))
         common_params: dict[str, Any] = {}
-        if self.config.cache_ttl_s:  # Typesense's cache, keyed by the whole request
-            common_params = {"use_cache": "true", "cache_ttl": self.config.cache_ttl_s}
+        if generation is not None:  # Typesense's cache, keyed by the whole request: the
+            # generation (a parameter Typesense ignores) keeps answers of older ones out
+            common_params = {
+                "use_cache": "true",
+                "cache_ttl": self.config.cache_ttl_s,
+                "x_lakesmith_generation": generation,
+            }
         answers = self.client.multi_search.perform({"searches": searches}, common_params)["results"]
         raw: dict[tuple[CollectionName, str], list[dict[str, Any]]] = {}
         found: dict[str, int] = {}
