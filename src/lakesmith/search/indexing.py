@@ -79,7 +79,9 @@ class SearchIndexer:
             from lakesmith.search.embeddings import load_embedder
 
             try:
-                self._embedder = load_embedder(self.settings.search.blas_threads)
+                self._embedder = load_embedder(
+                    self.settings.search.blas_threads, self.settings.search.embed_backend
+                )
             except EmbeddingsUnavailableError as exc:
                 self._embed_error = str(exc)
                 log.warning("search_index_without_embeddings", reason=str(exc))

@@ -261,7 +261,7 @@ class SearchRepository:
                         "vector search is off (search.embeddings = false)",
                         hint="set LAKESMITH__SEARCH__EMBEDDINGS=true (needs the embeddings extra)",
                     )
-                self._embedder = load_embedder(self.config.blas_threads)
+                self._embedder = load_embedder(self.config.blas_threads, self.config.embed_backend)
             except EmbeddingsUnavailableError as exc:
                 self._embed_error = str(exc)
                 raise
