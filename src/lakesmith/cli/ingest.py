@@ -146,7 +146,7 @@ def _run(s: object, job: IngestJob, show: bool) -> IngestResult:
 
     with bar:
         try:
-            return run_ingest(s, job, update)
+            return run_ingest(s, job, update, trim_memory=False)  # the process exits after
         except KeyboardInterrupt:
             bar.stop()
             err_console.print(
