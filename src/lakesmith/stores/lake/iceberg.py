@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -31,7 +30,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform
@@ -66,6 +65,7 @@ from lakesmith.stores.lake.iceberg_snapshots import (
     carry_positions,
     read_positions,
 )
+from lakesmith.stores.lake.iceberg_write import data_files
 
 log = get_logger(__name__)
 
@@ -270,15 +270,11 @@ class IcebergTable:
         """Write ``rows`` as data files of ``table`` without committing them.
 
         pyiceberg has no public "write now, commit later" (``Transaction.append`` writes and
-        stages in one step against the metadata it started from), so this calls the
-        function ``append`` itself uses; the commit then only adds these files' manifest."""
-        if rows.num_rows == 0:
-            return []
-        return list(
-            _dataframe_to_data_files(
-                table_metadata=table.metadata, df=rows, io=table.io, write_uuid=uuid.uuid4()
-            )
-        )
+        stages in one step against the metadata it started from), so this writes the files
+        the way ``append`` does (``iceberg_write.data_files``: pyiceberg's write tasks,
+        without its per-partition copy when the rows share one partition); the commit then
+        only adds these files' manifest."""
+        return data_files(table, rows)
 
     @staticmethod
     def _discard(table: Table, files: Sequence[DataFile]) -> None:
