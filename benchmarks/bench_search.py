@@ -17,9 +17,10 @@ load starts; the uncached cost of one query embedding is printed separately. Wit
 ``--fresh`` every request has a query never seen before (three words and a number), so
 each one is embedded under load (concurrent ones in batches: ``search/query_batch.py``).
 The API runs as ``lakesmith serve --workers N`` (``--workers``, default 1); ``LAKESMITH__SEARCH__*``
-variables reach it too, e.g. ``LAKESMITH__SEARCH__CACHE_TTL_S=60`` for the result cache
-(the fixed queries are then all cache hits: run ``--fresh`` as well to see a query's real
-cost). The load generator is open-loop: request i is due at t0 + i/rate whatever the earlier
+variables reach it too. ``--cache on,off`` runs the API once with the result cache as
+configured (on by default: ``search.cache_ttl_s``) and once without it, and ``--queries
+fixed,fresh`` both query kinds, all on the one index (the fixed queries are cache hits
+when the cache is on: fresh ones show a query's real cost). The load generator is open-loop: request i is due at t0 + i/rate whatever the earlier
 ones did, and its latency counts from that due time (no coordinated omission); in-process
 it is a thread pool, over HTTP ``benchmarks/loadgen.run_raw``."""
 
@@ -238,6 +239,12 @@ def main() -> None:
     ap.add_argument("--no-api", action="store_true")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--fresh", action="store_true", help="a new query text for every request")
+    ap.add_argument(
+        "--queries", default="", help="fixed,fresh: API runs with each (--fresh: fresh)"
+    )
+    ap.add_argument(
+        "--cache", default="on", help="on,off: API runs with the result cache and without"
+    )
     ap.add_argument("--workers", type=int, default=1, help="API (uvicorn) processes")
     args = ap.parse_args()
 
@@ -309,6 +316,15 @@ def tree_cpu_s(pid: int) -> float:
 
 
 def api_bench(settings: Any, args: argparse.Namespace, ts_pid: int) -> None:
+    """``GET /v1/search`` for each ``--cache`` setting and ``--queries`` kind."""
+    kinds = [k for k in args.queries.split(",") if k] or ["fresh" if args.fresh else "fixed"]
+    for cache in args.cache.split(","):
+        api_run(settings, args, ts_pid, cache == "on", kinds)
+
+
+def api_run(
+    settings: Any, args: argparse.Namespace, ts_pid: int, cache: bool, kinds: list[str]
+) -> None:
     """``GET /v1/search`` on ``lakesmith serve --workers N`` (bearer token), open loop."""
     import json
 
@@ -320,6 +336,8 @@ def api_bench(settings: Any, args: argparse.Namespace, ts_pid: int) -> None:
     (port,) = free_ports(1)
     users = {"bench": {"password_hash": hash_password("bench-pw-1"), "role": "reader"}}
     search = {k: v for k, v in os.environ.items() if k.startswith("LAKESMITH__SEARCH__")}
+    if not cache:
+        search["LAKESMITH__SEARCH__CACHE_TTL_S"] = "0"
     env = worker_env(
         settings,
         **search,  # e.g. LAKESMITH__SEARCH__CACHE_TTL_S=60 for the API too
@@ -341,10 +359,13 @@ def api_bench(settings: Any, args: argparse.Namespace, ts_pid: int) -> None:
             for _ in range(args.workers * 2):  # warm every worker's query-vector cache
                 for path in paths:
                     client.get(path).raise_for_status()
-        for n, rate in enumerate(rates(args)):
-            if args.fresh:
-                texts = fresh_queries(int(rate * args.duration), args.seed + 100 + n)
+        for kind, (n, rate) in ((k, r) for k in kinds for r in enumerate(rates(args))):
+            if kind == "fresh":
+                seed = args.seed + 100 + n + (0 if cache else 50)  # never asked in any run
+                texts = fresh_queries(int(rate * args.duration), seed)
                 paths = [f"/v1/search?q={quote(q)}" for q in texts]
+            else:
+                paths = [f"/v1/search?q={quote(q)}" for q in QUERIES]
             # the API helper's lean open-loop client (raw keep-alive streams: httpx would
             # cost the generator more CPU than the API on two cores)
             api0, ts0 = tree_cpu_s(proc.pid), cpu_s(ts_pid)
@@ -353,14 +374,16 @@ def api_bench(settings: Any, args: argparse.Namespace, ts_pid: int) -> None:
                         headers=headers)
             )  # fmt: skip
             done = max(result.requests - result.errors, 1)
-            label = f"hybrid search, GET /v1/search (uvicorn x{args.workers})" + (
-                " (fresh)" if args.fresh else ""
+            label = (
+                f"hybrid search, GET /v1/search (uvicorn x{args.workers}, cache "
+                f"{'on' if cache else 'off'}, {kind} queries)"
             )
             verdict = "OK" if result.p99_ms <= 50 else "above the 50 ms target"
             print(result.line(label, rate) + f"  [{verdict}]", flush=True)
             print(
                 f"  CPU per request: typesense {(cpu_s(ts_pid) - ts0) * 1000 / done:.1f} ms, "
-                f"api {(tree_cpu_s(proc.pid) - api0) * 1000 / done:.1f} ms",
+                f"api {(tree_cpu_s(proc.pid) - api0) * 1000 / done:.1f} ms "
+                f"(load average {os.getloadavg()[0]:.1f})",
                 flush=True,
             )
     finally:
