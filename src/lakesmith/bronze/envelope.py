@@ -45,11 +45,28 @@ def as_stored(frame: pl.DataFrame) -> pa.Table:
     return frame.to_arrow()
 
 
-def envelope(batch: RawBatch, batch_id: str, ingested_at: datetime) -> pl.DataFrame:
-    """Bronze envelope columns for every record of ``batch`` (same row order)."""
-    if not len(batch):
-        return pl.DataFrame(schema={c.name: _POLARS[c.type] for c in ENVELOPE_COLUMNS})
-    frame = pl.DataFrame(
+def _coordinates(batch: RawBatch) -> pl.DataFrame:
+    """The stream id, seq, key, payload and source timestamp of every record."""
+    schema: dict[str, pl.DataType] = {
+        _SID: pl.Int32(),
+        SEQ: pl.Int64(),
+        KEY: pl.Binary(),
+        PAYLOAD: pl.Binary(),
+        SOURCE_TS: pl.Int64(),
+    }
+    n = len(batch)
+    if batch.first_seq is not None and batch.record_payloads is not None:
+        # records added at once (``add_records``): one stream, consecutive seqs, no keys,
+        # one timestamp; built as columns, not converted from lists of n Python objects
+        first = batch.first_seq
+        return pl.select(
+            pl.repeat(batch.stream_ids[0], n, dtype=pl.Int32).alias(_SID),
+            pl.int_range(first, first + n, dtype=pl.Int64).alias(SEQ),
+            pl.repeat(None, n, dtype=pl.Binary).alias(KEY),
+            pl.lit(batch.record_payloads.cast(pl.Binary)).alias(PAYLOAD),
+            pl.repeat(batch.timestamps_ms[0], n, dtype=pl.Int64).alias(SOURCE_TS),
+        )
+    return pl.DataFrame(
         {
             _SID: batch.stream_ids,
             SEQ: batch.seqs,
@@ -57,14 +74,15 @@ def envelope(batch: RawBatch, batch_id: str, ingested_at: datetime) -> pl.DataFr
             PAYLOAD: batch.payloads if batch.record_payloads is None else batch.record_payloads,
             SOURCE_TS: batch.timestamps_ms,
         },
-        schema={
-            _SID: pl.Int32,
-            SEQ: pl.Int64,
-            KEY: pl.Binary,
-            PAYLOAD: pl.Binary,
-            SOURCE_TS: pl.Int64,
-        },
+        schema=schema,
     )
+
+
+def envelope(batch: RawBatch, batch_id: str, ingested_at: datetime) -> pl.DataFrame:
+    """Bronze envelope columns for every record of ``batch`` (same row order)."""
+    if not len(batch):
+        return pl.DataFrame(schema={c.name: _POLARS[c.type] for c in ENVELOPE_COLUMNS})
+    frame = _coordinates(batch)
     names = {sid: name for sid, name in batch.streams.items()}
     tags = {sid: stream_tag(name) for sid, name in batch.streams.items()}
     # In memory the stream is an Enum (one byte per row, not a string copied into every

@@ -48,6 +48,9 @@ class RawBatch:
     records: pl.DataFrame | None = None
     record_payloads: pl.Series | None = None
     records_format: str | None = None
+    # ``add_records``: the records' seqs are first_seq, first_seq + 1, … of one stream, so
+    # their range and the envelope's columns come from it, not from the lists
+    first_seq: int | None = None
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -95,6 +98,7 @@ class RawBatch:
         self.timestamps_ms.extend([timestamp_ms] * n)
         self.records, self.record_payloads = records, payloads
         self.records_format = records_format
+        self.first_seq = first_seq
 
     def stream_id(self, stream: str) -> int:
         for sid, name in self.streams.items():
@@ -107,8 +111,12 @@ class RawBatch:
     def _ranges(self) -> pl.DataFrame:
         if len(self.streams) == 1 and self.seqs:  # one stream (most sources): no frame
             (sid,) = self.streams
+            if self.first_seq is not None:  # consecutive (add_records): no pass over them
+                lo, hi = self.first_seq, self.first_seq + len(self.seqs) - 1
+            else:
+                lo, hi = min(self.seqs), max(self.seqs)
             return pl.DataFrame(
-                {"s": [sid], "lo": [min(self.seqs)], "hi": [max(self.seqs)]},
+                {"s": [sid], "lo": [lo], "hi": [hi]},
                 schema={"s": pl.Int32, "lo": pl.Int64, "hi": pl.Int64},
             )
         frame = pl.DataFrame(
