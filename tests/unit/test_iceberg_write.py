@@ -11,6 +11,15 @@ from typing import Any
 import pyarrow as pa
 import pyiceberg.io.pyarrow as pyiceberg_arrow
 import pytest
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.transforms import (
+    BucketTransform,
+    DayTransform,
+    HourTransform,
+    IdentityTransform,
+    MonthTransform,
+    YearTransform,
+)
 
 from lakesmith.config import load_settings
 from lakesmith.core.columns import Column
@@ -85,3 +94,45 @@ def test_appended_rows_read_back(tmp_path: Path) -> None:
     assert got.height == 13
     parts = table.table.inspect.partitions().to_pylist()
     assert sorted(int(p["record_count"]) for p in parts) == [1, 1, 11]
+
+
+TRANSFORMS = {
+    "year": YearTransform(),
+    "month": MonthTransform(),
+    "day": DayTransform(),
+    "hour": HourTransform(),
+    "identity": IdentityTransform(),
+    "bucket": BucketTransform(4),  # not monotonic: every value is transformed
+}
+
+
+@pytest.mark.parametrize(
+    ("column", "transform"),
+    [("ts", "year"), ("ts", "month"), ("ts", "day"), ("ts", "hour"), ("ts", "identity"),
+     ("v", "identity"), ("v", "bucket")],
+)  # fmt: skip
+def test_partition_keys_match_pyiceberg_split(tmp_path: Path, column: str, transform: str) -> None:
+    """Only the smallest and largest values are transformed (the time transforms and
+    identity never decrease): the key found must be the one pyiceberg's split finds."""
+    table = IcebergTable(load_settings(state_dir=tmp_path), "silver", "t")
+    table.ensure([Column("ts", "timestamp"), Column("v", "string")])
+    schema = table.table.schema()
+    field = PartitionField(schema.find_field(column).field_id, 1000, TRANSFORMS[transform], "p")
+    spec = PartitionSpec(field)
+    for times, texts in [
+        ([DAY, DAY + timedelta(minutes=5)], ["a", "a"]),  # one hour/day/month/year, two ts
+        ([DAY, DAY + timedelta(hours=2)], ["a", "b"]),
+        ([DAY, DAY + timedelta(days=3)], ["b", "a"]),
+        ([DAY, DAY + timedelta(days=40)], ["a", "c"]),
+        ([DAY + timedelta(days=400), DAY], ["c", "c"]),
+        ([DAY, DAY], ["a", "b"]),
+    ]:
+        rows = _rows(times).set_column(1, "v", pa.array(texts))
+        split = [
+            p.partition_key.partition
+            for p in pyiceberg_arrow._determine_partitions(spec, schema, rows)
+        ]
+        key = single_partition(spec, schema, rows)
+        assert (key.partition if key is not None else None) == (
+            split[0] if len(split) == 1 else None
+        ), (transform, times, texts)

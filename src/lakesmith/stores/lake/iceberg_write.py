@@ -34,8 +34,21 @@ from pyiceberg.table import (
     TableProperties,
     WriteTask,
 )
+from pyiceberg.transforms import (
+    DayTransform,
+    HourTransform,
+    IdentityTransform,
+    MonthTransform,
+    YearTransform,
+)
 from pyiceberg.utils.config import Config
 from pyiceberg.utils.properties import property_as_int
+
+# Transforms that never decrease as their input grows: all rows share the partition of
+# their smallest and largest value exactly when those two do, so only those two are
+# transformed (pyiceberg's transforms of a whole column, in pyiceberg-core, cost more than
+# writing it: ~70 ms for 120k timestamps).
+_MONOTONIC = (IdentityTransform, YearTransform, MonthTransform, DayTransform, HourTransform)
 
 
 def single_partition(spec: PartitionSpec, schema: Schema, rows: pa.Table) -> PartitionKey | None:
@@ -49,10 +62,12 @@ def single_partition(spec: PartitionSpec, schema: Schema, rows: pa.Table) -> Par
         name = schema.find_column_name(field.source_id)
         if name is None:
             return None
-        source = schema.find_field(field.source_id)
-        transformed = field.transform.pyarrow_transform(source.field_type)(
-            _get_field_from_arrow_table(rows, name)
-        )
+        transform = field.transform.pyarrow_transform(schema.find_field(field.source_id).field_type)
+        column = _get_field_from_arrow_table(rows, name)
+        if isinstance(field.transform, _MONOTONIC) and column.null_count == 0:
+            bounds = pc.min_max(column)
+            column = pa.array([bounds["min"], bounds["max"]], type=column.type)
+        transformed = transform(column)
         nulls = transformed.null_count
         value: Any = None
         if nulls == 0:
