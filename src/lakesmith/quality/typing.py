@@ -7,6 +7,8 @@ present but is not a valid <type>" that becomes the ``<field>_type`` rule.
 from __future__ import annotations
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakesmith.contracts.model import FieldSpec
 from lakesmith.formats.base import POLARS_TYPES
@@ -14,6 +16,30 @@ from lakesmith.formats.base import POLARS_TYPES
 ISO8601_WITH_ZONE = "%Y-%m-%dT%H:%M:%S%.f%#z"
 NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")  # only with FieldSpec.timezone
 TIMESTAMP = pl.Datetime("us", "UTC")
+# The common shape of ISO 8601 with a zone: seconds, at most 6 decimals, a ±HH:MM offset
+# (hours 00-23, minutes and seconds 00-59). Texts of this shape parse to the same instant
+# with Arrow's ISO 8601 cast (C++, ~7 ms for 120k values) as with ``ISO8601_WITH_ZONE``
+# (chrono reads the format string again for every value: ~80 ms); a date that does not
+# exist (Feb 30) makes the cast fail, and the batch is parsed by the format instead.
+_ISO_SHAPE = (
+    r"^\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?"
+    r"[+-](?:[01]\d|2[0-3]):[0-5]\d$"
+)
+
+
+def iso_with_zone(texts: pl.Series) -> pl.Series:
+    """ISO 8601 texts with a zone as UTC timestamps, null where they are not; the same
+    values as ``str.to_datetime(ISO8601_WITH_ZONE, strict=False)``, faster when every text
+    has the common shape (``_ISO_SHAPE``)."""
+    if texts.len() and texts.str.contains(_ISO_SHAPE).all():
+        arrow = texts.to_arrow(compat_level=pl.CompatLevel.oldest())
+        try:
+            parsed = pc.cast(arrow, pa.timestamp("us", tz="UTC"))
+        except pa.ArrowInvalid:
+            pass  # a value of the right shape that is no date: the exact parse says which
+        else:
+            return pl.Series(texts.name, parsed, dtype=TIMESTAMP)
+    return texts.str.to_datetime(ISO8601_WITH_ZONE, time_zone="UTC", time_unit="us", strict=False)
 
 
 def typed(f: FieldSpec, dtype: pl.DataType | None = None) -> tuple[pl.Expr, pl.Expr]:
@@ -35,9 +61,7 @@ def typed(f: FieldSpec, dtype: pl.DataType | None = None) -> tuple[pl.Expr, pl.E
     elif f.type == "boolean":
         value = pl.when(raw == "true").then(True).when(raw == "false").then(False)
     elif f.format in (None, "iso8601"):
-        value = raw.str.to_datetime(
-            ISO8601_WITH_ZONE, time_zone="UTC", time_unit="us", strict=False
-        )
+        value = raw.map_batches(iso_with_zone, return_dtype=TIMESTAMP)
         if f.timezone is not None:  # text without a zone is local time in f.timezone
             naive = [
                 raw.str.to_datetime(fmt, time_unit="us", strict=False) for fmt in NAIVE_FORMATS

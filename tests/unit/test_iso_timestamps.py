@@ -1,0 +1,65 @@
+"""ISO 8601 texts with a zone parse to the same timestamps (and the same nulls) on the
+fast path (Arrow's ISO cast, texts of the common shape) as with the chrono format."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from polars.testing import assert_series_equal
+
+from lakesmith.quality.typing import ISO8601_WITH_ZONE, TIMESTAMP, iso_with_zone
+
+CANONICAL = [
+    "2025-01-01T00:00:00+00:00",
+    "2025-01-01T00:00:00.1+00:00",
+    "2025-01-01T00:00:00.123+05:30",
+    "2025-06-30T23:59:59.999999-01:00",
+    "1969-12-31T23:59:59.5+23:59",
+    "2024-02-29T12:00:00-12:00",
+    "0001-01-01T00:00:00+00:00",
+    "9999-12-31T23:59:59.999999+00:00",
+    "2025-01-01T00:00:00.000000-23:59",
+    None,
+]
+ODD = [
+    "2025-02-30T00:00:00+00:00",  # no such day: both null
+    "2025-01-01T23:59:60+00:00",  # leap second: chrono's, not the common shape
+    "2025-01-01T24:00:00+00:00",
+    "2025-01-01T00:00:00Z",
+    "2025-01-01T00:00:00+0100",
+    "2025-01-01T00:00:00.1234567+00:00",  # 7 decimals
+    "2025-01-01 00:00:00+00:00",
+    "2025-01-01T00:00:00",  # no zone
+    "2025-01-01",
+    "20250101T000000+00:00",
+    "  2025-01-01T00:00:00+00:00",
+    "2025-13-01T00:00:00+00:00",
+    "not a time",
+    "",
+]
+
+
+def _exact(texts: pl.Series) -> pl.Series:
+    return texts.str.to_datetime(ISO8601_WITH_ZONE, time_zone="UTC", time_unit="us", strict=False)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [CANONICAL, [None, None], [], *([v] for v in ODD), CANONICAL + ODD[:1], ODD + CANONICAL],
+)
+def test_same_values_as_the_chrono_format(values: list[str | None]) -> None:
+    texts = pl.Series("ts", values, dtype=pl.String)
+    got = iso_with_zone(texts)
+    assert got.dtype == TIMESTAMP
+    assert_series_equal(got, _exact(texts))
+
+
+def test_the_common_shape_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = pl.Series("ts", CANONICAL * 100, dtype=pl.String)
+    expected = _exact(texts)
+
+    def no_format(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the common shape must not be parsed by the chrono format")
+
+    monkeypatch.setattr(pl.series.string.StringNameSpace, "to_datetime", no_format)
+    assert_series_equal(iso_with_zone(texts), expected)
