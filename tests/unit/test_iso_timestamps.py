@@ -63,3 +63,18 @@ def test_the_common_shape_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(pl.series.string.StringNameSpace, "to_datetime", no_format)
     assert_series_equal(iso_with_zone(texts), expected)
+
+
+def test_typed_timestamp_field_value_and_type_error() -> None:
+    """Through ``typed`` (lazy, the value used twice): same values and type errors."""
+    from lakesmith.contracts.model import FieldSpec
+    from lakesmith.quality.typing import typed
+
+    field = FieldSpec(name="ts", type="timestamp")
+    for values in (CANONICAL * 50, ODD + CANONICAL):
+        frame = pl.DataFrame({"ts": values}, schema={"ts": pl.String})
+        value, error = typed(field)
+        got = frame.lazy().with_columns(error.alias("bad"), value).collect()
+        expected = _exact(frame["ts"])
+        assert_series_equal(got["ts"], expected)
+        assert got["bad"].to_list() == (frame["ts"].is_not_null() & expected.is_null()).to_list()

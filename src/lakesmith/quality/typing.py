@@ -61,7 +61,9 @@ def typed(f: FieldSpec, dtype: pl.DataType | None = None) -> tuple[pl.Expr, pl.E
     elif f.type == "boolean":
         value = pl.when(raw == "true").then(True).when(raw == "false").then(False)
     elif f.format in (None, "iso8601"):
-        value = raw.map_batches(iso_with_zone, return_dtype=TIMESTAMP)
+        # elementwise: each value's result is its own (whichever path a chunk takes), so
+        # Polars computes it once for the value and the type-error flag, chunks in parallel
+        value = raw.map_batches(iso_with_zone, return_dtype=TIMESTAMP, is_elementwise=True)
         if f.timezone is not None:  # text without a zone is local time in f.timezone
             naive = [
                 raw.str.to_datetime(fmt, time_unit="us", strict=False) for fmt in NAIVE_FORMATS
