@@ -174,9 +174,7 @@ class SearchRepository:
             for c in self.client.collections.retrieve():
                 if c["name"].startswith(f"{self.alias(name)}_v"):
                     self.client.collections[c["name"]].delete()
-        self.generation.forget()
-        if self._results is not None:
-            self._results.clear()
+        self._written()  # leaves <prefix>search_generation: readers see the drop
 
     def _written(self) -> None:
         """After a write: a new index generation (every process's cached answers go, other

@@ -29,7 +29,8 @@ _written: dict[str, str] = {}  # "<typesense url> <collection>" → last token w
 
 class IndexGeneration:
     """``current()``: the key of the index's state as this process knows it; ``bump()``
-    after a write; ``forget()`` when the index is dropped."""
+    after a write (dropping the index too: the token stays, so that readers see the drop
+    as a change; a deleted token would look like the state before the first write)."""
 
     def __init__(self, client: Any, collection: str, url: str, check_s: float) -> None:
         self.client = client
@@ -64,12 +65,6 @@ class IndexGeneration:
                 self.client.collections.create({"name": self.collection, "fields": _FIELDS})
             self.client.collections[self.collection].documents.upsert(doc)
         self._remember(token)
-
-    def forget(self) -> None:
-        """Drop the stored token (the index is dropped): readers see it gone as a change."""
-        with contextlib.suppress(typesense.exceptions.ObjectNotFound):
-            self.client.collections[self.collection].delete()
-        self._remember(uuid.uuid4().hex)
 
     def _remember(self, token: str) -> None:
         with _written_lock:
