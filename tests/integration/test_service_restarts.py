@@ -87,11 +87,13 @@ def test_a_reassignment_while_postgres_restarts_waits_for_it(
 ) -> None:
     """A rebalance needs the sinks' positions (and silver's recent keys): when PostgreSQL
     is restarting at that moment, the worker's ``resume`` retries until it is back instead
-    of failing the worker."""
+    of failing the worker. (The first resume, at start, fails at once instead: see
+    ``test_cli_services_down``.)"""
     from lakesmith.pipeline.worker import Worker
 
     contract, _ = unique_contract(tmp_path)
     worker = Worker(stack_settings, contract)
+    assert worker.resume(["suite://a"]) == {}  # the first assignment, at start
     postgres = LocalStack(stack_settings, ["postgres"]).service("postgres")
     restarter = threading.Timer(3.0, postgres.start)
     try:

@@ -166,6 +166,7 @@ class Worker:
         )
         self._fault = self._parse_fault()
         self.source: Source | None = None
+        self._resumed = False  # the first resume fails fast (see resume)
         self.stats = RunStats()  # the current (or last) run's figures, also after Ctrl-C
 
     def committed(self, streams: Sequence[str]) -> Positions:
@@ -176,7 +177,14 @@ class Worker:
         """Where to start ``streams``: the lowest position over all sinks. Called by the
         source on every (re)assignment; the dedupe index is re-primed from silver. Both
         reads are retried while a store is briefly away (a rebalance while PostgreSQL or
-        the lake's S3 restarts), as the sinks' writes are."""
+        the lake's S3 restarts), as the sinks' writes are — except the first time: a store
+        that is down when the worker starts is an error at once (the user's fix), not a
+        five-minute wait."""
+        if not self._resumed:
+            found = self.committed(streams)
+            self.dataset.prime_dedupe(self.dedupe)
+            self._resumed = True
+            return found
         found = self._retrying(lambda: self.committed(streams), "reading the sinks' positions")
         self._retrying(lambda: self.dataset.prime_dedupe(self.dedupe), "loading recent keys")
         return found
