@@ -150,3 +150,36 @@ def test_real_eventsim_day_through_gold(
     sinks = read_sinks(stack_settings, contract)
     assert sinks.silver.height + sinks.quarantine.height == len(lines)
     check_gold(stack_settings, contract)
+
+
+def test_worker_plans_each_batch_once_for_lake_and_warehouse(
+    stack_settings: Settings, tmp_path: Path
+) -> None:
+    """In the worker, the lake and warehouse gold sinks run in parallel lanes at the same
+    positions: the second takes the first's plan of the batch (``gold.plan.SharedPlans``)
+    instead of planning it again, and both stores still end with the same gold."""
+    from lakesmith.pipeline.gold_sinks import LakeGoldSink, WarehouseGoldSink
+    from lakesmith.pipeline.worker import Worker
+
+    events = generate(users=12, sessions=3, seed=11)
+    data = tmp_path / "events.jsonl"
+    data.write_bytes(b"\n".join(orjson.dumps(e) for e in events) + b"\n")
+    contract, _ = unique_contract(
+        tmp_path, "music.events", source={"kind": "file", "path": str(data)}
+    )
+    settings = stack_settings.model_copy(
+        update={"worker": stack_settings.worker.model_copy(update={"batch_size": 150})}
+    )
+    worker = Worker(settings, contract)
+    try:
+        stats = worker.run(until_idle=True)
+        lake = next(s for s in worker.sinks if isinstance(s, LakeGoldSink))
+        warehouse = next(s for s in worker.sinks if isinstance(s, WarehouseGoldSink))
+        assert lake.plans is warehouse.plans
+        batches = -(-len(events) // 150)
+        assert stats.records == len(events) and batches >= 3
+        # every batch planned once: one of the two stores took the other's plan each time
+        assert lake.plans.shared == batches
+    finally:
+        worker.close()
+    check_gold(stack_settings, contract)
