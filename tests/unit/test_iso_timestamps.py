@@ -19,14 +19,16 @@ CANONICAL = [
     "0001-01-01T00:00:00+00:00",
     "9999-12-31T23:59:59.999999+00:00",
     "2025-01-01T00:00:00.000000-23:59",
+    "2025-01-01T00:00:00Z",
+    "2025-01-20T10:15:00.123Z",
     None,
 ]
 ODD = [
     "2025-02-30T00:00:00+00:00",  # no such day: both null
     "2025-01-01T23:59:60+00:00",  # leap second: chrono's, not the common shape
     "2025-01-01T24:00:00+00:00",
-    "2025-01-01T00:00:00Z",
     "2025-01-01T00:00:00+0100",
+    "2025-01-01T00:00:00z",
     "2025-01-01T00:00:00.1234567+00:00",  # 7 decimals
     "2025-01-01 00:00:00+00:00",
     "2025-01-01T00:00:00",  # no zone
@@ -63,6 +65,27 @@ def test_the_common_shape_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(pl.series.string.StringNameSpace, "to_datetime", no_format)
     assert_series_equal(iso_with_zone(texts), expected)
+
+
+def test_in_a_mixed_batch_only_the_odd_texts_are_parsed_by_the_format(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A few bad or odd texts in a batch (a stream's bad records) do not send the whole
+    batch to the slow format: it sees only them."""
+    odd = ODD[1:]  # not Feb 30: of the common shape, it sends the batch to the format
+    texts = pl.Series("ts", CANONICAL * 100 + odd, dtype=pl.String)
+    expected = _exact(texts)
+    seen: list[list[str]] = []
+    original = pl.series.string.StringNameSpace.to_datetime
+
+    def spy(self: object, *args: object, **kwargs: object) -> pl.Series:
+        series = self._s  # type: ignore[attr-defined]
+        seen.append([v for v in pl.Series(series).to_list() if v is not None])
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pl.series.string.StringNameSpace, "to_datetime", spy)
+    assert_series_equal(iso_with_zone(texts), expected)
+    assert seen == [[v for v in odd if v is not None]]
 
 
 def test_typed_timestamp_field_value_and_type_error() -> None:
