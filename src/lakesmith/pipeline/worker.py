@@ -180,13 +180,13 @@ class Worker:
         the lake's S3 restarts), as the sinks' writes are — except the first time: a store
         that is down when the worker starts is an error at once (the user's fix), not a
         five-minute wait."""
-        if not self._resumed:
-            found = self.committed(streams)
-            self.dataset.prime_dedupe(self.dedupe)
-            self._resumed = True
-            return found
-        found = self._retrying(lambda: self.committed(streams), "reading the sinks' positions")
-        self._retrying(lambda: self.dataset.prime_dedupe(self.dedupe), "loading recent keys")
+
+        def read(call: Callable[[], T], what: str) -> T:
+            return self._retrying(call, what) if self._resumed else call()
+
+        found = read(lambda: self.committed(streams), "reading the sinks' positions")
+        read(lambda: self.dataset.prime_dedupe(self.dedupe), "loading recent keys")
+        self._resumed = True
         return found
 
     # -- the loop ----------------------------------------------------------------------

@@ -47,7 +47,7 @@ from lakesmith.core.errors import ContractError, SourceError
 from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Position, Positions
 from lakesmith.core.records import RawBatch
-from lakesmith.quality.typing import ISO8601_WITH_ZONE
+from lakesmith.quality.typing import iso_with_zone
 from lakesmith.sources.base import SourceContext
 from lakesmith.sources.http_spec import HttpSourceSpec, IncrementalSpec
 
@@ -98,12 +98,8 @@ def greatest(records: list[bytes], inc: IncrementalSpec) -> str | None:
     if inc.type == "string":
         top = values.max()
         return str(top) if top is not None else None
-    if inc.type == "integer":
-        order = values.cast(pl.Int64, strict=False)
-    else:
-        order = values.str.to_datetime(
-            ISO8601_WITH_ZONE, time_zone="UTC", time_unit="us", strict=False
-        )
+    is_int = inc.type == "integer"
+    order = values.cast(pl.Int64, strict=False) if is_int else iso_with_zone(values)
     at = order.arg_max()
     return None if at is None else str(values[at])
 
