@@ -56,6 +56,7 @@ bench:
 	POLARS_MAX_THREADS=1 $(UV) run --frozen python benchmarks/bench_dq_rules.py --rows 1000000
 	$(UV) run --frozen python benchmarks/bench_backfill.py --rows 2000000
 	$(UV) run --frozen python benchmarks/bench_formats.py --rows 1000000
+	$(UV) run --frozen python benchmarks/bench_iso_timestamps.py --rows 200000 --bad 0.01
 	$(UV) run --frozen python benchmarks/bench_timeseries_copy.py --rows 1000000 --rounds 3
 	$(UV) run --frozen python benchmarks/bench_scale_workers.py --events 1200000 --partitions 12 --workers 4 --batch-size 100000
 	$(UV) run --frozen python benchmarks/bench_scale_workers.py --events 1200000 --partitions 12 --workers 4 --batch-size 100000 --commit-lock none
