@@ -94,7 +94,7 @@ def main() -> None:
     ap.add_argument(
         "--py-spy",
         metavar="OUT",
-        help="record the worker with py-spy (via uvx) into OUT, collapsed stacks",
+        help="record the worker with py-spy (`pip install py-spy`) into OUT, collapsed stacks per thread",
     )
     args = ap.parse_args()
 
@@ -143,7 +143,7 @@ def main() -> None:
             env["LAKESMITH__LAKE__WAREHOUSE"] = "s3://bench-lake/warehouse"
         stats_path = tmp / "stats.json"
         t0 = time.perf_counter()
-        spy = ["uvx", "py-spy", "record", "-r", "50", "-f", "raw", "-o", args.py_spy, "--"]
+        spy = ["py-spy", "record", "-r", "50", "-f", "raw", "--threads", "--nonblocking", "-o", args.py_spy, "--"]
         subprocess.run(
             [*(spy if args.py_spy else []), sys.executable, "-m", "lakesmith", "run",
              str(contract_path), "--until-idle", "--stats-json", str(stats_path)],

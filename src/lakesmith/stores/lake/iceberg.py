@@ -58,6 +58,7 @@ from lakesmith.stores.lake.iceberg_catalog import (
     conform as _conform,
 )
 from lakesmith.stores.lake.iceberg_compact import compact_table
+from lakesmith.stores.lake.iceberg_rows import exact_rows, planning_expression, rewrite_without
 from lakesmith.stores.lake.iceberg_snapshots import (
     COMMIT_RETRIES,
     NO_INTERNAL_RETRY,
@@ -277,6 +278,10 @@ class IcebergTable:
         return data_files(table, rows)
 
     @staticmethod
+    def _fast_append(table: Table, files: Sequence[DataFile], positions: pos.Positions) -> None:
+        _fast_append(table, files, positions)
+
+    @staticmethod
     def _discard(table: Table, files: Sequence[DataFile]) -> None:
         for f in files:
             with contextlib.suppress(Exception):  # best effort: orphans are harmless
@@ -307,14 +312,26 @@ class IcebergTable:
         return iceberg_replace(self, data, where, positions, expect)
 
     def delete(self, where: Filter) -> None:
+        """Copy-on-write delete of the rows matching ``where`` in one overwrite snapshot,
+        the committed positions carried over (``iceberg_rows.rewrite_without``)."""
         for attempt in range(30):
             with self.commit_lock:
                 table = self.refresh()
+                removed, rewritten = rewrite_without(table, where)
+                if not removed:
+                    return
                 try:
-                    table.delete(to_expression(where), snapshot_properties=carry_positions(table))
+                    with table.transaction() as tx:
+                        snapshot = tx.update_snapshot(snapshot_properties=carry_positions(table))
+                        with snapshot.overwrite() as overwrite:
+                            for f in removed:
+                                overwrite.delete_data_file(f)
+                            for f in rewritten:
+                                overwrite.append_data_file(f)
                     return
                 except CommitFailedException:
                     self.conflicts += 1
+                    self._discard(table, rewritten)
             time.sleep(random.uniform(0.01, 0.2) * min(attempt + 1, 5))
         raise SinkError(f"could not delete from {self.label} after 30 attempts")
 
@@ -322,11 +339,11 @@ class IcebergTable:
         table = self.refresh()
         if table.current_snapshot() is None:
             return pl.DataFrame(schema=_polars_schema(table, columns))
-        scan = table.scan(
-            row_filter=to_expression(where),
-            selected_fields=tuple(columns) if columns else ("*",),
-        )
-        frame = pl.from_arrow(scan.to_arrow())
+        expr, exact = planning_expression(where)
+        fields = _with_filter_columns(columns, where, exact)
+        scan = table.scan(row_filter=expr, selected_fields=fields)
+        rows = scan.to_arrow() if exact else exact_rows(scan.to_arrow(), where)
+        frame = pl.from_arrow(rows if fields == ("*",) or not columns else rows.select(columns))
         assert isinstance(frame, pl.DataFrame)
         return frame
 
@@ -336,12 +353,17 @@ class IcebergTable:
         """Matching rows, one data file at a time (pyiceberg's own batch reader reads every
         file of a scan eagerly on its thread pool; this keeps memory to about one file)."""
         table = self.refresh()
-        expr = to_expression(where)
-        scan = table.scan(row_filter=expr, selected_fields=tuple(columns) if columns else ("*",))
+        expr, exact = planning_expression(where)
+        fields = _with_filter_columns(columns, where, exact)
+        scan = table.scan(row_filter=expr, selected_fields=fields)
         for task in scan.plan_files():
             reader = ArrowScan(table.metadata, table.io, scan.projection(), expr)
             for batch in reader.to_record_batches([task]):
-                yield pa.Table.from_batches([batch])
+                rows = pa.Table.from_batches([batch])
+                if not exact:
+                    rows = exact_rows(rows, where)
+                    rows = rows if fields == ("*",) or not columns else rows.select(columns)
+                yield rows
 
     def day_counts(self, column: str) -> dict[date, int] | None:
         table = self.refresh()
@@ -368,6 +390,18 @@ class IcebergTable:
         self, options: CompactOptions, progress: Callable[[str], None] | None = None
     ) -> CompactReport:
         return compact_table(self, options, progress)
+
+
+def _with_filter_columns(
+    columns: Sequence[str] | None, where: Filter, exact: bool
+) -> tuple[str, ...]:
+    """The fields to read: ``columns`` (all: ``*``), plus the filter's columns when the
+    rows are filtered after reading (a coarse plan, ``iceberg_rows.planning_expression``)."""
+    if not columns:
+        return ("*",)
+    if exact:
+        return tuple(columns)
+    return tuple(dict.fromkeys([*columns, *(col for col, _, _ in where)]))
 
 
 def _polars_schema(table: Table, columns: Sequence[str] | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ append (copy-on-write); Delta: ``write_deltalake(mode="overwrite", predicate=…
 
 from __future__ import annotations
 
-import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
@@ -39,6 +39,12 @@ class IcebergTable(Protocol):
 
     @staticmethod
     def _write_files(table: Table, rows: pa.Table) -> list[DataFile]: ...
+
+    @staticmethod
+    def _fast_append(table: Table, files: Sequence[DataFile], positions: pos.Positions) -> None: ...
+
+    @staticmethod
+    def _discard(table: Table, files: Sequence[DataFile]) -> None: ...
 
     def _conflict(self, attempt: int, reason: str) -> None: ...
 
@@ -80,7 +86,7 @@ def iceberg_replace(
     from pyiceberg.exceptions import CommitFailedException
 
     from lakesmith.stores.lake.iceberg_catalog import conform as _conform
-    from lakesmith.stores.lake.iceberg_catalog import to_expression
+    from lakesmith.stores.lake.iceberg_rows import rewrite_without
     from lakesmith.stores.lake.iceberg_snapshots import POSITIONS_KEY, read_positions
 
     for attempt in range(ATTEMPTS):
@@ -91,21 +97,24 @@ def iceberg_replace(
             merged = pos.merge(read_positions(table), positions)
             props = {POSITIONS_KEY: pos.dumps(merged)} if merged else {}
             rows = _conform(data, table).select([f.name for f in table.schema().fields])
+            removed, rewritten = rewrite_without(table, where) if where is not None else ([], [])
+            files = lt._write_files(table, rows) if rows.num_rows else []
             try:
-                with table.transaction() as tx:
-                    if where is not None:
-                        with warnings.catch_warnings():  # "did not match any records"
-                            warnings.simplefilter("ignore", UserWarning)
-                            tx.delete(to_expression(where), snapshot_properties=props)
-                    if rows.num_rows or positions:
-                        files = lt._write_files(table, rows)
+                # one snapshot: the files with deleted rows out, their rewrites and the new
+                # rows in (an append alone when nothing was deleted)
+                if removed:
+                    with table.transaction() as tx:
                         snapshot = tx.update_snapshot(snapshot_properties=props)
-                        with snapshot.fast_append() as append:
-                            for f in files:
-                                append.append_data_file(f)
+                        with snapshot.overwrite() as overwrite:
+                            for f in removed:
+                                overwrite.delete_data_file(f)
+                            for f in [*rewritten, *files]:
+                                overwrite.append_data_file(f)
+                elif files or positions:
+                    lt._fast_append(table, files, merged)
                 return int(rows.num_rows)
             except CommitFailedException:
-                pass
+                lt._discard(table, [*rewritten, *files])
         lt._conflict(attempt, "catalog commit failed")
     raise SinkError(f"could not commit to {lt.label} after {ATTEMPTS} attempts")
 
