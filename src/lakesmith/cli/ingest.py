@@ -120,6 +120,7 @@ def _run(s: object, job: IngestJob, show: bool) -> IngestResult:
 
     from lakesmith.config import Settings
     from lakesmith.pipeline.ingest import ingest as run_ingest
+    from lakesmith.pipeline.ingest import ingest_trim
     from lakesmith.pipeline.worker import RunStats
 
     assert isinstance(s, Settings)
@@ -146,9 +147,10 @@ def _run(s: object, job: IngestJob, show: bool) -> IngestResult:
 
     with bar:
         try:
-            # trim_memory stays on: reusing freed memory (False) cut ~30 % of the CPU, but the
-            # peak then grew with the file (+28 % from 1x to 5x the input in CI)
-            return run_ingest(s, job, update)
+            # freed memory reused between trims every few batches (the process exits after
+            # the files): never trimming cut ~30 % of the CPU but the peak grew with the
+            # file; trimming after every batch paid for page zeroing each time
+            return run_ingest(s, job, update, trim_memory=ingest_trim(job))
         except KeyboardInterrupt:
             bar.stop()
             err_console.print(

@@ -12,11 +12,9 @@ two workers) resumes exactly where the data says it stopped.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,7 +24,6 @@ from functools import partial
 from typing import TypeVar
 
 import polars as pl
-import pyarrow as pa
 
 from lakesmith.config import Settings
 from lakesmith.contracts.model import Contract
@@ -38,6 +35,7 @@ from lakesmith.core.positions import Positions
 from lakesmith.core.transient import STOPPING, retrying, transient
 from lakesmith.pipeline.dataset import Dataset
 from lakesmith.pipeline.lake_sink import LakeSink
+from lakesmith.pipeline.memory import Trimmer, TrimPolicy
 from lakesmith.pipeline.metrics import WorkerMetrics
 from lakesmith.pipeline.process import ProcessedBatch, process_batch
 from lakesmith.pipeline.sink_base import Sink
@@ -66,39 +64,6 @@ def _quiet_gc() -> None:
 
 
 SINK_LANES = 2  # sinks written at once: the PostgreSQL ones in one, the lake tables in turn
-
-
-def _glibc() -> ctypes.CDLL | None:
-    """glibc, for its allocator controls (None elsewhere: musl, macOS)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
-
-
-_LIBC = _glibc()
-_M_MMAP_THRESHOLD = -3  # mallopt parameter (malloc.h)
-
-
-def _bound_allocators() -> None:
-    """Allocations of 256 KiB and more (lists of a batch's records, NumPy arrays of the
-    COPY encoding, librdkafka's fetch buffers) get their own mappings, returned to the
-    system when freed, instead of glibc's dynamic threshold (up to 32 MiB) that leaves
-    them as free holes in the heaps between batches."""
-    if _LIBC is not None:
-        _LIBC.mallopt(_M_MMAP_THRESHOLD, 256 * 1024)
-
-
-def _release_memory() -> None:
-    """After a batch is written: the memory the allocators keep for reuse goes back to the
-    system (glibc's free pages in every arena, Arrow's pool), so the next batch's peak is
-    not stacked on the last one's leftovers. A few milliseconds per batch."""
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-    pa.default_memory_pool().release_unused()
 
 
 @dataclass
@@ -134,19 +99,19 @@ class Worker:
         group_id: str | None = None,
         metrics: WorkerMetrics | None = None,
         overlap_lake: bool = False,
-        trim_memory: bool = True,
+        trim_memory: bool | TrimPolicy = True,
     ) -> None:
         self.settings = settings
         # True: batch N+1 is processed while N's lake files are encoded (a third batch's
         # worth of memory; ``lakesmith ingest`` sizes its batches for it)
         self.overlap_lake = overlap_lake
         # True: big allocations get their own mappings and the allocators hand their free
-        # memory back after every batch (``_bound_allocators``, ``_release_memory``): a
-        # long-running stream's RSS stays flat. False (``lakesmith ingest``, which runs
-        # once and sizes its batches for its ceiling): freed memory is reused by the next
-        # batch instead of being returned and faulted in again (page zeroing was ~30 % of
-        # an ingest's CPU, measured with perf)
+        # memory back after every batch (``pipeline.memory``): a long-running stream's RSS
+        # stays flat. A ``TrimPolicy`` (``lakesmith ingest``): every few batches or above a
+        # resident size, freed memory reused in between instead of being returned and
+        # faulted in again (page zeroing was ~30 % of an ingest's CPU, perf). False: never
         self.trim_memory = trim_memory
+        self.trimmer = Trimmer(TrimPolicy.of(trim_memory))
         self.contract = contract
         self.group_id = group_id or f"lakesmith-{contract.name}"
         self.metrics = metrics or WorkerMetrics(contract.name)
@@ -290,8 +255,7 @@ class Worker:
         cfg = self.settings.worker
         STOPPING.clear()
         _quiet_gc()
-        if self.trim_memory:
-            _bound_allocators()
+        self.trimmer.start()
         source = self.source = open_source(
             SourceContext(self.settings, self.contract, self.group_id, self.resume, self.committed)
         )
@@ -333,8 +297,7 @@ class Worker:
                 if flight is not None:
                     self._finish(flight, stats)
                     flight = None
-                    if self.trim_memory:
-                        _release_memory()
+                    self.trimmer.after_batch()
                 self._retrying(partial(self.dataset.evolve, batch), "evolving the tables")
                 flight = _InFlight(batch, self._submit(batch), t_batch)
                 stats.active_seconds += self.source.busy_s + (time.perf_counter() - t_batch)
