@@ -5,12 +5,14 @@ and swaps the alias."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 import pytest
 
 from lakesmith.config import Settings
-from lakesmith.search.documents import device_documents, page_documents
+from lakesmith.search.documents import EMBED_TEXT, device_documents, page_documents
 from lakesmith.search.indexing import NO_EMBEDDING, SearchIndexer
 from lakesmith.search.types import SearchQuery
 from lakesmith.stores import search as store
@@ -91,6 +93,7 @@ def test_schema_version_change_swaps_the_alias(
     settings = settings_with(stack_settings, embeddings=False)
     indexer = SearchIndexer(settings)
     repo = indexer.repo
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 1)
     try:
         first = indexer.sync("devices", device_documents(fx.devices()))
         assert first.warning and "embeddings" in first.warning
@@ -114,5 +117,68 @@ def test_schema_version_change_swaps_the_alias(
         )
         third = with_vectors.sync("devices", device_documents(fx.devices()))
         assert third.embedded == 8 and third.upserted == 8 and third.deleted == 0
+    finally:
+        repo.drop()
+
+
+class CountingEmbedder:
+    """The real model, counting the texts it embeds."""
+
+    def __init__(self) -> None:
+        from lakesmith.search.embeddings import load_embedder
+
+        self.model = load_embedder()
+        self.texts = 0
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        self.texts += len(texts)
+        return np.asarray(self.model.embed(texts, batch_size))
+
+
+def test_a_v1_index_is_rebuilt_with_integer_vectors_reused_not_re_embedded(
+    stack_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index of schema v1 (float embeddings) is rebuilt by the next sync: unchanged rows
+    keep their vectors (converted to the integer form, not embedded again), a changed row
+    is embedded, and vector search ranks as before."""
+    settings = settings_with(stack_settings)
+    current = store.SCHEMA_VERSION
+    monkeypatch.setattr(store, "SCHEMA_VERSION", current - 1)
+    model = CountingEmbedder()
+    indexer = SearchIndexer(settings, embedder=model)  # type: ignore[arg-type]
+    repo = indexer.repo
+    docs = device_documents(fx.devices())
+    try:
+        old, _ = repo.prepare("devices")  # what v1 wrote: float vectors
+        floats = model.model.embed(docs[EMBED_TEXT].to_list())
+        repo.upsert(
+            old,
+            docs.drop(EMBED_TEXT).with_columns(
+                pl.Series("embedding", floats).cast(pl.List(pl.Float32))
+            ),
+        )
+        query = SearchQuery(q="vibration sensor on a pump", mode="vector", limit=8)
+        before = [(h.id, round(h.score, 3)) for h in repo.search(query).hits]
+        monkeypatch.setattr(store, "SCHEMA_VERSION", current)
+        model.texts = 0
+        changed = fx.devices().with_columns(
+            status=pl.when(pl.col("device_id") == "dev-004")
+            .then(pl.lit("retired"))
+            .otherwise("status")
+        )
+        report = indexer.sync("devices", device_documents(changed))
+        assert report.rebuilt and report.upserted == 8
+        assert (report.reused, report.embedded, model.texts) == (7, 1, 1)
+        assert repo.served("devices") == repo.physical("devices", current)
+        stored = repo.client.collections[repo.alias("devices")].documents["dev-001"].retrieve()
+        assert all(isinstance(x, int) for x in stored["embedding"])  # the integer form
+        vector = np.array(stored["embedding"], dtype=np.float64)
+        first = floats[docs["id"].to_list().index("dev-001")]
+        cosine = vector @ first / (np.linalg.norm(vector) * np.linalg.norm(first))
+        assert cosine > 0.99999
+        after = [(h.id, round(h.score, 3)) for h in repo.search(query).hits]
+        assert [i for i, _ in after] == [i for i, _ in before]
+        unchanged = [hit for hit in before if hit[0] != "dev-004"]  # dev-004 was re-embedded
+        assert [hit for hit in after if hit[0] != "dev-004"] == unchanged
     finally:
         repo.drop()

@@ -7,7 +7,9 @@ embedded and upserted in batches (Typesense ``import`` with ``action=upsert``, i
 stable entity ids, so re-running never duplicates), ids the frame no longer has are
 deleted (an entity deleted from silver/gold disappears), unchanged rows cost nothing. When
 the collection's schema version changed, the new version is filled completely and the
-alias swapped afterwards (readers keep the old one meanwhile)."""
+alias swapped afterwards (readers keep the old one meanwhile); rows the old version holds
+unchanged (same ``id`` and ``content_hash``) take their embedding from it instead of being
+embedded again (embedding a large index takes hours)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from lakesmith.core.logging import get_logger
 from lakesmith.search.documents import EMBED_TEXT
 from lakesmith.search.types import CollectionName, EmbeddingsUnavailableError
 from lakesmith.stores.search import SearchRepository, typesense_client
+from lakesmith.stores.search_schema import stored_vectors
 
 if TYPE_CHECKING:
     from lakesmith.config import Settings
@@ -40,6 +43,7 @@ class IndexReport:
     deleted: int = 0
     unchanged: int = 0
     embedded: int = 0
+    reused: int = 0  # embeddings taken from the old schema version (a rebuild)
     embed_s: float = 0.0
     upsert_s: float = 0.0
     rebuilt: bool = False  # a new schema version was filled and the alias swapped
@@ -99,6 +103,12 @@ class SearchIndexer:
         changed = docs.join(existing, on=["id", "content_hash"], how="anti")
         gone = existing.join(docs.select("id"), on="id", how="anti")["id"].to_list()
         report.unchanged = docs.height - changed.height
+        served = self.repo.served(name) if rebuild else None
+        if embedder is not None and served is not None and changed.height:
+            started = time.perf_counter()  # counted as embedding time: it replaces it
+            old = self.repo.vectors(served)
+            changed = changed.join(old, on=["id", "content_hash"], how="left")
+            report.embed_s += time.perf_counter() - started
         self._write(name, collection, changed, embedder, report)
         started = time.perf_counter()
         report.deleted = self.repo.delete(collection, gone)
@@ -139,12 +149,20 @@ class SearchIndexer:
             part = rows.slice(start, SLICE)
             if embedder is not None:
                 t0 = time.perf_counter()
-                vectors = embedder.embed(
-                    part[EMBED_TEXT].to_list(), self.settings.search.embed_batch
+                kept = (
+                    part.filter(pl.col("embedding").is_not_null()) if "embedding" in part else None
                 )
-                part = part.with_columns(pl.Series("embedding", vectors).cast(pl.List(pl.Float32)))
+                if kept is not None:  # a rebuild: the old version's vectors, where unchanged
+                    part = part.filter(pl.col("embedding").is_null()).drop("embedding")
+                    report.reused += kept.height
+                if part.height:
+                    texts = part[EMBED_TEXT].to_list()
+                    vectors = embedder.embed(texts, self.settings.search.embed_batch)
+                    part = part.with_columns(stored_vectors(vectors))
+                    report.embedded += part.height
+                if kept is not None:
+                    part = pl.concat([kept, part], how="diagonal_relaxed") if part.height else kept
                 report.embed_s += time.perf_counter() - t0
-                report.embedded += part.height
             t0 = time.perf_counter()
             report.upserted += self.repo.upsert(collection, part.drop(EMBED_TEXT))
             report.upsert_s += time.perf_counter() - t0

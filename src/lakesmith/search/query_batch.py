@@ -25,8 +25,15 @@ class Embeds(Protocol):
 
 
 def vector_literal(vector: Any) -> str:
-    """``0.012345,-0.200000,…``: a vector as Typesense's ``vector_query`` expects it."""
-    return ",".join(f"{x:.6f}" for x in vector.tolist())
+    """``123,-2000,…``: a vector as Typesense's ``vector_query`` expects it, in the stored
+    integer form (times ``EMBEDDING_SCALE``, rounded: cosine ignores the scale; half the
+    text of ``%.6f`` floats, formatted ~2x faster and parsed faster by Typesense)."""
+    import numpy as np
+
+    from lakesmith.stores.search_schema import EMBEDDING_SCALE
+
+    scaled = np.rint(np.asarray(vector, dtype=np.float64) * EMBEDDING_SCALE).astype(np.int64)
+    return ",".join(map(str, scaled.tolist()))
 
 
 class QueryEmbedder:

@@ -4,7 +4,9 @@
 Collections are versioned: the data lives in ``devices_v<N>`` and is read through the alias
 ``devices``. A schema change bumps ``SCHEMA_VERSION``: the indexer fills the new collection
 while the alias still serves the old one, then swaps the alias and drops the old (the
-Typesense way to change a schema without downtime)."""
+Typesense way to change a schema without downtime). The rebuild reuses the old
+collection's embeddings for unchanged rows (``vectors``): only new or changed rows are
+embedded again."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from lakesmith.search.types import (
     SearchResult,
 )
 from lakesmith.stores.search_generation import IndexGeneration
+from lakesmith.stores.search_http import MultiSearchHttp, export_vectors
 from lakesmith.stores.search_schema import EMBEDDING_DIM as EMBEDDING_DIM  # re-exported
 from lakesmith.stores.search_schema import FIELDS, HIGHLIGHT, QUERY_BY
 
@@ -45,7 +48,9 @@ log = get_logger(__name__)
 # is a log line per search (and the query text); warnings and errors still show
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-SCHEMA_VERSION = 1
+# 2: embeddings stored as integers (``search_schema.EMBEDDING_SCALE``); a v1 index is
+# rebuilt by the next ``sync`` with its vectors converted, not re-embedded
+SCHEMA_VERSION = 2
 DELETE_BATCH = 500  # ids per delete-by-filter request
 
 
@@ -94,6 +99,7 @@ class SearchRepository:
         self.settings = settings
         self.config = settings.search
         self.client = client or typesense_client(settings, self.config.timeout_s)
+        self._multi_search = MultiSearchHttp(settings, self.config.timeout_s)
         self._embedder = embedder
         self._queries: QueryEmbedder | None = None
         self._queries_lock = threading.Lock()
@@ -118,6 +124,10 @@ class SearchRepository:
     def physical(self, name: CollectionName, version: int | None = None) -> str:
         """The collection behind the alias for schema ``version`` (default: the current)."""
         return f"{self.alias(name)}_v{SCHEMA_VERSION if version is None else version}"
+
+    def served(self, name: CollectionName) -> str | None:
+        """The collection the alias points at (None: no alias yet)."""
+        return self._aliased(name)
 
     def _aliased(self, name: CollectionName) -> str | None:
         try:
@@ -230,6 +240,11 @@ class SearchRepository:
         if not text.strip():
             return pl.DataFrame(schema=schema)
         return pl.read_ndjson(io.StringIO(text), schema=schema)
+
+    def vectors(self, collection: str) -> pl.DataFrame:
+        """``id``, ``content_hash`` and stored ``embedding`` of ``collection``'s documents
+        (``search_http.export_vectors``: streamed, converted to the integer form)."""
+        return export_vectors(self.settings, collection, self.config.index_timeout_s)
 
     def count(self, name: CollectionName) -> int:
         return int(self.client.collections[self.alias(name)].retrieve()["num_documents"])
@@ -345,7 +360,7 @@ class SearchRepository:
                 "cache_ttl": self.config.cache_ttl_s,
                 "x_lakesmith_generation": generation,
             }
-        answers = self.client.multi_search.perform({"searches": searches}, common_params)["results"]
+        answers = self._multi_search.perform({"searches": searches}, common_params)["results"]
         raw: dict[tuple[CollectionName, str], list[dict[str, Any]]] = {}
         found: dict[str, int] = {}
         for (name, kind), answer in zip(plan, answers, strict=True):
