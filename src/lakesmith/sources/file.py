@@ -15,7 +15,8 @@ are skipped by counting, never decoded (Parquet skips whole row groups unread). 
 that reads clean stretches of a file as columns (``csv``: ``formats.csv_blocks``) hands
 them over as such; a batch then holds consecutive records of one file as one frame
 (``RawBatch.add_records``), never mixed with records as bytes.
-Memory stays about one chunk (``chunk_records`` records) of one file. ``bytes_read`` of
+Memory stays about one chunk (``chunk_records`` records) of one file, plus the chunks
+read ahead in a thread while a batch is processed (``READ_AHEAD``). ``bytes_read`` of
 ``total_bytes`` is the progress (``lakesmith ingest`` shows it). A ``.gz`` file is
 decompressed as it is read (``formats.base.open_input``): its stream is named after the
 compressed file, its seqs count the decompressed records, progress is compressed bytes;
@@ -42,10 +43,12 @@ from lakesmith.core.records import RawBatch
 from lakesmith.formats import RecordChunk, get_format
 from lakesmith.formats.base import is_gzip, open_input
 from lakesmith.sources.base import SourceContext
+from lakesmith.sources.read_ahead import ReadAhead
 
 log = get_logger(__name__)
 
 _GLOB_CHARS = frozenset("*?[")
+READ_AHEAD = 1  # chunks read ahead of the batch being filled (``sources.read_ahead``)
 
 
 class FileSourceSpec(SourceSpec):
@@ -200,8 +203,8 @@ class FileSource:
         when every file is read."""
         while self._index < len(self.files):
             if self._chunks is None:
-                try:
-                    self._chunks = self._open(self.files[self._index])
+                try:  # the format reads the file's next blocks while a batch is processed
+                    self._chunks = ReadAhead(self._open(self.files[self._index]), READ_AHEAD)
                 except InputError as exc:
                     self._failed = exc
                     raise
