@@ -7,7 +7,7 @@ far less each (the matrix products get taller: measured ~3.8 ms a query in a bat
 batch running embeds its own query at once (no added latency when idle); callers arriving
 meanwhile queue up, and when the running batch ends the first of them embeds everything
 queued in one batch. Results are Typesense ``vector_query`` literals, kept in an LRU cache
-(a repeated query skips the model and the formatting of 384 floats)."""
+(a repeated query skips the model and the formatting of 384 numbers)."""
 
 from __future__ import annotations
 
