@@ -69,6 +69,11 @@ def index(
         )  # fmt: skip
     console.print(table)
     for r in reports:
+        if r.rebuilt:  # a new schema version, filled whole; the old one's vectors reused
+            console.print(
+                f"{r.collection}: rebuilt for a new schema version ({r.reused:,} embeddings "
+                f"reused from the old one, {r.embedded:,} embedded)"
+            )
         if r.warning:
             console.print(f"[yellow]warning:[/] {escape(r.warning)}")
 
