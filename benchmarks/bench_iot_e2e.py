@@ -101,6 +101,7 @@ def main() -> None:
             "LAKESMITH__LOG_LEVEL": "WARNING",
         }
         stats_path = tmp / "stats.json"
+        services0 = {name: stack.service(name).cpu_seconds() for name in ("postgres", "kafka")}
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_before = before.ru_utime + before.ru_stime
         t0 = time.perf_counter()
@@ -126,6 +127,11 @@ def main() -> None:
         print(
             f"worker                {stats['records']:,} events in {stats['active_seconds']:.1f}s "
             f"→ {stats['records_per_second']:,.0f} events/s (wall {wall:.1f}s incl. start-up, group join, idle wait)"
+        )
+        services = {n: stack.service(n).cpu_seconds() - c for n, c in services0.items()}
+        print(
+            f"services CPU          PostgreSQL {services['postgres']:,.1f}s, "
+            f"broker {services['kafka']:,.1f}s (the same two cores)"
         )
         print(f"worker dispositions   {stats['by_disposition']}")
         print(f"worker peak RSS       {peak:,.0f} MiB")

@@ -76,16 +76,6 @@ def run_dlt(settings: Settings, keys: list[str], disposition: str) -> tuple[int,
     return rows, seconds
 
 
-def _service_cpu(stack: LocalStack, name: str) -> float:
-    """CPU seconds of a local service so far, with its ended children (PostgreSQL's
-    backends are reaped by the postmaster when their connection closes)."""
-    proc = stack.service(name).process()
-    if proc is None:
-        return 0.0
-    t = proc.cpu_times()
-    return float(t.user + t.system + t.children_user + t.children_system)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -152,7 +142,7 @@ def main() -> None:
             ensure_bucket(client, "bench-lake")
             env["LAKESMITH__LAKE__WAREHOUSE"] = "s3://bench-lake/warehouse"
         stats_path = tmp / "stats.json"
-        services0 = {name: _service_cpu(stack, name) for name in ("postgres", "s3")}
+        services0 = {name: stack.service(name).cpu_seconds() for name in ("postgres", "s3")}
         t0 = time.perf_counter()
         spy = [
             "py-spy",
@@ -188,7 +178,7 @@ def main() -> None:
             f"worker first→last     {span:.1f}s → {stats['records'] / span:,.0f} events/s "
             f"(wall {wall:.1f}s incl. start-up and the idle wait)"
         )
-        services = {n: _service_cpu(stack, n) - c for n, c in services0.items()}
+        services = {n: stack.service(n).cpu_seconds() - c for n, c in services0.items()}
         print(
             f"services CPU          PostgreSQL {services['postgres']:,.1f}s, "
             f"S3 server {services['s3']:,.1f}s (the same two cores)"

@@ -126,6 +126,19 @@ class LocalService(ABC):
             self.pid_file.unlink(missing_ok=True)
         return proc
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the running server so far, with its ended children (PostgreSQL's
+        backends are counted once their connection closes); 0 when it is not running.
+        Benchmarks report it: the services share the machine's cores with the worker."""
+        proc = self.process()
+        if proc is None:
+            return 0.0
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return float(t.user + t.system + t.children_user + t.children_system)
+
     def status(self) -> ServiceStatus:
         proc = self.process()
         healthy = proc is not None and self._safe_healthy()
