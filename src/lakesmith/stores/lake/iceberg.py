@@ -30,7 +30,6 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform
@@ -58,7 +57,12 @@ from lakesmith.stores.lake.iceberg_catalog import (
     conform as _conform,
 )
 from lakesmith.stores.lake.iceberg_compact import compact_table
-from lakesmith.stores.lake.iceberg_rows import exact_rows, planning_expression, rewrite_without
+from lakesmith.stores.lake.iceberg_rows import (
+    commit_overwrite,
+    read_batches,
+    read_rows,
+    rewrite_without,
+)
 from lakesmith.stores.lake.iceberg_snapshots import (
     COMMIT_RETRIES,
     NO_INTERNAL_RETRY,
@@ -321,13 +325,7 @@ class IcebergTable:
                 if not removed:
                     return
                 try:
-                    with table.transaction() as tx:
-                        snapshot = tx.update_snapshot(snapshot_properties=carry_positions(table))
-                        with snapshot.overwrite() as overwrite:
-                            for f in removed:
-                                overwrite.delete_data_file(f)
-                            for f in rewritten:
-                                overwrite.append_data_file(f)
+                    commit_overwrite(table, removed, rewritten, carry_positions(table))
                     return
                 except CommitFailedException:
                     self.conflicts += 1
@@ -339,11 +337,7 @@ class IcebergTable:
         table = self.refresh()
         if table.current_snapshot() is None:
             return pl.DataFrame(schema=_polars_schema(table, columns))
-        expr, exact = planning_expression(where)
-        fields = _with_filter_columns(columns, where, exact)
-        scan = table.scan(row_filter=expr, selected_fields=fields)
-        rows = scan.to_arrow() if exact else exact_rows(scan.to_arrow(), where)
-        frame = pl.from_arrow(rows if fields == ("*",) or not columns else rows.select(columns))
+        frame = pl.from_arrow(read_rows(table, columns, where))
         assert isinstance(frame, pl.DataFrame)
         return frame
 
@@ -352,18 +346,7 @@ class IcebergTable:
     ) -> Iterator[pa.Table]:
         """Matching rows, one data file at a time (pyiceberg's own batch reader reads every
         file of a scan eagerly on its thread pool; this keeps memory to about one file)."""
-        table = self.refresh()
-        expr, exact = planning_expression(where)
-        fields = _with_filter_columns(columns, where, exact)
-        scan = table.scan(row_filter=expr, selected_fields=fields)
-        for task in scan.plan_files():
-            reader = ArrowScan(table.metadata, table.io, scan.projection(), expr)
-            for batch in reader.to_record_batches([task]):
-                rows = pa.Table.from_batches([batch])
-                if not exact:
-                    rows = exact_rows(rows, where)
-                    rows = rows if fields == ("*",) or not columns else rows.select(columns)
-                yield rows
+        return read_batches(self.refresh(), columns, where)
 
     def day_counts(self, column: str) -> dict[date, int] | None:
         table = self.refresh()
@@ -390,18 +373,6 @@ class IcebergTable:
         self, options: CompactOptions, progress: Callable[[str], None] | None = None
     ) -> CompactReport:
         return compact_table(self, options, progress)
-
-
-def _with_filter_columns(
-    columns: Sequence[str] | None, where: Filter, exact: bool
-) -> tuple[str, ...]:
-    """The fields to read: ``columns`` (all: ``*``), plus the filter's columns when the
-    rows are filtered after reading (a coarse plan, ``iceberg_rows.planning_expression``)."""
-    if not columns:
-        return ("*",)
-    if exact:
-        return tuple(columns)
-    return tuple(dict.fromkeys([*columns, *(col for col, _, _ in where)]))
 
 
 def _polars_schema(table: Table, columns: Sequence[str] | None) -> dict[str, Any]:

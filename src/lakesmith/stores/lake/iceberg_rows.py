@@ -16,6 +16,7 @@ adds), instead of pyiceberg's delete + overwrite snapshots.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import polars as pl
@@ -82,6 +83,55 @@ def matching(rows: pa.Table, where: Filter) -> pa.Array:
 def exact_rows(rows: pa.Table, where: Filter) -> pa.Table:
     """The rows of a coarse scan that match ``where`` exactly."""
     return rows.filter(matching(rows, where)) if where and rows.num_rows else rows
+
+
+def read_rows(table: Table, columns: Sequence[str] | None, where: Filter) -> pa.Table:
+    """The rows of ``table`` matching ``where`` (``columns`` only; all when None)."""
+    expr, exact = planning_expression(where)
+    fields = with_filter_columns(columns, where, exact)
+    rows = table.scan(row_filter=expr, selected_fields=fields).to_arrow()
+    return rows if exact else _project(exact_rows(rows, where), columns)
+
+
+def read_batches(table: Table, columns: Sequence[str] | None, where: Filter) -> Iterator[pa.Table]:
+    """``read_rows``, one data file at a time."""
+    expr, exact = planning_expression(where)
+    scan = table.scan(row_filter=expr, selected_fields=with_filter_columns(columns, where, exact))
+    for task in scan.plan_files():
+        reader = ArrowScan(table.metadata, table.io, scan.projection(), expr)
+        for batch in reader.to_record_batches([task]):
+            rows = pa.Table.from_batches([batch])
+            yield rows if exact else _project(exact_rows(rows, where), columns)
+
+
+def _project(rows: pa.Table, columns: Sequence[str] | None) -> pa.Table:
+    return rows.select(list(columns)) if columns else rows
+
+
+def with_filter_columns(
+    columns: Sequence[str] | None, where: Filter, exact: bool
+) -> tuple[str, ...]:
+    """The fields to read: ``columns`` (all: ``*``), plus the filter's columns when the
+    rows are filtered after reading (a coarse plan, ``planning_expression``)."""
+    if not columns:
+        return ("*",)
+    if exact:
+        return tuple(columns)
+    return tuple(dict.fromkeys([*columns, *(col for col, _, _ in where)]))
+
+
+def commit_overwrite(
+    table: Table, removed: Sequence[DataFile], added: Sequence[DataFile], props: dict[str, str]
+) -> None:
+    """One overwrite snapshot: ``removed`` out, ``added`` in, ``props`` in its summary
+    (``CommitFailedException`` when the table moved meanwhile)."""
+    with table.transaction() as tx:
+        snapshot = tx.update_snapshot(snapshot_properties=props)
+        with snapshot.overwrite() as overwrite:
+            for f in removed:
+                overwrite.delete_data_file(f)
+            for f in added:
+                overwrite.append_data_file(f)
 
 
 def rewrite_without(table: Table, where: Filter) -> tuple[list[DataFile], list[DataFile]]:

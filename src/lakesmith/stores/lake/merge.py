@@ -86,7 +86,7 @@ def iceberg_replace(
     from pyiceberg.exceptions import CommitFailedException
 
     from lakesmith.stores.lake.iceberg_catalog import conform as _conform
-    from lakesmith.stores.lake.iceberg_rows import rewrite_without
+    from lakesmith.stores.lake.iceberg_rows import commit_overwrite, rewrite_without
     from lakesmith.stores.lake.iceberg_snapshots import POSITIONS_KEY, read_positions
 
     for attempt in range(ATTEMPTS):
@@ -103,13 +103,7 @@ def iceberg_replace(
                 # one snapshot: the files with deleted rows out, their rewrites and the new
                 # rows in (an append alone when nothing was deleted)
                 if removed:
-                    with table.transaction() as tx:
-                        snapshot = tx.update_snapshot(snapshot_properties=props)
-                        with snapshot.overwrite() as overwrite:
-                            for f in removed:
-                                overwrite.delete_data_file(f)
-                            for f in [*rewritten, *files]:
-                                overwrite.append_data_file(f)
+                    commit_overwrite(table, removed, [*rewritten, *files], props)
                 elif files or positions:
                     lt._fast_append(table, files, merged)
                 return int(rows.num_rows)
