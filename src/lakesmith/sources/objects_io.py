@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import gzip
 import io
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from lakesmith.core.errors import SourceError
+from lakesmith.formats.base import GZIP_ERRORS, gunzip
 from lakesmith.sources.objects_spec import ObjectSourceSpec, stream_name
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 
 @dataclass(frozen=True, order=True)
@@ -77,7 +76,7 @@ class Guarded(io.RawIOBase):
         while size < 0 or got < size:
             try:
                 data = read1(size - got if size >= 0 else 1 << 20)
-            except _GZIP_ERRORS as exc:
+            except GZIP_ERRORS as exc:
                 self.error = f"{type(exc).__name__}: {exc}"
                 break
             if not data:
@@ -104,6 +103,8 @@ def open_object(body: Any) -> tuple[Guarded, bool]:
     buffered = io.BufferedReader(_Raw(body), 1 << 20)
     is_gzip = buffered.peek(2)[:2] == _GZIP_MAGIC
     if is_gzip:
+        # the standard library's reader, not ISA-L's: on a damaged stream it still
+        # hands out the bytes before the damage (ISA-L's fails the read that holds them)
         return Guarded(cast("BinaryIO", gzip.GzipFile(fileobj=buffered)), buffered), True
     return Guarded(cast("BinaryIO", buffered)), False
 
@@ -114,8 +115,8 @@ def gunzip_whole(data: bytes) -> tuple[bytes, bool]:
     if data[:2] != _GZIP_MAGIC:
         return data, False
     try:
-        return gzip.decompress(data), True
-    except _GZIP_ERRORS:
+        return gunzip(data), True
+    except GZIP_ERRORS:
         return data, False
 
 
