@@ -16,7 +16,7 @@ import yaml
 from lakesmith.config import Settings
 from lakesmith.contracts import load_contract
 from lakesmith.contracts.loader import DOMAINS_DIR
-from lakesmith.stores import timeseries
+from lakesmith.stores import pgcopy, timeseries
 from lakesmith.stores.postgres import connect
 from lakesmith.stores.timeseries import TimeseriesTable
 
@@ -49,7 +49,7 @@ def test_frames_over_several_slices_load_and_corrections_upsert(
     raw["timeseries"]["table"] = f"test_{name}"
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
     contract = load_contract(str(tmp_path / "c.yaml"))
-    n = timeseries._ENCODE_ROWS * 2 + 123  # three slices
+    n = pgcopy.SLICE_ROWS * 2 + 123  # three slices
     ts = TimeseriesTable(stack_settings, contract)
     ts.ensure(contract.fields)
     try:

@@ -8,7 +8,7 @@ streaming time-series load and by the backfill.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -85,3 +85,16 @@ def encode_copy(frame: pl.DataFrame, spec: Sequence[CopyColumn]) -> pa.Buffer:
     _, offsets_buf, data = rows.buffers()
     offsets = np.frombuffer(offsets_buf, np.int64, len(rows) + 1, rows.offset * 8)
     return data.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+
+
+SLICE_ROWS = 16_384  # rows encoded per slice of a COPY stream (``copy_stream``)
+
+
+def copy_stream(frame: pl.DataFrame, spec: Sequence[CopyColumn]) -> Iterator[bytes | memoryview]:
+    """A whole binary ``COPY`` stream of ``frame``: header, tuples, trailer — encoded slice
+    by slice as the caller sends them, so the server parses one slice while the next is
+    encoded (encoding the frame first, then sending it, was ~10 % of a load's time)."""
+    yield COPY_HEADER
+    for start in range(0, frame.height, SLICE_ROWS):
+        yield memoryview(encode_copy(frame.slice(start, SLICE_ROWS), spec))
+    yield COPY_TRAILER

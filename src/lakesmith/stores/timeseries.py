@@ -29,7 +29,6 @@ from lakesmith.core.positions import Positions
 from lakesmith.stores import meta, pgcopy
 
 log = get_logger(__name__)
-_ENCODE_ROWS = 16_384  # rows encoded per slice of a COPY stream (``TimeseriesTable._encode``)
 
 SCHEMA = "timeseries"
 PG_TYPES = {
@@ -245,14 +244,9 @@ class TimeseriesTable:
         self._copy_upsert(conn, rows, self._encode(rows))
 
     def _encode(self, rows: pl.DataFrame) -> Iterator[bytes | memoryview]:
-        """The rows as a binary ``COPY`` stream: header, tuples, trailer. Encoded in slices
-        as they are sent, so the server parses one slice while the next is encoded (the
-        whole frame first, then the send: the encoding was ~10 % of the load's time)."""
+        """The rows as a binary ``COPY`` stream, encoded as it is sent."""
         spec = [pgcopy.Column(c, self._kinds.get(c, "string")) for c in rows.columns]
-        yield pgcopy.COPY_HEADER
-        for start in range(0, rows.height, _ENCODE_ROWS):
-            yield memoryview(pgcopy.encode_copy(rows.slice(start, _ENCODE_ROWS), spec))
-        yield pgcopy.COPY_TRAILER
+        return pgcopy.copy_stream(rows, spec)
 
     @property
     def _kinds(self) -> dict[str, pgcopy.Kind]:

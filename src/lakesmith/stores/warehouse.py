@@ -272,15 +272,13 @@ class Warehouse:
         rows: pl.DataFrame,
         kinds: dict[str, str],
     ) -> None:
-        """Binary ``COPY`` of ``rows`` into the table ``into``."""
+        """Binary ``COPY`` of ``rows`` into the table ``into``, encoded as it is sent."""
         spec = [pgcopy.Column(c, kinds[c]) for c in rows.columns]  # type: ignore[arg-type]
-        body = pgcopy.encode_copy(rows, spec)
         col_list = sql.SQL(", ").join(sql.Identifier(c) for c in rows.columns)
         copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(into, col_list)
         with conn.cursor().copy(copy_sql) as copy:
-            copy.write(pgcopy.COPY_HEADER)
-            copy.write(memoryview(body))
-            copy.write(pgcopy.COPY_TRAILER)
+            for chunk in pgcopy.copy_stream(rows, spec):
+                copy.write(chunk)
 
     def reset(self, sink: str) -> None:
         """Empty every table built from silver (not the calendars), forget ``sink``'s
