@@ -100,3 +100,29 @@ def test_doubles_and_static_tables_read_back(warehouse: Warehouse) -> None:
     dates = warehouse.read(conn, MODEL.table("dim_date"))
     assert dates.height > 3000 and dates["is_weekend"].dtype == pl.Boolean
     assert dates["is_weekend"].sum() == pytest.approx(dates.height * 2 / 7, rel=0.01)
+
+
+def test_rows_are_loaded_in_the_tables_load_order(warehouse: Warehouse) -> None:
+    """``GoldTable.load_order``: an append lands in (user_id, ts) order on disk, whatever
+    the batch's order (the (user_id, ts) index is then filled in order), and nothing is
+    lost or changed on the way."""
+    table = MODEL.table("user_level_events")
+    assert tuple(table.load_order) == ("user_id", "ts")
+    n = 500
+    rows = pl.DataFrame(
+        {
+            "event_key": [f"k{i}" for i in range(n)],
+            "user_id": [(i * 37) % 11 for i in range(n)],
+            "ts": [datetime(2025, 1, 1, tzinfo=UTC).replace(second=(i * 7) % 60) for i in range(n)],
+            "level": ["free" if i % 3 else "paid" for i in range(n)],
+        },
+        schema=table.schema,
+    ).sample(fraction=1.0, shuffle=True, seed=3)
+    conn = warehouse.conn
+    with conn.transaction():
+        warehouse.apply(conn, table, Change(rows))
+    on_disk = conn.execute(
+        f'SELECT user_id, ts FROM "{warehouse.schema}".user_level_events ORDER BY ctid'
+    ).fetchall()
+    assert on_disk == sorted(on_disk)
+    assert_frame_equal(warehouse.read(conn, table).sort("event_key"), rows.sort("event_key"))

@@ -217,6 +217,8 @@ class Warehouse:
         Else ``COPY`` into a staging table, then ``DELETE`` (replace) and
         ``INSERT … ON CONFLICT``."""
         rows = change.rows
+        if table.load_order and rows.height > 1:
+            rows = rows.sort(table.load_order)  # index inserts in order (``GoldTable``)
         target = self._ident(table.name)
         if change.mode == "replace":
             cond, params = _where(change.where)

@@ -25,6 +25,7 @@ from lakesmith.stores.warehouse import columns_of
 
 LISTEN = "NextSong"
 _TS_DAY = (("ts", "day"),)
+_BY_USER = ("user_id", "ts")  # the (user_id, ts) index the merges read back through
 
 
 def _table(name: str, model: type, key: str, **kw: object) -> GoldTable:
@@ -34,13 +35,19 @@ def _table(name: str, model: type, key: str, **kw: object) -> GoldTable:
 TABLES = (
     _table("dim_date", wm.DimDate, "date_key", static=True),
     _table("dim_time_of_day", wm.DimTimeOfDay, "time_key", static=True),
-    _table("user_level_events", wm.UserLevelEvent, "event_key", partition_by=_TS_DAY),
+    _table(
+        "user_level_events",
+        wm.UserLevelEvent,
+        "event_key",
+        partition_by=_TS_DAY,
+        load_order=_BY_USER,
+    ),
     _table("dim_user", wm.DimUser, "user_key"),
     _table("dim_artist", wm.DimArtist, "artist_key"),
     _table("dim_song", wm.DimSong, "song_key"),
     _table("dim_location", wm.DimLocation, "location_key"),
     _table("dim_user_agent", wm.DimUserAgent, "user_agent_key"),
-    _table("fact_listen", wm.FactListen, "listen_key", partition_by=_TS_DAY),
+    _table("fact_listen", wm.FactListen, "listen_key", partition_by=_TS_DAY, load_order=_BY_USER),
 )
 USER_ATTRIBUTES = ("first_name", "last_name", "gender", "registration")
 
