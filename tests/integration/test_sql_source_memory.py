@@ -1,6 +1,6 @@
 """The ``sql`` source reads a big table in bounded memory: in a subprocess (a fresh
 interpreter, nothing else in it) the source delivers every row through ``poll`` in
-batches of 50,000 with peak RSS under 300 MB, as it would to the worker. 300,000 rows in
+batches of 50,000 with peak RSS under 384 MB, as it would to the worker. 300,000 rows in
 CI, 1,000,000 with ``LAKESMITH_TEST_SQL_ROWS=1000000``.
 
 The whole worker's peak (bronze, silver, quarantine, DQ writes on top) is measured by
@@ -23,9 +23,13 @@ from lakesmith.stores.sql_source_db import create_database, drop_database, seed_
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # 300,000 rows in CI (the suite's time is precious); LAKESMITH_TEST_SQL_ROWS=1000000 for
-# the issue's million (measured: 1,000,000 rows, peak 204 MB, 16.6 s on a shared machine)
+# the issue's million (measured: 1,000,000 rows, peak 204 MB, 16.6 s on a shared machine,
+# before the source fetched the next chunk and built its bronze payloads in a thread; since
+# then two chunks are in memory: 296-303 MB at 300,000 rows, 295-302 MB flat from 450,000
+# to 1,000,000 rows, 2026-12-04 — the limit leaves room for that, the slope check below
+# is what says "bounded")
 ROWS = int(os.environ.get("LAKESMITH_TEST_SQL_ROWS", "300000"))
-LIMIT_MB = 300
+LIMIT_MB = 384
 
 CHILD = """
 import json, sys, time
