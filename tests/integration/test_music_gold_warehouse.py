@@ -41,7 +41,53 @@ def test_upgrade_from_empty_then_no_diff(stack_settings: Settings) -> None:
     upgrade(stack_settings, "music", schema)  # at head already: nothing to do
     with connect(stack_settings) as conn:
         row = conn.execute(f'SELECT version_num FROM "{schema}".alembic_version').fetchone()
-    assert row == ("music_0002",)
+    assert row == ("music_0003",)
+
+
+def _primary_key(settings: Settings, schema: str, table: str) -> list[str]:
+    with connect(settings) as conn:
+        rows = conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+            " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary"
+            " ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            (f'"{schema}".{table}',),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_level_events_keyed_by_user_and_time_after_upgrading_rows(
+    stack_settings: Settings,
+) -> None:
+    """music_0003 re-keys an existing user_level_events (rows kept): one index, the one
+    the merge reads through; a replayed row still conflicts, a new one does not."""
+    from alembic import command
+
+    from lakesmith.stores.warehouse import alembic_config
+
+    schema = f"w_{uuid.uuid4().hex[:8]}"
+    command.upgrade(alembic_config(stack_settings, schema), "music_0002")
+    table = f'"{schema}".user_level_events'
+    insert = f"INSERT INTO {table} VALUES (%s, %s, '2025-01-01T00:00:00Z', 'free')"
+    with connect(stack_settings) as conn:
+        conn.execute(insert, ("a:1", 7))
+        conn.commit()
+    upgrade(stack_settings, "music", schema)
+    assert _primary_key(stack_settings, schema, "user_level_events") == [
+        "user_id", "ts", "event_key",
+    ]  # fmt: skip
+    with connect(stack_settings) as conn:
+        indexes = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s"
+            " AND tablename = 'user_level_events'",
+            (schema,),
+        ).fetchall()
+        assert [r[0] for r in indexes] == ["user_level_events_pkey"]
+        conn.execute(insert, ("a:2", 7))  # another event of the same user: new
+        with pytest.raises(Exception, match="duplicate key"):
+            conn.execute(insert, ("a:1", 7))  # the same record again: a conflict
+        conn.rollback()
+        rows = conn.execute(f"SELECT event_key, user_id FROM {table}").fetchall()
+    assert rows == [("a:1", 7)]  # the upgrade kept the row; the rollback dropped a:2
 
 
 def test_diff_is_found_when_the_schema_drifts(stack_settings: Settings) -> None:

@@ -126,3 +126,26 @@ def test_rows_are_loaded_in_the_tables_load_order(warehouse: Warehouse) -> None:
     ).fetchall()
     assert on_disk == sorted(on_disk)
     assert_frame_equal(warehouse.read(conn, table).sort("event_key"), rows.sort("event_key"))
+
+
+def test_an_append_with_rows_already_there_keeps_one_of_each(warehouse: Warehouse) -> None:
+    """``append`` of rows of which some are stored (a replay the positions did not stop):
+    the COPY fails on the key, the staged insert skips the stored ones — also on a table
+    keyed wider than ``GoldTable.key`` (user_level_events: (user_id, ts, event_key))."""
+    table = MODEL.table("user_level_events")
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    rows = pl.DataFrame(
+        {
+            "event_key": ["a:1", "a:2", "a:3"],
+            "user_id": [1, 2, 1],
+            "ts": [t0, t0, t0.replace(minute=1)],
+            "level": ["free", "paid", "paid"],
+        },
+        schema=table.schema,
+    )
+    conn = warehouse.conn
+    with conn.transaction():
+        assert warehouse.apply(conn, table, Change(rows.head(2))) == 2
+    with conn.transaction():
+        assert warehouse.apply(conn, table, Change(rows)) == 1  # a:3 only
+    assert_frame_equal(warehouse.read(conn, table).sort("event_key"), rows)

@@ -247,21 +247,23 @@ class Warehouse:
             )
         )
         self._copy(conn, stage, rows.select(cols), kinds)
-        key = sql.Identifier(table.key)
         action: sql.Composable
         if change.mode == "append":
+            # no conflict target: a table may be keyed wider than ``table.key`` (the one
+            # index it needs, e.g. user_level_events on (user_id, ts, event_key))
             action = sql.SQL("DO NOTHING")
         else:
-            action = sql.SQL("DO UPDATE SET {}").format(
+            action = sql.SQL("({}) DO UPDATE SET {}").format(
+                sql.Identifier(table.key),
                 sql.SQL(", ").join(
                     sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
                     for c in cols
                     if c != table.key
-                )
+                ),
             )
         cur = conn.execute(
-            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) {}").format(
-                target, col_list, col_list, stage, key, action
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT {}").format(
+                target, col_list, col_list, stage, action
             )
         )
         conn.execute(sql.SQL("DROP TABLE {}").format(stage))

@@ -70,11 +70,15 @@ class DimUser(SQLModel, table=True):
 
 class UserLevelEvent(SQLModel, table=True):
     """Every level observation of a known user (one per event): the history the SCD2
-    merge of ``dim_user`` reads back when an event arrives out of order."""
+    merge of ``dim_user`` reads back when an event arrives out of order. Keyed by
+    (user_id, ts, event_key): the one index its loads maintain is the one its reads use
+    (migration ``music_0003``)."""
 
     __tablename__ = "user_level_events"
-    __table_args__ = (sa.Index("user_level_events_user_id_ts", "user_id", "ts"),)
-    event_key: str = Field(sa_type=sa.Text, primary_key=True, description="silver _record_id")
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("user_id", "ts", "event_key", name="user_level_events_pkey"),
+    )
+    event_key: str = Field(sa_type=sa.Text, description="silver _record_id")
     user_id: int = Field(sa_type=sa.BigInteger)
     ts: dt.datetime = Field(sa_type=TZ)
     level: str = Field(sa_type=sa.Text)
