@@ -51,6 +51,32 @@ def _binary(n: int, width: int, data: npt.NDArray[Any]) -> pa.Array:
     )
 
 
+def _fixed(series: pl.Series, kind: Kind) -> npt.NDArray[Any]:
+    """A fixed-width column's values as PostgreSQL's binary form (nulls as zeros)."""
+    if kind == "double":
+        return series.fill_null(0.0).to_numpy().astype(">f8")
+    if kind == "timestamp":
+        return (series.dt.epoch("us").fill_null(0).to_numpy() - PG_EPOCH_US).astype(">i8")
+    if kind == "long":
+        return series.fill_null(0).to_numpy().astype(">i8")
+    return series.fill_null(False).to_numpy().astype(np.uint8)
+
+
+def _fixed_block(columns: Sequence[npt.NDArray[Any]], n: int) -> pa.Array:
+    """Several adjacent fixed-width columns without nulls as ONE binary array: each row
+    ``len, value, len, value, …`` laid out by numpy in a single block (a column per
+    array made the row join below walk every column's array again)."""
+    width = sum(4 + v.dtype.itemsize for v in columns)
+    block = np.empty((n, width), np.uint8)
+    at = 0
+    for values in columns:
+        w = values.dtype.itemsize
+        block[:, at : at + 4] = np.frombuffer(struct.pack(">i", w), np.uint8)
+        block[:, at + 4 : at + 4 + w] = values.view(np.uint8).reshape(n, w)
+        at += 4 + w
+    return _binary(n, width, block)
+
+
 def _copy_fields(series: pl.Series, kind: Kind) -> pa.Array:
     """One column as binary-COPY fields: a big-endian int32 length, then the value."""
     n, nulls = len(series), series.is_null().to_numpy() if series.null_count() else None
@@ -59,28 +85,29 @@ def _copy_fields(series: pl.Series, kind: Kind) -> pa.Array:
         lengths = pc.binary_length(text).fill_null(0).to_numpy(zero_copy_only=False)
         fields = pc.binary_join_element_wise(_binary(n, 4, lengths.astype(">i4")), text, _EMPTY)
         return fields.fill_null(_NULL) if nulls is not None else fields
-    values: npt.NDArray[Any]
-    if kind == "double":
-        values = series.fill_null(0.0).to_numpy().astype(">f8")
-    elif kind == "timestamp":
-        values = (series.dt.epoch("us").fill_null(0).to_numpy() - PG_EPOCH_US).astype(">i8")
-    elif kind == "long":
-        values = series.fill_null(0).to_numpy().astype(">i8")
-    else:
-        values = series.fill_null(False).to_numpy().astype(np.uint8)
-    width = values.dtype.itemsize
-    block = np.empty((n, 4 + width), np.uint8)
-    block[:, :4] = np.frombuffer(struct.pack(">i", width), np.uint8)
-    block[:, 4:] = values.view(np.uint8).reshape(n, width)
-    fields = _binary(n, 4 + width, block)
+    fields = _fixed_block([_fixed(series, kind)], n)
     return pc.if_else(pa.array(nulls), _NULL, fields) if nulls is not None else fields
 
 
 def encode_copy(frame: pl.DataFrame, spec: Sequence[CopyColumn]) -> pa.Buffer:
     """The rows of ``frame`` as binary ``COPY`` tuples, columns in ``spec`` order (no
-    header/trailer); types as ``POLARS_TYPES``, vectorised (no per-row Python)."""
-    fields = [_copy_fields(frame[c.name], c.kind) for c in spec]
-    count = pa.scalar(struct.pack(">h", len(fields)), pa.large_binary())
+    header/trailer); types as ``POLARS_TYPES``, vectorised (no per-row Python). Adjacent
+    fixed-width columns without nulls are encoded together (``_fixed_block``)."""
+    n = frame.height
+    fields: list[pa.Array] = []
+    run: list[npt.NDArray[Any]] = []
+    for c in spec:
+        series = frame[c.name]
+        if c.kind != "string" and series.null_count() == 0:
+            run.append(_fixed(series, c.kind))
+            continue
+        if run:
+            fields.append(_fixed_block(run, n))
+            run = []
+        fields.append(_copy_fields(series, c.kind))
+    if run:
+        fields.append(_fixed_block(run, n))
+    count = pa.scalar(struct.pack(">h", len(spec)), pa.large_binary())
     rows = pc.binary_join_element_wise(count, *fields, _EMPTY)
     _, offsets_buf, data = rows.buffers()
     offsets = np.frombuffer(offsets_buf, np.int64, len(rows) + 1, rows.offset * 8)
