@@ -23,6 +23,15 @@ class Relation:
     table: str
     key: str | None
     kinds: dict[str, str]  # column → type
+    order: tuple[str, ...] = ()  # default sort: the table's load order, then its key
+
+    @property
+    def default_order(self) -> list[str]:
+        """What a page is sorted by when the caller does not say: an index of the table
+        (``GoldTable.load_order`` + key — ``user_level_events``' primary key — or the key)."""
+        if self.order:
+            return list(self.order)
+        return [self.key] if self.key else list(self.kinds)
 
 
 def load_any_model(name: str) -> Any:
@@ -65,9 +74,9 @@ class GoldService:
         for model_name, schema in warehouse_models(self.settings).items():
             model = load_any_model(model_name)
             for t in model.tables:
-                rel = Relation(
-                    t.name, model_name, schema, t.name, t.key, {c.name: c.type for c in t.columns}
-                )
+                kinds = {c.name: c.type for c in t.columns}
+                order = (*t.load_order, t.key) if t.load_order else ()
+                rel = Relation(t.name, model_name, schema, t.name, t.key, kinds, order)
                 found.setdefault(t.name, []).append(rel)
         return _qualify(found)
 
@@ -113,8 +122,7 @@ class GoldService:
         known = list(rel.kinds)
         cols = querying.columns(args.get("columns"), known)
         where = querying.conditions(params, rel.kinds)
-        default = [rel.key] if rel.key else known
-        order = querying.ordering(args.get("sort"), known, default)
+        order = querying.ordering(args.get("sort"), known, rel.default_order)
         offset = querying.decode_cursor(args.get("cursor"))
         rows = self.repo.rows(rel.schema, rel.table, cols, where, order, limit + 1, offset)
         more = len(rows) > limit
@@ -129,7 +137,9 @@ def _qualify(found: dict[str, list[Relation]]) -> dict[str, Relation]:
     for name, rels in found.items():
         for r in rels:
             qualified = f"{r.model}.{name}"
-            out[qualified] = Relation(qualified, r.model, r.schema, r.table, r.key, r.kinds)
+            out[qualified] = Relation(
+                qualified, r.model, r.schema, r.table, r.key, r.kinds, r.order
+            )
             if len(rels) == 1:
                 out[name] = r
     return out
