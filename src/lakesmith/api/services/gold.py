@@ -23,15 +23,12 @@ class Relation:
     table: str
     key: str | None
     kinds: dict[str, str]  # column → type
-    order: tuple[str, ...] = ()  # default sort: the table's load order, then its key
+    order: tuple[str, ...] = ()  # default sort: an index of the table (none: a mart)
 
     @property
     def default_order(self) -> list[str]:
-        """What a page is sorted by when the caller does not say: an index of the table
-        (``GoldTable.load_order`` + key — ``user_level_events``' primary key — or the key)."""
-        if self.order:
-            return list(self.order)
-        return [self.key] if self.key else list(self.kinds)
+        """What a page is sorted by when the caller does not say (a mart: every column)."""
+        return list(self.order or self.kinds)
 
 
 def load_any_model(name: str) -> Any:
@@ -75,7 +72,8 @@ class GoldService:
             model = load_any_model(model_name)
             for t in model.tables:
                 kinds = {c.name: c.type for c in t.columns}
-                order = (*t.load_order, t.key) if t.load_order else ()
+                # the load order leads the table's main index (``user_level_events``' key)
+                order = (*t.load_order, t.key)
                 rel = Relation(t.name, model_name, schema, t.name, t.key, kinds, order)
                 found.setdefault(t.name, []).append(rel)
         return _qualify(found)
