@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -162,6 +163,7 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
         stack.down()
+        shutil.rmtree(state, ignore_errors=True)  # GBs of PostgreSQL and lake data
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -163,6 +164,7 @@ def main() -> None:
             print(f"lakesmith / dlt merge {stats['records_per_second'] / merge:,.1f}x")
     finally:
         stack.down()
+        shutil.rmtree(state, ignore_errors=True)  # GBs of PostgreSQL and lake data
 
 
 if __name__ == "__main__":

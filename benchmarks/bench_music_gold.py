@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -88,6 +89,7 @@ def main() -> None:
                       f"{versions.filter(versions > 1).len():,} with a level change")  # fmt: skip
     finally:
         stack.down()
+        shutil.rmtree(state, ignore_errors=True)  # GBs of PostgreSQL and lake data
 
 
 if __name__ == "__main__":

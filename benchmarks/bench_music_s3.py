@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -207,6 +208,7 @@ def main() -> None:
                     print(f"lakesmith / dlt append {ours / (rows / seconds):,.1f}x")
     finally:
         stack.down()
+        shutil.rmtree(state, ignore_errors=True)  # GBs of PostgreSQL and lake data
 
 
 if __name__ == "__main__":

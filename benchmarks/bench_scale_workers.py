@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -133,6 +134,7 @@ def main() -> None:
         print(f"aggregate / 1 worker  {many / base:.2f}x on {os.cpu_count()} cores")
     finally:
         stack.down()
+        shutil.rmtree(state, ignore_errors=True)  # GBs of PostgreSQL and lake data
 
 
 if __name__ == "__main__":
