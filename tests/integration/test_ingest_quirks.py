@@ -74,6 +74,31 @@ def test_header_with_fewer_names_than_fields(stack_settings: Settings, tmp_path:
     assert result.rules == {"invalid_csv": 1}
 
 
+def test_header_with_empty_and_repeated_names(stack_settings: Settings, tmp_path: Path) -> None:
+    # exports with a blank header cell and a column name used twice: every column is kept
+    path = tmp_path / "dupcols.csv"
+    path.write_bytes(b"id,value,value,,id\n1,a,b,c,9\n2,d,e,f,10\n")
+    result, sinks, n = _load(stack_settings, path)
+    assert n == 2 and result.rules == {}
+    assert _silver(sinks, "id", "value", "value_3", "column_4", "id_5") == [
+        (1, "a", "b", "c", 9),
+        (2, "d", "e", "f", 10),
+    ]
+
+
+def test_a_huge_field_and_a_nul_byte(stack_settings: Settings, tmp_path: Path) -> None:
+    # a 2 MB field (past Python csv's 128 KiB field limit, which the sample parse hit) and a
+    # NUL byte: each row is quarantined with its reason, the others load
+    path = tmp_path / "nul.csv"
+    path.write_bytes(b"id,text\n1,hello\x00world\n2," + b"x" * 2_000_000 + b"\n3,ok\n")
+    _, sinks, n = _load(stack_settings, path)
+    assert n == 3
+    assert _silver(sinks, "id", "text") == [(3, "ok")]
+    bad = _quarantined(sinks)
+    assert "invalid_csv" in bad[0] and any("NUL" in m for m in bad[0])
+    assert "payload_too_large" in bad[1]
+
+
 def test_quoted_padded_values_with_a_contract(stack_settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "padded.csv"
     path.write_bytes(b'"id","qty","name"\n"1","  50","  x"\n"2"," 7 ","y"\n"3","abc","z"\n')
@@ -190,7 +215,11 @@ def test_cli_writes_the_inferred_contract_and_the_summary(
     # the same command again: nothing new, no duplicates
     again = CliRunner().invoke(app, args, env=env)
     assert again.exit_code == 0, again.output
-    assert "nothing new to ingest" in again.output
+    assert "no new rows" in again.output
+    # the summary's hint works on the inferred (stored) contract
+    shown = CliRunner().invoke(app, ["quarantine", "show", dataset], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "order_id_type" in shown.output
 
 
 def test_an_s3_object_with_a_contract(stack_settings: Settings, tmp_path: Path) -> None:

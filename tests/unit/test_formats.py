@@ -232,6 +232,16 @@ def test_csv_columns_by_name_case_insensitive_missing_and_nested() -> None:
         ("sensor-2", "2025-01-20T10:00:00Z", None, None, None, None, None, None),
     ]
     assert header_names(b'\xef\xbb\xbfa,"b,c",\xff') == ("a", "b,c", "\ufffd")
+    # blank and repeated names get their position, so every column can be mapped
+    assert header_names(b"id,value,value,,id, ,value_3") == (
+        "id",
+        "value",
+        "value_3",
+        "column_4",
+        "id_5",
+        "column_6",
+        "value_3_7",
+    )
 
 
 def test_csv_malformed_rows_are_errors_and_good_rows_decode() -> None:

@@ -95,3 +95,16 @@ def test_profile_command_prints_a_table_and_writes_html(tmp_path: Path) -> None:
     assert "2 rows, 2 columns" in result.output
     html = report.read_text()
     assert html.count("data:image/png;base64,") >= 2 and "<h2>a</h2>" in html
+
+
+@pytest.mark.parametrize("content", [b"", b"a,b,c\n"], ids=["empty", "header_only"])
+def test_profile_of_a_file_without_rows(tmp_path: Path, content: bytes) -> None:
+    # no data rows: an empty profile, not a crash in the duplicate count
+    path = tmp_path / "none.csv"
+    path.write_bytes(content)
+    p = profile_file(path)
+    assert p.rows == 0 and p.duplicate_rows == 0
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(app, ["profile", str(path), "--html", str(report)])
+    assert result.exit_code == 0, result.output
+    assert report.exists()

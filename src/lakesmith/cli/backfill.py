@@ -56,7 +56,7 @@ def backfill(
     from lakesmith.maintenance.backfill import Backfill
 
     s = settings()
-    contract = load_contract(dataset)
+    contract = load_contract(dataset, s.state_dir)
     job = Backfill(
         s, contract, since=_day(since), until=_day(until), force=force,
         verify_only=verify_only, jobs=jobs,

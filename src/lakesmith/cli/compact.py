@@ -138,7 +138,7 @@ def compact(
     from lakesmith.stores.lake import CompactOptions
 
     cfg = settings()
-    contract = load_contract(dataset)
+    contract = load_contract(dataset, cfg.state_dir)
     wanted = _tables(tables)
     opts = CompactOptions(
         min_files=min_files,

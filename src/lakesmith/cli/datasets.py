@@ -42,7 +42,7 @@ def show(
     from lakesmith.pipeline.dataset import Dataset
 
     s = settings()
-    contract = load_contract(dataset)
+    contract = load_contract(dataset, s.state_dir)
     ds = Dataset(s, contract)
     try:
         if not ds.quarantine.exists():
@@ -172,7 +172,8 @@ def replay(dataset: str = _DATASET, rule: str | None = _RULE) -> None:
     from lakesmith.contracts import load_contract
     from lakesmith.maintenance.replay import replay_quarantine
 
-    report = replay_quarantine(settings(), load_contract(dataset), rule)
+    s = settings()
+    report = replay_quarantine(s, load_contract(dataset, s.state_dir), rule)
     console.print(
         f"examined {report.examined:,}: recovered {report.recovered:,} into silver, "
         f"{report.still_invalid:,} still invalid, {report.duplicates:,} duplicates",
@@ -190,7 +191,7 @@ def history(dataset: str = _DATASET) -> None:
     from lakesmith.stores.schema_registry import SchemaRegistry
 
     s = settings()
-    contract = load_contract(dataset)
+    contract = load_contract(dataset, s.state_dir)
     with connect(s) as conn:
         meta.ensure_meta_schema(conn)
         versions = SchemaRegistry(conn, contract).versions()

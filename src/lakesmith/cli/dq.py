@@ -69,7 +69,7 @@ def report(
     from lakesmith.stores.postgres import connect
 
     cfg = settings()
-    contract = load_contract(dataset)
+    contract = load_contract(dataset, cfg.state_dir)
     since_t = parse_since(since)
     try:
         with connect(cfg) as conn:

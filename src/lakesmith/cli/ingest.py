@@ -33,7 +33,8 @@ def summary(job: IngestJob, result: IngestResult, lake_format: str) -> str:
     lines = [
         f"{job.contract.name}: {s.records:,} rows in {secs:.1f}s ({rate})"
         if s.records
-        else f"{job.contract.name}: nothing new to ingest (already committed)",
+        else f"{job.contract.name}: no new rows (the input has no data rows, or an earlier run "
+        "committed them all)",
         f"  {d.get('valid', 0):,} to silver, {quarantine}"
         + (f", {d['duplicate']:,} duplicates" if d.get("duplicate") else ""),
     ]

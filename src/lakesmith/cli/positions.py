@@ -35,7 +35,7 @@ def reset_positions(
         raise typer.BadParameter("choose earliest or latest", param_hint="--to")
     target = cast(Literal["earliest", "latest"], to)
     s = settings()
-    contract = load_contract(dataset)
+    contract = load_contract(dataset, s.state_dir)
     plan = plan_reset(s, contract, target)
     for stream, p in sorted(plan.items()):
         console.print(f"  {stream} → {p.next:,}", highlight=False)

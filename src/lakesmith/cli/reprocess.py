@@ -32,11 +32,12 @@ def reprocess(
     from lakesmith.contracts import load_contract
     from lakesmith.maintenance.reprocess import reprocess_from_bronze
 
-    contract = load_contract(dataset)
+    s = settings()
+    contract = load_contract(dataset, s.state_dir)
     if not yes:
         typer.confirm(
             f"empty every table of {contract.name} except bronze and rebuild it?", abort=True
         )
-    reset, stats = reprocess_from_bronze(settings(), contract)
+    reset, stats = reprocess_from_bronze(s, contract)
     console.print(f"reset: {', '.join(reset)}", highlight=False)
     console.print(summary(contract.name, stats), highlight=False)

@@ -86,7 +86,7 @@ def worker(
 
     s = settings()
     signal.signal(signal.SIGTERM, _stop)
-    contract = load_contract(dataset)
+    contract = load_contract(dataset, s.state_dir)
     metrics = WorkerMetrics(contract.name)
     if metrics_port:
         host = metrics_host or s.worker.metrics_host

@@ -36,7 +36,7 @@ from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import InputError
 from lakesmith.formats import get_format
 from lakesmith.formats.base import is_gzip, open_input
-from lakesmith.formats.csv_columns import sniff_delimiter
+from lakesmith.formats.csv_columns import header_names, sniff_delimiter
 from lakesmith.quality.typing import ISO8601_WITH_ZONE, NAIVE_FORMATS
 
 SAMPLE_BYTES = 2 * 1024 * 1024  # read from the head of each file
@@ -135,7 +135,7 @@ def _csv_columns(
     delimiter = sniff_delimiter(header)
     text = b"\n".join([header, *records]).decode("utf-8", "replace").removeprefix("\ufeff")
     rows = list(_csv.reader(io.StringIO(text, newline=""), delimiter=chr(delimiter)))
-    names, body = rows[0], rows[1:]
+    names, body = list(header_names(header)), rows[1:]
     widths = pl.Series([len(r) for r in body], dtype=pl.Int64)
     width = len(names)
     if body:

@@ -76,12 +76,38 @@ def builtin_contracts() -> dict[str, Contract]:
     return found
 
 
-def load_contract(name_or_path: str) -> Contract:
-    """A built-in contract by name (``iot.telemetry``) or a contract YAML file by path."""
+def stored_contracts(state_dir: Path) -> dict[str, Contract]:
+    """The contracts ``lakesmith ingest`` inferred (and uploads created), kept in the state
+    dir's ``contracts/`` folder, by dataset name; an unreadable file is skipped."""
+    found: dict[str, Contract] = {}
+    folder = Path(state_dir) / "contracts"
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.yaml")):
+            try:
+                c = load_contract_file(path)
+            except ContractError:
+                continue
+            found.setdefault(c.name, c)
+    return found
+
+
+def known_contracts(state_dir: Path | None = None) -> dict[str, Contract]:
+    """Built-in contracts, then (when ``state_dir`` is given) the stored ones; a built-in
+    name wins over a stored contract of the same name."""
+    found = dict(builtin_contracts())
+    if state_dir is not None:
+        for name, c in stored_contracts(state_dir).items():
+            found.setdefault(name, c)
+    return found
+
+
+def load_contract(name_or_path: str, state_dir: Path | None = None) -> Contract:
+    """A contract by path (``x.yaml``), or by name: built-in (``iot.telemetry``) or, with
+    ``state_dir``, one that ``lakesmith ingest`` inferred and stored there."""
     path = Path(name_or_path)
     if path.suffix in {".yaml", ".yml"}:
         return load_contract_file(path)
-    contracts = builtin_contracts()
+    contracts = builtin_contracts() if state_dir is None else known_contracts(state_dir)
     if name_or_path not in contracts:
         raise ContractError(
             f"unknown dataset {name_or_path!r}; known: {', '.join(sorted(contracts)) or 'none'}",

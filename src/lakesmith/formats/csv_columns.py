@@ -25,6 +25,9 @@ Source = tuple[int, tuple[str, ...]] | None  # (column index, JSON path inside i
 _QUOTE, _COMMA = ord('"'), ord(",")
 DELIMITERS = b",;\t|"  # sniffed from the header: the one outside quotes most often wins
 _PLACEHOLDER_COLUMN = re.compile(r"^column_(\d+)$")
+# Python's csv module refuses a field over 128 KiB by default; what bounds a row here is the
+# contract's payload limit (an oversized row is quarantined), not the parser.
+_csv.field_size_limit(2**31 - 1)
 
 
 @lru_cache(maxsize=256)
@@ -38,14 +41,31 @@ def sniff_delimiter(header: bytes) -> int:
     return DELIMITERS[best] if counts[best] else _COMMA
 
 
+def unique_names(row: Sequence[str]) -> tuple[str, ...]:
+    """Header cells as column names every field can be mapped to: an empty cell is
+    ``column_<k>`` (its 1-based position, like fields past the header), and a name seen
+    before gets ``_<k>`` (``id,value,value`` → ``id, value, value_3``)."""
+    used: set[str] = set()
+    out: list[str] = []
+    for k, cell in enumerate(row, 1):
+        name = cell if cell.strip() else f"column_{k}"
+        if name in used:
+            name = f"{name}_{k}"
+        while name in used:
+            name += "_"
+        used.add(name)
+        out.append(name)
+    return tuple(out)
+
+
 @lru_cache(maxsize=256)
 def header_names(header: bytes) -> tuple[str, ...]:
     """The column names of a header row (RFC 4180 quoting; invalid UTF-8 replaced; the
-    delimiter sniffed)."""
+    delimiter sniffed; empty and repeated names made unique by ``unique_names``)."""
     text = header.decode("utf-8", "replace").removeprefix("\ufeff").rstrip("\r\n")
     delimiter = chr(sniff_delimiter(header))
     row = next(_csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
-    return tuple(row)
+    return unique_names(row)
 
 
 def extended_names(names: Sequence[str], fields: Sequence[FieldSpec]) -> tuple[str, ...]:

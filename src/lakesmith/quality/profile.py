@@ -159,7 +159,7 @@ class _RowHashes:
 
     def _compact(self) -> None:
         assert self.parts is not None
-        unique = np.unique(np.concatenate(self.parts))
+        unique = np.unique(np.concatenate(self.parts)) if self.parts else np.empty(0, np.uint64)
         self.parts, self.held = (
             ([unique], unique.size) if unique.size <= EXACT_ROW_HASHES else (None, 0)
         )

@@ -9,19 +9,9 @@ from lakesmith.contracts.model import Contract
 
 
 def known_contracts(settings: Settings) -> dict[str, Contract]:
-    from lakesmith.contracts.loader import builtin_contracts, load_contract_file
-    from lakesmith.core.errors import ContractError
+    from lakesmith.contracts.loader import known_contracts as known
 
-    found = dict(builtin_contracts())
-    stored = settings.state_dir / "contracts"
-    if stored.is_dir():
-        for path in sorted(stored.glob("*.yaml")):
-            try:
-                c = load_contract_file(path)
-            except ContractError:
-                continue
-            found.setdefault(c.name, c)
-    return found
+    return known(settings.state_dir)
 
 
 def find_contract(settings: Settings, name: str) -> Contract:
