@@ -99,6 +99,30 @@ def test_a_huge_field_and_a_nul_byte(stack_settings: Settings, tmp_path: Path) -
     assert "payload_too_large" in bad[1]
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "encoding"),
+    [
+        ("latin1.csv", "name;city;amount\nJosé;São Paulo;1,5\nMüller;Köln;2,25\n", "cp1252"),
+        ("excel_unicode.txt.csv", "name\tcity\tamount\nJosé\tSão Paulo\t1.5\n", "utf-16"),
+    ],
+    ids=["windows-1252", "utf-16"],
+)
+def test_files_in_other_encodings(
+    stack_settings: Settings, tmp_path: Path, name: str, data: str, encoding: str
+) -> None:
+    # Excel exports: Windows-1252 ("CSV"), UTF-16 with a byte-order mark ("Unicode text");
+    # the encoding is inferred, kept in the contract, and the rows arrive as UTF-8
+    path = tmp_path / name
+    path.write_bytes(data.encode(encoding))
+    job = prepare(stack_settings, str(path), f"quirks.t_{uuid.uuid4().hex[:8]}")
+    assert job.contract.payload.encoding == encoding
+    result, sinks, n = _load(stack_settings, path)
+    assert result.rules == {}
+    expected = [("José", "São Paulo", 1.5), ("Müller", "Köln", 2.25)][:n]
+    assert _silver(sinks, "name", "city", "amount") == expected
+    assert sinks.bronze["_payload"][0].decode().startswith("José")  # bronze holds UTF-8
+
+
 def test_quoted_padded_values_with_a_contract(stack_settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "padded.csv"
     path.write_bytes(b'"id","qty","name"\n"1","  50","  x"\n"2"," 7 ","y"\n"3","abc","z"\n')

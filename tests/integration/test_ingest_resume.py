@@ -48,7 +48,7 @@ def test_sigkill_and_the_same_command_again(stack_settings: Settings, tmp_path: 
     # 3. the same command to the end
     last = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert last.returncode == 0, last.stderr[-2000:]
-    assert "to quarantine (id_type 7)" in last.stdout or "nothing new" in last.stdout
+    assert "to quarantine (id_type 7)" in last.stdout or "no new rows" in last.stdout
 
     contract = load_contract_file(stored_contract_path(stack_settings, dataset))
     sinks = read_sinks(stack_settings, contract)

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import InputError
 from lakesmith.formats import get_format
-from lakesmith.formats.base import is_gzip, open_input
+from lakesmith.formats.base import file_encoding, is_gzip, open_input
 from lakesmith.formats.csv_columns import header_names, sniff_delimiter
 from lakesmith.quality.typing import ISO8601_WITH_ZONE, NAIVE_FORMATS
 
@@ -60,13 +60,15 @@ def field_name(column: str, index: int) -> str:
 # -- sampling ------------------------------------------------------------------------------
 
 
-def _head_records(path: Path, fmt: str) -> tuple[list[bytes], bytes | None]:
+def _head_records(
+    path: Path, fmt: str, encoding: str = "utf-8"
+) -> tuple[list[bytes], bytes | None]:
     """The first records of ``path`` (at most ``SAMPLE_ROWS``, about ``SAMPLE_BYTES``) and
-    the CSV header."""
+    the CSV header, as UTF-8."""
     records: list[bytes] = []
     header: bytes | None = None
     size = 0
-    with open_input(path) as handle:
+    with open_input(path, encoding=encoding) as handle:
         try:
             for chunk in get_format(fmt).read(handle, 1000, DEFAULT_MAX_BYTES * 16):
                 header = chunk.context if chunk.context is not None else header
@@ -211,7 +213,7 @@ def _field(column: str, ftype: str, zone: str | None, required: bool) -> dict[st
     return spec
 
 
-def sample_fields(path: Path, fmt: str) -> list[dict[str, Any]]:
+def sample_fields(path: Path, fmt: str, encoding: str = "utf-8") -> list[dict[str, Any]]:
     """The fields a sample of ``path`` shows (``name`` is still the column's own name)."""
     try:
         if fmt == "parquet":
@@ -226,13 +228,13 @@ def sample_fields(path: Path, fmt: str) -> list[dict[str, Any]]:
                 _field(f.name, *_parquet_type(f.type), head is not None and nulls[f.name] == 0)
                 for f in pf.schema_arrow
             ]
-        records, header = _head_records(path, fmt)
+        records, header = _head_records(path, fmt, encoding)
         if fmt == "csv":
             columns, delimiter = _csv_columns(records, header)
             return _fields(columns, delimiter)
         head_cols = _json_columns(records)
         fields = _fields(head_cols, ord(","))
-        late = _json_columns(_probe_lines(path)) if fmt == "jsonl" else {}
+        late = _json_columns(_probe_lines(path)) if fmt == "jsonl" and encoding == "utf-8" else {}
         for name, values in late.items():
             if name not in head_cols:  # seen only later in the file: optional
                 f = _fields({name: values}, ord(","))[0]
@@ -282,13 +284,17 @@ def infer_contract(
             "keys": [],
         }
         fields = []
+        encoding = file_encoding(files[0]) if files and fmt != "parquet" else "utf-8"
+        if encoding != "utf-8":  # e.g. an Excel export in Windows-1252 or UTF-16
+            data["payload"]["encoding"] = encoding
+    encoding = data["payload"].get("encoding", "utf-8")
     if table_format:
         data["lake"] = {**data.get("lake", {}), "format": table_format}
     known = {f.get("path") or f["name"] for f in fields}
     taken = {f["name"] for f in fields}
     version = max((f.get("since", 1) for f in fields), default=1)
     for path in files:
-        found = [f for f in sample_fields(path, fmt) if f["path"] not in known]
+        found = [f for f in sample_fields(path, fmt, encoding) if f["path"] not in known]
         if not found:
             continue
         first = [f for f in found if not f.pop("later", False)]

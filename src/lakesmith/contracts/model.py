@@ -158,11 +158,28 @@ class SourceSpec(_Model):
 class PayloadSpec(_Model):
     format: str = Field("json", description="how records are encoded: json, jsonl, csv, parquet")
     max_bytes: int = Field(65536, ge=64, description="records larger than this are quarantined")
+    encoding: str = Field(
+        "utf-8",
+        description="text encoding of files (cp1252, latin-1, utf-16, …): transcoded to UTF-8 "
+        "as read by the file source (formats/encoding.py)",
+    )
     bronze_fields: list[str] = Field(
         [],
         description="contract fields whose decoded values bronze keeps next to the raw "
         "payload (e.g. a PDF's sha256, pages, text): bronze/decoded.py",
     )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        from lakesmith.formats.encoding import canonical
+
+        try:
+            return canonical(v)
+        except LookupError:
+            raise ValueError(
+                f"unknown text encoding {v!r} (e.g. utf-8, cp1252, latin-1, utf-16)"
+            ) from None
 
     @field_validator("format")
     @classmethod

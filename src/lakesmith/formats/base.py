@@ -193,12 +193,24 @@ class GzipInput(io.RawIOBase):
         super().close()
 
 
-def open_input(path: Path, handle: BinaryIO | None = None) -> BinaryIO:
-    """``path`` opened for reading records: a ``.gz`` file decompressed as it is read."""
+def open_input(path: Path, handle: BinaryIO | None = None, encoding: str = "utf-8") -> BinaryIO:
+    """``path`` opened for reading records: a ``.gz`` file decompressed as it is read, a
+    text file in another ``encoding`` transcoded to UTF-8 (``formats.encoding``)."""
+    from lakesmith.formats.encoding import UTF8, TranscodedInput, canonical
+
     raw = handle if handle is not None else path.open("rb")
-    if not is_gzip(path):
-        return raw
-    return cast("BinaryIO", GzipInput(raw, str(path)))
+    stream = cast("BinaryIO", GzipInput(raw, str(path))) if is_gzip(path) else raw
+    if canonical(encoding) == UTF8:
+        return stream
+    return cast("BinaryIO", TranscodedInput(stream, encoding))
+
+
+def file_encoding(path: Path) -> str:
+    """The encoding ``formats.encoding.detect_encoding`` finds at the head of ``path``."""
+    from lakesmith.formats.encoding import HEAD_BYTES, detect_encoding
+
+    with open_input(path) as handle:
+        return detect_encoding(handle.read(HEAD_BYTES))
 
 
 def guess_format(path: Path) -> str | None:
