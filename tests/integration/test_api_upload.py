@@ -88,6 +88,13 @@ def test_json_and_csv_uploads_take_the_ingest_path(api: tuple[TestClient, Settin
         ("data.json", bytes(range(128, 256)) * 4, 415, "UTF-8"),
         ("data.json", b'[{"a": 1}, {"a": ', 400, "malformed JSON"),
         ("data.jsonl", b'{"a": 1}\n{"a": 2\n{"a": 3}\n', 400, "line 2"),
+        ("deep.json", b"[" * 100_000 + b"]" * 100_000, 400, "malformed JSON"),
+        (
+            "deep.jsonl",
+            b'{"a": 1}\n{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+            400,
+            "line 2",
+        ),
         ("empty.csv", b"", 422, "empty"),
         ("words.txt", b"just some words\nwithout separators\n", 415, "neither"),
         ("bomb.pdf", _pdf(b"0 0 m " * 8_000_000), 422, "pdf_"),

@@ -157,6 +157,20 @@ def test_jsonl_hostile_lines_become_errors_and_nothing_is_lost() -> None:
     assert frame["device_id"].to_list()[9] == "sensor-0002"
 
 
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_json_nested_too_deeply_is_quarantined_not_a_crash(fmt: str) -> None:
+    # 20,000 levels in 40 KB: the decoders recurse; one hostile message must not stop a
+    # worker (RecursionError escaped the screen before), its neighbours still decode
+    deep = b'{"device_id": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"
+    batch = RawBatch(source="t")
+    rows = [orjson.dumps(doc(0)), deep, orjson.dumps(doc(1))]
+    batch.extend("t", list(range(3)), rows)
+    frame = decode(fmt, batch, contract(fmt, max_bytes=65536))
+    assert frame[PARSE_ERROR].to_list() == [None, "invalid_json", None]
+    assert "nested too deeply" in frame[PARSE_DETAIL][1]
+    assert frame["device_id"].to_list()[::2] == ["sensor-0000", "sensor-0001"]
+
+
 def test_jsonl_giant_line_is_truncated_without_being_held_in_memory(tmp_path: Path) -> None:
     path = tmp_path / "big.jsonl"
     giant = b'{"device_id": "' + b"x" * 10_000_000 + b'"}'

@@ -117,7 +117,7 @@ def _json_columns(lines: Iterable[bytes]) -> dict[str, list[str | None]]:
     for line in lines:
         try:
             obj = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # malformed or nested too deep
             continue  # quarantined at ingest; not evidence of a schema
         if isinstance(obj, dict):
             rows.append(obj)

@@ -68,6 +68,8 @@ def _check_one(p: bytes) -> tuple[bytes | None, tuple[str, str] | None]:
     """Validate one payload alone: ``(NaN-quoted replacement or None, error or None)``."""
     try:
         _RAW.decode(p)
+    except RecursionError:  # hostile nesting ([[[[…) deeper than the decoder goes
+        return None, _TOO_DEEP
     except msgspec.DecodeError as exc:
         if p.startswith(SOURCE_ERROR):
             rule, _, message = p[len(SOURCE_ERROR) :].decode(errors="replace").partition(": ")
@@ -82,6 +84,7 @@ def _check_one(p: bytes) -> tuple[bytes | None, tuple[str, str] | None]:
 
 
 _NOT_OBJECT = ("not_an_object", "payload is valid JSON but not an object")
+_TOO_DEEP = ("invalid_json", "not valid JSON: nested too deeply to decode")
 
 
 @dataclass
@@ -147,6 +150,8 @@ def _screen(payloads: Sequence[bytes | None], max_bytes: int) -> _Screened:
         except msgspec.DecodeError as exc:
             m = _BYTE_POS.search(str(exc))
             pos = lo + int(m.group(1)) if m else None
+        except RecursionError:  # a record nested too deeply: found one by one below
+            pos = None
         finally:
             arr[lo], arr[hi] = saved
         r = (

@@ -213,7 +213,10 @@ def _parse(data: bytes) -> tuple[Any, bool]:
     try:
         return orjson.loads(data), True
     except orjson.JSONDecodeError:
-        return json.loads(data), False  # raises ValueError if it is not JSON at all
+        try:
+            return json.loads(data), False  # raises ValueError if it is not JSON at all
+        except RecursionError:  # nested deeper than either parser goes
+            raise ValueError("nested too deeply to parse") from None
 
 
 UNPARSED = object()  # the element of a JSON-lines line that is not JSON

@@ -39,7 +39,7 @@ def _decode(payload: bytes | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep: as text
         try:
             return {"_raw": payload.decode("utf-8")}  # a CSV line
         except UnicodeDecodeError:

@@ -64,7 +64,7 @@ def _check_json(path: Path, fmt: str) -> None:
         if fmt == "json":
             try:
                 value = json.load(fh)
-            except (ValueError, UnicodeDecodeError) as exc:
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # too deep too
                 raise BadRequestError(f"malformed JSON: {exc}") from None
             if not isinstance(value, list | dict):
                 raise BadRequestError("malformed JSON: expected an object or an array of objects")
@@ -73,7 +73,7 @@ def _check_json(path: Path, fmt: str) -> None:
             if line.strip():
                 try:
                     json.loads(line)
-                except (ValueError, UnicodeDecodeError) as exc:
+                except (ValueError, UnicodeDecodeError, RecursionError) as exc:
                     raise BadRequestError(f"malformed JSON Lines: line {n}: {exc}") from None
 
 
