@@ -220,6 +220,7 @@ def test_rate_limit_spaces_the_requests(api: TicketService) -> None:
         ("huge_chunked", r"a page is over max_page_bytes \(1,048,576 bytes\)"),
         ("nopath", r"no records at 'data' \(top-level keys: error, tickets\)"),
         ("notarray", r"the records at 'data' are not a JSON array"),
+        ("deep", r"the body is nested too deeply to split into records \(200,0\d\d bytes\)"),
     ],
 )
 def test_hostile_bodies_give_one_clear_error(api: TicketService, kind: str, message: str) -> None:

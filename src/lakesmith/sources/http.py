@@ -75,7 +75,7 @@ def _cursor_values(records: list[bytes], field: str) -> pl.Series:
     depth = field.count(".") + 1
     try:
         found = decoder.decode(b"[" + b",".join(records) + b"]")
-    except msgspec.DecodeError:  # a record that is not an object, a value of another type
+    except (msgspec.DecodeError, RecursionError):  # not an object, another type, too deep
         texts = pl.Series(records, dtype=pl.Binary).cast(pl.String, strict=False)
         return texts.str.json_path_match("$." + field).drop_nulls()
     values = []

@@ -289,6 +289,12 @@ class PageClient:
             raise _RetryableError(
                 f"the body is not JSON ({kind}, {len(body):,} bytes: {exc}): {snippet(body)}"
             ) from None
+        except RecursionError:  # hostile nesting ([[[[…): the decoder cannot split it
+            raise SourceError(
+                f"{spec.uri}: the body is nested too deeply to split into records "
+                f"({len(body):,} bytes): {snippet(body)}",
+                hint="the API returned something other than a page of records",
+            ) from None
         records = [bytes(r) for r in raws]
         return Page(records, self._next(request, response, body, len(records)), len(body))
 

@@ -13,7 +13,7 @@ pagination style on its own route::
 
 ``/auth/{bearer|basic|apikey}/<style>/tickets`` is the same behind credentials (API key in
 the ``X-Api-Key`` header or the ``api_key`` parameter, which next links echo, as some APIs
-do); ``/hostile/{html|truncated|huge|huge_chunked|nopath|notarray|mixed|elsewhere|samepage}`` answer what a broken API answers.
+do); ``/hostile/{html|truncated|huge|huge_chunked|nopath|notarray|deep|mixed|elsewhere|samepage}`` answer what a broken API answers.
 ``faults`` injects 429 (with ``Retry-After`` in seconds or as an HTTP date), 500 and slow
 answers, by script or every n-th request. ``start()`` runs uvicorn in a thread on a free
 port; ``url`` is its base URL.
@@ -258,6 +258,9 @@ class TicketService:
                 return _json({"data": self.changed_since(None)[:5], "next": "again"})
             if kind == "notarray":
                 return _json({"data": {"id": 1}})
+            if kind == "deep":  # one record nested 100,000 levels deep
+                body = b'{"data": [{"id": 1, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]}"
+                return Response(body, 200, media_type="application/json")
             raise HTTPException(404, f"unknown hostile kind {kind}")
 
         return app
