@@ -86,6 +86,20 @@ def test_header_with_empty_and_repeated_names(stack_settings: Settings, tmp_path
     ]
 
 
+def test_parquet_with_blank_and_repeated_column_names(
+    stack_settings: Settings, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "names.parquet"
+    columns = [pa.array([1, 2]), pa.array([3, 4]), pa.array([5, 6]), pa.array(["x", "y"])]
+    pq.write_table(pa.Table.from_arrays(columns, names=["a b", "a b", "", "A-B"]), path)
+    result, sinks, n = _load(stack_settings, path)
+    assert n == 2 and result.rules == {}
+    assert _silver(sinks, "a_b", "a_b_2", "column_3", "a_b_3") == [(1, 3, 5, "x"), (2, 4, 6, "y")]
+
+
 def test_a_huge_field_and_a_nul_byte(stack_settings: Settings, tmp_path: Path) -> None:
     # a 2 MB field (past Python csv's 128 KiB field limit, which the sample parse hit) and a
     # NUL byte: each row is quarantined with its reason, the others load

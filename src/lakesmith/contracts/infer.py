@@ -36,7 +36,7 @@ from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import InputError
 from lakesmith.formats import get_format
 from lakesmith.formats.base import file_encoding, is_gzip, open_input
-from lakesmith.formats.csv_columns import header_names, sniff_delimiter
+from lakesmith.formats.csv_columns import header_names, sniff_delimiter, unique_names
 from lakesmith.quality.typing import ISO8601_WITH_ZONE, NAIVE_FORMATS
 
 SAMPLE_BYTES = 2 * 1024 * 1024  # read from the head of each file
@@ -219,14 +219,11 @@ def sample_fields(path: Path, fmt: str, encoding: str = "utf-8") -> list[dict[st
         if fmt == "parquet":
             pf = pq.ParquetFile(path)
             head = next(pf.iter_batches(batch_size=SAMPLE_ROWS), None)
-            nulls = (
-                {c: head.column(c).null_count for c in head.schema.names}
-                if head is not None
-                else {}
-            )
+            names = unique_names(pf.schema_arrow.names)  # as the Parquet reader names them
+            nulls = [head.column(i).null_count for i in range(len(names))] if head else []
             return [
-                _field(f.name, *_parquet_type(f.type), head is not None and nulls[f.name] == 0)
-                for f in pf.schema_arrow
+                _field(name, *_parquet_type(f.type), head is not None and nulls[i] == 0)
+                for i, (name, f) in enumerate(zip(names, pf.schema_arrow, strict=True))
             ]
         records, header = _head_records(path, fmt, encoding)
         if fmt == "csv":

@@ -37,6 +37,7 @@ from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import InputError
 from lakesmith.core.records import RawBatch
 from lakesmith.formats.base import RecordChunk, with_record_fields
+from lakesmith.formats.csv_columns import unique_names
 from lakesmith.formats.json import decode_json
 
 _ARROW_ERRORS = (pa.ArrowException, OSError, ValueError, TypeError, pl.exceptions.PolarsError)
@@ -70,6 +71,8 @@ def _json_lines(batch: pa.RecordBatch, max_bytes: int) -> list[bytes]:
     n = batch.num_rows
     if batch.num_columns == 0:
         return [b"{}"] * n
+    # blank or repeated column names as a CSV header's (``column_<k>``, ``name_<k>``)
+    batch = batch.rename_columns(list(unique_names(batch.schema.names)))
     df = cast("pl.DataFrame", pl.from_arrow(batch))
     fixes = [
         e.alias(name)
