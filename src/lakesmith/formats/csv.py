@@ -175,7 +175,13 @@ class _Rows:
                 try:
                     self.rows[i].decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    self.errors.setdefault(i, _invalid(f"row is not valid UTF-8: {exc.reason}"))
+                    self.errors.setdefault(
+                        i,
+                        _invalid(
+                            f"row is not valid UTF-8: {exc.reason} (another encoding? set "
+                            "payload.encoding, e.g. cp1252 or utf-16)"
+                        ),
+                    )
         self.count_fields()
         if len(self.errors) == before:
             return False
