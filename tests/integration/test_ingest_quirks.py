@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from lakesmith.cli import app
 from lakesmith.config import Settings
+from lakesmith.contracts.loader import load_contract
 from lakesmith.pipeline.ingest import IngestResult, ingest, prepare
 from lakesmith.testing.pipeline import Sinks, read_sinks
 from lakesmith.testing.stack import worker_env
@@ -29,6 +30,8 @@ def _load(
     name = f"quirks.t_{uuid.uuid4().hex[:8]}"
     job = prepare(settings, str(path), name, fmt=fmt, contract_path=contract)
     result = ingest(settings, job)
+    # the dataset commands (``quarantine show NAME`` …) find its contract, given or inferred
+    assert load_contract(name, settings.state_dir) == job.contract
     sinks = read_sinks(settings, job.contract)
     stats = result.stats
     # every record is accounted for: bronze has all, silver + quarantine split them
@@ -271,3 +274,21 @@ def test_an_s3_object_with_a_contract(stack_settings: Settings, tmp_path: Path) 
     result, sinks, n = _load(stack_settings, f"s3://landing/{key}", contract=contract)
     assert n == 3 and sinks.silver.height == 2
     assert result.rules == {"x_type": 1}
+
+
+def test_an_s3_object_in_windows_1252(stack_settings: Settings, tmp_path: Path) -> None:
+    from lakesmith.stores.objects import ensure_bucket, s3_client
+
+    client = s3_client(stack_settings)
+    ensure_bucket(client, "landing")
+    key = f"ingest/{uuid.uuid4().hex[:8]}/people.csv"
+    client.put_object(Bucket="landing", Key=key, Body="name;city\nJosé;Köln\n".encode("cp1252"))
+    contract = _contract(
+        tmp_path, [{"name": "name", "type": "string"}, {"name": "city", "type": "string"}]
+    )
+    data = yaml.safe_load(contract.read_text())
+    data["payload"]["encoding"] = "cp1252"
+    contract.write_text(yaml.safe_dump(data))
+    result, sinks, n = _load(stack_settings, f"s3://landing/{key}", contract=contract)
+    assert n == 1 and result.rules == {}
+    assert _silver(sinks, "name", "city") == [("José", "Köln")]

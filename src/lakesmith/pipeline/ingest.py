@@ -123,7 +123,9 @@ def _source_section(target: str, batch_size: int) -> tuple[dict[str, Any], list[
                 hint="copy the object to a local file and ingest that path",
             )
         bucket, _, prefix = target.removeprefix("s3://").partition("/")
-        return {"kind": "s3", "bucket": bucket, "prefix": prefix, "chunk_records": batch_size}, []
+        # one pass over what is there: no waiting out a streaming poll interval (5 s) at the end
+        section = {"kind": "s3", "bucket": bucket, "prefix": prefix, "poll_interval_s": 0.2}
+        return {**section, "chunk_records": batch_size}, []
     try:
         files = discover(target)
     except InputError as exc:
@@ -188,6 +190,8 @@ def prepare(
         if table_format:
             data["lake"] = {**data.get("lake", {}), "format": table_format}
         contract = Contract.model_validate(data)
+        # kept like an inferred one: the dataset commands (``quarantine show NAME`` …) find it
+        save_contract(contract, stored_contract_path(settings, name))
         return IngestJob(contract, files, batch, inferred=False, memory_limit=memory_limit)
     if not files:
         raise InputError(
