@@ -103,6 +103,15 @@ def test_parquet_with_blank_and_repeated_column_names(
     assert _silver(sinks, "a_b", "a_b_2", "column_3", "a_b_3") == [(1, 3, 5, "x"), (2, 4, 6, "y")]
 
 
+def test_excel_sep_line_before_the_header(stack_settings: Settings, tmp_path: Path) -> None:
+    # Excel writes "sep=;" as a first line to name the delimiter: not the header, not a row
+    path = tmp_path / "sep.csv"
+    path.write_bytes(b"sep=;\r\nname;city\r\nA;B\r\nC;D\r\n")
+    result, sinks, n = _load(stack_settings, path)
+    assert n == 2 and result.rules == {}
+    assert _silver(sinks, "name", "city") == [("A", "B"), ("C", "D")]
+
+
 def test_a_huge_field_and_a_nul_byte(stack_settings: Settings, tmp_path: Path) -> None:
     # a 2 MB field (past Python csv's 128 KiB field limit, which the sample parse hit) and a
     # NUL byte: each row is quarantined with its reason, the others load

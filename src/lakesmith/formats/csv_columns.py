@@ -25,6 +25,7 @@ Source = tuple[int, tuple[str, ...]] | None  # (column index, JSON path inside i
 _QUOTE, _COMMA = ord('"'), ord(",")
 DELIMITERS = b",;\t|"  # sniffed from the header: the one outside quotes most often wins
 _PLACEHOLDER_COLUMN = re.compile(r"^column_(\d+)$")
+_EXCEL_SEP = re.compile(rb"^(?:\xef\xbb\xbf)?sep=[,;\t|]\r?$")  # Excel's delimiter hint line
 # Python's csv module refuses a field over 128 KiB by default; what bounds a row here is the
 # contract's payload limit (an oversized row is quarantined), not the parser.
 _csv.field_size_limit(2**31 - 1)
@@ -166,6 +167,8 @@ def first_header(seq: int, records: list[bytes], max_bytes: int) -> tuple[bytes,
     and the physical index of the first data row. Raises ``InputError`` for a header over
     ``max_bytes`` (not a CSV file, or a limit set too low)."""
     k = next((i for i, r in enumerate(records) if r), None)
+    if k is not None and _EXCEL_SEP.match(records[k]):  # Excel's "sep=;" line: not the header
+        k = next((i for i, r in enumerate(records) if r and i > k), None)
     if k is None:
         return None  # blank lines before the header
     header = records[k]
