@@ -42,7 +42,8 @@ def schema_version_expr(contract: Contract) -> pl.Expr:
 
 def validate(frame: pl.DataFrame, contract: Contract, now: datetime) -> Validated:
     """Type ``frame`` per the contract and split it into valid and invalid rows."""
-    typed_cols = [typed(f, frame.schema.get(f.name)) for f in contract.fields]
+    schema = frame.schema  # once: polars builds the whole schema on every access
+    typed_cols = [typed(f, schema.get(f.name)) for f in contract.fields]
     type_error_cols = [f.name + TYPE_ERROR_SUFFIX for f in contract.fields]
     rules = compile_rules(contract, now)
     parse_failed = pl.col(PARSE_ERROR).is_not_null()

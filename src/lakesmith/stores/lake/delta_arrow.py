@@ -103,10 +103,11 @@ def conform(
     sorted by the columns of ``sort_by`` (the table's JSON sort property)."""
     n = data.num_rows
     arrays: dict[str, Any] = {}
+    present = set(data.column_names)  # (a list built on every call)
     for field in schema:
         if field.name in generated:
             continue
-        if field.name in data.column_names:
+        if field.name in present:
             arrays[field.name] = _cast(data.column(field.name), field.type)
         else:
             arrays[field.name] = pa.nulls(n, field.type)

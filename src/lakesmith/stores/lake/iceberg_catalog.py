@@ -219,7 +219,8 @@ def to_expression(where: Filter) -> BooleanExpression:
 def conform(data: pa.Table, table: Table) -> pa.Table:
     """Add null columns the table has and the data lacks (columns evolved by others)."""
     schema = table.schema().as_arrow()
+    present = set(data.column_names)  # (``column_names`` builds a list on every call)
     for field in schema:
-        if field.name not in data.column_names:
+        if field.name not in present:
             data = data.append_column(field, pa.nulls(data.num_rows, field.type))
     return data
