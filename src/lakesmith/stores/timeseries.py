@@ -194,7 +194,8 @@ class TimeseriesTable:
     def to_rows(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The silver frame in this table's column names and order."""
         renamed = frame.rename({self.contract.event_time: self.spec.time_column})
-        return renamed.select([c for c in self.columns if c in renamed.columns])
+        present = set(renamed.columns)  # (a list built on every access)
+        return renamed.select([c for c in self.columns if c in present])
 
     def upsert(self, frame: pl.DataFrame, positions: Positions | None = None) -> int:
         """Upsert ``frame`` (silver columns, with ``_stream``/``_seq`` when positioned).
