@@ -51,14 +51,15 @@ class TranscodedInput(io.RawIOBase):
         self._encoding = canonical(encoding)
         self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
         self._read_size = read_size
-        self._pending = b""
+        self._pending = bytearray()  # transcoded text; handed out up to _pos
+        self._pos = 0
         self._eof = False
 
     def readable(self) -> bool:
         return True
 
     def _fill(self, want: int) -> None:
-        while not self._eof and len(self._pending) < want:
+        while not self._eof and len(self._pending) - self._pos < want:
             data = self.raw.read(self._read_size)
             self._eof = not data
             try:
@@ -71,15 +72,19 @@ class TranscodedInput(io.RawIOBase):
                     errors="replace"
                 )
                 text = self._decoder.decode(data or b"", final=self._eof)
+            if self._pos:  # drop what was handed out before appending (no quadratic copies)
+                del self._pending[: self._pos]
+                self._pos = 0
             self._pending += text.encode(UTF8)
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             self._fill(1 << 62)
-            out, self._pending = self._pending, b""
-            return out
-        self._fill(size)
-        out, self._pending = self._pending[:size], self._pending[size:]
+            size = len(self._pending) - self._pos
+        else:
+            self._fill(size)
+        out = bytes(self._pending[self._pos : self._pos + size])
+        self._pos += len(out)
         return out
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
