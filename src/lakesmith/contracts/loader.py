@@ -76,6 +76,11 @@ def builtin_contracts() -> dict[str, Contract]:
     return found
 
 
+def stored_contract_path(state_dir: Path, dataset: str) -> Path:
+    """Where ``lakesmith ingest`` keeps a dataset's contract (inferred or given)."""
+    return Path(state_dir) / "contracts" / f"{dataset}.yaml"
+
+
 def stored_contracts(state_dir: Path) -> dict[str, Contract]:
     """The contracts ``lakesmith ingest`` inferred (and uploads created), kept in the state
     dir's ``contracts/`` folder, by dataset name; an unreadable file is skipped."""
@@ -107,7 +112,12 @@ def load_contract(name_or_path: str, state_dir: Path | None = None) -> Contract:
     path = Path(name_or_path)
     if path.suffix in {".yaml", ".yml"}:
         return load_contract_file(path)
-    contracts = builtin_contracts() if state_dir is None else known_contracts(state_dir)
+    if name_or_path in builtin_contracts():
+        return builtin_contracts()[name_or_path]
+    stored = stored_contract_path(state_dir, name_or_path) if state_dir is not None else None
+    if stored is not None and stored.is_file():
+        return load_contract_file(stored)
+    contracts = known_contracts(state_dir)  # only to name them in the error
     if name_or_path not in contracts:
         raise ContractError(
             f"unknown dataset {name_or_path!r}; known: {', '.join(sorted(contracts)) or 'none'}",

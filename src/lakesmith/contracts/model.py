@@ -160,14 +160,19 @@ class PayloadSpec(_Model):
     max_bytes: int = Field(65536, ge=64, description="records larger than this are quarantined")
     encoding: str = Field(
         "utf-8",
-        description="text encoding of files (cp1252, latin-1, utf-16, …): transcoded to UTF-8 "
-        "as read by the file source (formats/encoding.py)",
+        description="text encoding of files and objects (cp1252, latin-1, utf-16, …): "
+        "transcoded to UTF-8 as the file and s3 sources read them (formats/encoding.py)",
     )
     bronze_fields: list[str] = Field(
         [],
         description="contract fields whose decoded values bronze keeps next to the raw "
         "payload (e.g. a PDF's sha256, pages, text): bronze/decoded.py",
     )
+
+    @property
+    def text_encoding(self) -> str:
+        """The encoding records are read in: ``encoding``, except for binary Parquet."""
+        return "utf-8" if self.format == "parquet" else self.encoding
 
     @field_validator("encoding")
     @classmethod

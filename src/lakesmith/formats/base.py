@@ -196,13 +196,11 @@ class GzipInput(io.RawIOBase):
 def open_input(path: Path, handle: BinaryIO | None = None, encoding: str = "utf-8") -> BinaryIO:
     """``path`` opened for reading records: a ``.gz`` file decompressed as it is read, a
     text file in another ``encoding`` transcoded to UTF-8 (``formats.encoding``)."""
-    from lakesmith.formats.encoding import UTF8, TranscodedInput, canonical
+    from lakesmith.formats.encoding import transcoded
 
     raw = handle if handle is not None else path.open("rb")
     stream = cast("BinaryIO", GzipInput(raw, str(path))) if is_gzip(path) else raw
-    if canonical(encoding) == UTF8:
-        return stream
-    return cast("BinaryIO", TranscodedInput(stream, encoding))
+    return transcoded(stream, encoding)
 
 
 def file_encoding(path: Path) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import codecs
 import io
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 UTF8 = "utf-8"
 HEAD_BYTES = 1 << 20  # the head of a file that detection looks at
@@ -39,6 +39,13 @@ def detect_encoding(head: bytes) -> str:
         return "cp1252"
     except UnicodeDecodeError:
         return "iso8859-1"
+
+
+def transcoded(stream: BinaryIO, encoding: str) -> BinaryIO:
+    """``stream`` as UTF-8: itself when ``encoding`` is UTF-8, else a ``TranscodedInput``."""
+    if canonical(encoding) == UTF8:
+        return stream
+    return cast("BinaryIO", TranscodedInput(stream, encoding))
 
 
 class TranscodedInput(io.RawIOBase):

@@ -91,7 +91,9 @@ def _avg_record_bytes(f: InputFile, fmt: str) -> float:
 
 def stored_contract_path(settings: Settings, dataset: str) -> Path:
     """Where an inferred contract is kept between runs (resume and evolution use it)."""
-    return Path(settings.state_dir) / "contracts" / f"{dataset}.yaml"
+    from lakesmith.contracts.loader import stored_contract_path as stored
+
+    return stored(settings.state_dir, dataset)
 
 
 def dataset_name(name: str) -> str:

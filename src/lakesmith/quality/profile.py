@@ -198,7 +198,7 @@ def profile_file(path: Path, fmt: str | None = None, chunk_rows: int = 100_000) 
     rows = _RowHashes()
     total = 0
     codec = get_format(fmt)
-    with open_input(path, encoding=contract.payload.encoding) as handle:
+    with open_input(path, encoding=contract.payload.text_encoding) as handle:
         for chunk in codec.read(handle, chunk_rows, contract.payload.max_bytes):
             n = len(chunk.payloads)
             batch = RawBatch(source="profile", uri_sep="#row=")

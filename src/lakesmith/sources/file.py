@@ -146,7 +146,7 @@ class FileSource:
         self._resume = context.resume
         self._format = get_format(context.contract.payload.format)
         self._max_bytes = context.contract.payload.max_bytes
-        self._encoding = context.contract.payload.encoding
+        self._encoding = context.contract.payload.text_encoding
         self.files = discover(spec.path)
         self._starts: Positions = dict(context.resume([f.stream for f in self.files]))
         self._index = 0  # the file being read
@@ -175,15 +175,14 @@ class FileSource:
             f = now
         self._current = f
         start = self._starts.get(f.stream, Position(0)).next
-        encoding = "utf-8" if self._format.name == "parquet" else self._encoding
-        if is_gzip(f.path) or encoding != "utf-8":
+        if is_gzip(f.path) or self._encoding != "utf-8":
             if self._format.name == "parquet":
                 raise InputError(
                     f"cannot read {f.path}: a gzip-compressed Parquet file",
                     hint="decompress it (Parquet compresses its own pages)",
                 )
             # records counted in the decompressed / transcoded text
-            return self._read(open_input(f.path, handle, encoding))
+            return self._read(open_input(f.path, handle, self._encoding))
         if start and isinstance(self._format, _ReadsFrom):
             return self._format.read_from(handle, self.spec.chunk_records, self._max_bytes, start)
         return self._read(handle)

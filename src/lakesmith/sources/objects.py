@@ -64,7 +64,7 @@ from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Positions
 from lakesmith.core.records import RawBatch
 from lakesmith.formats import RecordChunk, get_format
-from lakesmith.formats.encoding import UTF8, TranscodedInput
+from lakesmith.formats.encoding import transcoded
 from lakesmith.formats.json import source_error
 from lakesmith.sources.base import SourceContext
 from lakesmith.sources.objects_io import (
@@ -103,8 +103,7 @@ class ObjectSource:
         self._context = context
         self._format = get_format(context.contract.payload.format)
         self._max_bytes = context.contract.payload.max_bytes
-        parquet = context.contract.payload.format == "parquet"
-        self._encoding = UTF8 if parquet else context.contract.payload.encoding
+        self._encoding = context.contract.payload.text_encoding
         self.client: S3Client = s3_client(context.settings)
         self._queue: list[ObjectVersion] = []  # sorted by key: versions to read
         self._queued: set[str] = set()
@@ -247,9 +246,8 @@ class ObjectSource:
             return
         end = 0  # one past the last line seen
         try:
-            file = cast("BinaryIO", stream)
-            if self._encoding != UTF8:  # counted in the transcoded text, like the file source
-                file = cast("BinaryIO", TranscodedInput(file, self._encoding))
+            # counted in the transcoded text, like the file source
+            file = transcoded(cast("BinaryIO", stream), self._encoding)
             for chunk in self._format.read(file, self.spec.chunk_records, self._max_bytes):
                 end = chunk.first_seq + len(chunk.payloads)
                 skip = start - chunk.first_seq
