@@ -18,7 +18,7 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
@@ -69,8 +69,10 @@ SINK_LANES = 2  # sinks written at once: the PostgreSQL ones in one, the lake ta
 @dataclass
 class _InFlight:
     batch: ProcessedBatch
-    futures: list[Future[None]]
+    futures: list[Future[None]]  # the sinks the next batch waits for (``Worker.early``)
+    late: list[Future[None]]  # the ``after_lake`` sinks (gold): may lag one batch
     started: float
+    records: int = 0
 
 
 @dataclass
@@ -123,12 +125,23 @@ class Worker:
         # with two lanes they are written one after the other beside the PostgreSQL ones.
         # Sinks with ``after_lake`` (gold: computed from silver) go after them, beside the
         # next batch's processing instead of before the lake sinks the loop waits for.
-        self.sinks.sort(
-            key=lambda s: 2 if getattr(s, "after_lake", False) else isinstance(s, LakeSink)
-        )
+        self.sinks.sort(key=lambda s: isinstance(s, LakeSink))
+        # The ``after_lake`` sinks (gold: the star schema, planned from silver, then merged
+        # into the lake's and the warehouse's tables; the slowest writes) each get a lane
+        # of their own, one batch after another, and may lag one batch behind the rest:
+        # batch N's gold is merged while N+1's bronze and silver are written and N+2 is
+        # processed, instead of the loop waiting for it (the two cores were a fifth idle).
+        # Each sink commits its own positions, so a lagging sink is exactly-once as well.
+        self.early = [s for s in self.sinks if not getattr(s, "after_lake", False)]
+        self.late = [s for s in self.sinks if getattr(s, "after_lake", False)]
         self._pool = ThreadPoolExecutor(
-            max_workers=min(SINK_LANES, len(self.sinks)), thread_name_prefix="sink"
+            max_workers=max(1, min(SINK_LANES, len(self.early))), thread_name_prefix="sink"
         )
+        self._lanes = {
+            s.name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sink-{s.name}")
+            for s in self.late
+        }
+        self._lagging: _InFlight | None = None  # its late sinks are still writing
         self._fault = self._parse_fault()
         self.source: Source | None = None
         self._resumed = False  # the first resume fails fast (see resume)
@@ -190,13 +203,22 @@ class Worker:
             self._after_write(sink.name)
 
     def flush(self, force: bool = False) -> None:
-        """Commit the rows sinks hold (lake tables at low rates) when due, or now."""
-        for future in [self._pool.submit(self._flush_one, s, force) for s in self.sinks]:
+        """Commit the rows sinks hold (lake tables at low rates) when due, or now (after
+        every batch written: a lagging gold sink is waited for first)."""
+        self._settle(self.stats)
+        futures = [self._pool.submit(self._flush_one, s, force) for s in self.early]
+        futures += [self._lanes[s.name].submit(self._flush_one, s, force) for s in self.late]
+        for future in futures:
             future.result()
 
-    def _submit(self, batch: ProcessedBatch) -> list[Future[None]]:
-        """Write ``batch`` to every sink concurrently (each sink is idempotent on its own)."""
-        return [self._pool.submit(self._write, sink, batch) for sink in self.sinks]
+    def _submit(self, batch: ProcessedBatch, started: float) -> _InFlight:
+        """Write ``batch`` to every sink concurrently (each sink is idempotent on its own);
+        the late sinks get the batch without its bronze and quarantine rows (they read
+        silver), so a lagging gold write does not keep the whole batch in memory."""
+        futures = [self._pool.submit(self._write, sink, batch) for sink in self.early]
+        slim = replace(batch, bronze=batch.bronze.clear(), quarantine=batch.quarantine.clear())
+        late = [self._lanes[s.name].submit(self._write, s, slim) for s in self.late]
+        return _InFlight(slim, futures, late, started, batch.bronze.height)
 
     def _wait_lake(self, flight: _InFlight) -> None:
         """Wait until the lake sinks wrote the batch in flight (their failures are raised by
@@ -204,14 +226,36 @@ class Worker:
         the next poll but not its processing: one batch's processing or one batch's Parquet
         encoding at a time (peak RSS 1.5 GiB → under 1 GiB for batches of 200k), while the
         PostgreSQL writes, which hold little, still run beside the processing."""
-        for sink, future in zip(self.sinks, flight.futures, strict=True):
+        for sink, future in zip(self.early, flight.futures, strict=True):
             if isinstance(sink, LakeSink):
                 future.exception()
 
     def _finish(self, flight: _InFlight, stats: RunStats) -> None:
-        """Wait for a batch's sinks (re-raising any failure), then account for it."""
+        """Wait for a batch's sinks but the late ones (re-raising any failure), and for
+        the late sinks of the batch before it; account for every batch fully written."""
         for future in flight.futures:
             future.result()
+        self._settle(stats)
+        if flight.late:
+            self._lagging = flight
+        else:
+            self._account(flight, stats)
+
+    def _settle(self, stats: RunStats) -> None:
+        """Wait for the lagging batch's late sinks, then account for it."""
+        flight, self._lagging = self._lagging, None
+        if flight is None:
+            return
+        try:
+            for future in flight.late:
+                future.result()
+        except BaseException:
+            self._lagging = flight  # still unwritten: the caller's error path waits for it
+            raise
+        self._account(flight, stats)
+
+    def _account(self, flight: _InFlight, stats: RunStats) -> None:
+        """A batch every sink wrote: tell the source, count it, log it."""
         batch = flight.batch
         assert self.source is not None
         self.source.committed(batch.positions)
@@ -230,7 +274,7 @@ class Worker:
                 raise
             log.info("lag_unavailable", dataset=self.contract.name, error=str(exc)[:200])
         stats.batches += 1
-        stats.records += batch.bronze.height
+        stats.records += flight.records
         stats.lake_commits += len(self.dataset.lake)
         stats.lake_conflicts = sum(t.conflicts for t in self.dataset.lake.values())
         stats.last_commit_at = time.time()
@@ -238,7 +282,7 @@ class Worker:
             stats.by_disposition[k] = stats.by_disposition.get(k, 0) + int(v)
         log.info(
             "batch_committed", dataset=self.contract.name, batch_id=batch.batch_id,
-            records=batch.bronze.height, seconds=round(elapsed, 3), **{k: int(v) for k, v in counts.items()},
+            records=flight.records, seconds=round(elapsed, 3), **{k: int(v) for k, v in counts.items()},
         )  # fmt: skip
 
     def run(
@@ -264,15 +308,17 @@ class Worker:
         idle_since: float | None = None
         flight: _InFlight | None = None
         try:
-            while max_batches is None or stats.batches + (flight is not None) < max_batches:
+            while max_batches is None or stats.batches + self._unaccounted(flight) < max_batches:
                 t_iter = time.perf_counter()
                 raw = self._retrying(
                     lambda: source.poll(cfg.batch_size, cfg.max_wait_s), "reading the source"
                 )
                 if len(raw) == 0:
-                    if flight is not None:
-                        self._finish(flight, stats)
-                        flight = None
+                    if flight is not None or self._lagging is not None:
+                        if flight is not None:
+                            self._finish(flight, stats)
+                            flight = None
+                        self._settle(stats)
                         stats.active_seconds += time.perf_counter() - t_iter
                         continue
                     self.flush(force=until_idle)  # held rows: when due, or all to drain
@@ -299,13 +345,14 @@ class Worker:
                     flight = None
                     self.trimmer.after_batch()
                 self._retrying(partial(self.dataset.evolve, batch), "evolving the tables")
-                flight = _InFlight(batch, self._submit(batch), t_batch)
+                flight = self._submit(batch, t_batch)
                 stats.active_seconds += self.source.busy_s + (time.perf_counter() - t_batch)
+            t_last = time.perf_counter()
             if flight is not None:
-                t_last = time.perf_counter()
                 self._finish(flight, stats)
-                stats.active_seconds += time.perf_counter() - t_last
                 flight = None
+            self._settle(stats)
+            stats.active_seconds += time.perf_counter() - t_last
             self.flush(force=True)
         except KeyboardInterrupt:  # Ctrl-C / SIGTERM: what is written stays written
             STOPPING.set()  # writes retrying against a service that is away give up now
@@ -321,14 +368,22 @@ class Worker:
             raise
         finally:
             stats.seconds = time.monotonic() - started
-            if flight is not None:  # an error: let the in-flight writes end before closing
-                for future in flight.futures:
+            # an error: let the in-flight writes end before closing
+            for unfinished in (flight, self._lagging):
+                for future in [] if unfinished is None else unfinished.futures + unfinished.late:
                     future.exception()
+            self._lagging = None
             self.source.close()
         return stats
 
+    def _unaccounted(self, flight: _InFlight | None) -> int:
+        """Batches submitted but not yet accounted for (in flight, lagging)."""
+        return (flight is not None) + (self._lagging is not None)
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        for lane in self._lanes.values():
+            lane.shutdown(wait=True)
         for sink in self.sinks:
             sink.close()
         self.dataset.close()
