@@ -64,7 +64,7 @@ def test_typed_records_through_decode_and_validation() -> None:
     data = frame()
     raw = RawBatch(source="test://r", uri_sep="#")
     raw.add_records("test://r", 10, data, json_payloads(data, c.payload.max_bytes))
-    with pytest.raises(ValueError, match="either payloads or one frame"):
+    with pytest.raises(ValueError, match="either payloads or frames"):
         raw.extend("test://r", [99], [b"{}"])
     out = process_batch(raw, c, datetime.now(UTC), DedupeIndex(c.keys))
     assert out.bronze["_seq"].to_list() == [10, 11, 12, 13, 14]

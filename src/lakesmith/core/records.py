@@ -30,9 +30,11 @@ class RawBatch:
     of ``seqs``) and ``record_payloads`` each row's payload for bronze (its JSON, made in
     bulk by ``formats.records.json_payloads``); ``payloads`` then stays empty and the
     ``records`` decoder replaces the contract's format (``formats.records``). A source
-    that split its records into text columns the way a format does (the ``file`` source's
-    clean CSV blocks) names that format in ``records_format``: its ``decode_columns``
-    maps them to the contract instead.
+    that split its records into columns the way a format does (clean CSV blocks, JSON
+    lines as views of the block they were read in) names that format in
+    ``records_format``: its ``decode_columns`` maps them to the contract instead. Such a
+    batch may gather several runs of records (``add_records`` once per run; a blank line
+    ends a run), of several streams when the format's columns allow it.
     """
 
     source: str  # the source's identity, e.g. kafka://iot.telemetry
@@ -48,8 +50,9 @@ class RawBatch:
     records: pl.DataFrame | None = None
     record_payloads: pl.Series | None = None
     records_format: str | None = None
-    # ``add_records``: the records' seqs are first_seq, first_seq + 1, … of one stream, so
-    # their range and the envelope's columns come from it, not from the lists
+    # one ``add_records`` run: the records' seqs are first_seq, first_seq + 1, … of one
+    # stream, so their range and the envelope's columns come from it, not from the lists
+    # (None once a second run is added)
     first_seq: int | None = None
 
     def __len__(self) -> int:
@@ -65,7 +68,7 @@ class RawBatch:
     ) -> None:
         """Append records of one stream (the common case for file-like sources)."""
         if self.records is not None:
-            raise ValueError("a RawBatch holds either payloads or one frame of records")
+            raise ValueError("a RawBatch holds either payloads or frames of records")
         sid = self.stream_id(stream)
         n = len(seqs)
         self.stream_ids.extend([sid] * n)
@@ -84,11 +87,14 @@ class RawBatch:
         timestamp_ms: int | None = None,
         records_format: str | None = None,
     ) -> None:
-        """Set the batch's records, already decoded: one row of ``records`` (and one
-        payload) per record, seqs ``first_seq``, ``first_seq + 1``, … (once per batch);
-        ``timestamp_ms`` the source timestamp of all of them (a file's modified time)."""
-        if self.records is not None or self.seqs:
-            raise ValueError("a RawBatch holds either payloads or one frame of records")
+        """Add a run of records, already decoded: one row of ``records`` (and one
+        payload) per record, seqs ``first_seq``, ``first_seq + 1``, … of ``stream``;
+        ``timestamp_ms`` the source timestamp of all of them (a file's modified time).
+        Runs added later (the same ``records_format``, the same columns) follow them."""
+        if self.payloads:
+            raise ValueError("a RawBatch holds either payloads or frames of records")
+        if self.records is not None and records_format != self.records_format:
+            raise ValueError(f"records of {records_format} after {self.records_format}")
         if payloads.len() != records.height:
             raise ValueError(f"{records.height} records but {payloads.len()} payloads")
         n = records.height
@@ -96,9 +102,14 @@ class RawBatch:
         self.seqs.extend(range(first_seq, first_seq + n))
         self.keys.extend([None] * n)
         self.timestamps_ms.extend([timestamp_ms] * n)
-        self.records, self.record_payloads = records, payloads
-        self.records_format = records_format
-        self.first_seq = first_seq
+        if self.records is None or self.record_payloads is None:
+            self.records, self.record_payloads = records, payloads
+            self.records_format = records_format
+            self.first_seq = first_seq
+        else:
+            self.records = pl.concat([self.records, records])
+            self.record_payloads = pl.concat([self.record_payloads, payloads])
+            self.first_seq = None
 
     def stream_id(self, stream: str) -> int:
         for sid, name in self.streams.items():

@@ -9,10 +9,17 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from lakesmith.contracts import plugins
 from lakesmith.contracts.plugins import known_formats
 from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, Format, RecordChunk, guess_format
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from lakesmith.contracts.model import Contract
+    from lakesmith.core.records import RawBatch
 
 
 def register_format(name: str, module: str) -> None:
@@ -27,11 +34,23 @@ def get_format(name: str) -> Format:
     return fmt
 
 
+def decode_batch(batch: RawBatch, contract: Contract) -> pl.DataFrame:
+    """The batch's records decoded: payload bytes by the contract's format; records a
+    source read as columns (``RawBatch.add_records``) by ``formats.records``, which hands
+    a format's columns to that format's ``decode_columns``."""
+    if batch.records is None:
+        return get_format(contract.payload.format).decode(batch, contract)
+    from lakesmith.formats.records import decode_records
+
+    return decode_records(batch, contract)
+
+
 __all__ = [
     "PARSE_DETAIL",
     "PARSE_ERROR",
     "Format",
     "RecordChunk",
+    "decode_batch",
     "get_format",
     "guess_format",
     "known_formats",

@@ -99,6 +99,30 @@ class Format(Protocol):
 
 
 @runtime_checkable
+class ReadsColumns(Protocol):
+    """A format that delivers clean stretches of a file as ``Columns`` (``csv``, ``jsonl``)."""
+
+    def read_columns(
+        self, file: BinaryIO, chunk_records: int, max_bytes: int
+    ) -> Iterator[RecordChunk]: ...
+
+
+def read_chunks(
+    fmt: Format, file: BinaryIO, chunk_records: int, max_bytes: int
+) -> Iterator[RecordChunk]:
+    """The records of ``file``: as ``Columns`` where the format reads them so, else bytes."""
+    if isinstance(fmt, ReadsColumns):
+        return fmt.read_columns(file, chunk_records, max_bytes)
+    return fmt.read(file, chunk_records, max_bytes)
+
+
+def columns_span_streams(fmt: Format) -> bool:
+    """Whether one batch may hold the ``Columns`` of several streams (``jsonl``: the
+    records' bytes) or only of one (``csv``: columns named by that file's header)."""
+    return bool(getattr(fmt, "columns_span_streams", False))
+
+
+@runtime_checkable
 class DecodesColumns(Protocol):
     """A format that also decodes records a source split into its columns (``Columns``)."""
 

@@ -29,8 +29,9 @@ import polars as pl
 
 from lakesmith.contracts.model import Contract
 from lakesmith.core.records import RawBatch
-from lakesmith.formats.base import RecordChunk, with_record_fields
+from lakesmith.formats.base import Columns, RecordChunk, with_record_fields
 from lakesmith.formats.json import decode_json
+from lakesmith.formats.jsonl_columns import line_runs
 
 BLOCK_BYTES = 8 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
@@ -166,12 +167,16 @@ def split_blocks(
     blank_whitespace: bool = False,
     block_bytes: int = BLOCK_BYTES,
     fast: Callable[[bytes], tuple[T, int] | None] | None = None,
+    fast_last: bool = False,
+    fast_view: bool = False,
 ) -> Iterator[tuple[int, list[bytes], T | None]]:
     """``split_records``, with a fast path: ``fast(lines)`` is first offered the complete
     lines of each block (the newline after the last one excluded) and may take them all
     at once, returning ``(its result, the number of records)`` — then ``(seq, [], result)``
     is yielded — or decline (None: a block it cannot read exactly as the records would be
-    split, e.g. with a blank line or a newline inside quotes) and they are split here."""
+    split, e.g. with a blank line or a newline inside quotes) and they are split here.
+    ``fast_last``: the last line of a file without a final newline is offered too;
+    ``fast_view``: the lines are offered as a memoryview of the block (not copied)."""
     seq = 0
     carry = b""
     skipping = False  # discarding the rest of an oversized line
@@ -193,7 +198,10 @@ def split_blocks(
         buf = carry + data if carry else data
         if fast is not None:
             cut = buf.rfind(b"\n")
-            taken = fast(buf[:cut]) if cut > 0 and len(buf) - cut - 1 <= max_bytes else None
+            taken = None
+            if cut > 0 and len(buf) - cut - 1 <= max_bytes:
+                # a view for a fast path that reads the lines with NumPy only (jsonl_columns)
+                taken = fast(cast("bytes", memoryview(buf)[:cut]) if fast_view else buf[:cut])
             if taken is not None:
                 carry = buf[cut + 1 :]
                 yield seq, [], taken[0]
@@ -214,7 +222,11 @@ def split_blocks(
             yield seq, records, None
             seq += len(records)
     if carry:  # the last record has no newline
-        yield seq, _normalise([carry], carry, max_bytes, blank_whitespace), None
+        taken = fast(carry) if fast is not None and fast_last and not skipping else None
+        if taken is not None:
+            yield seq, [], taken[0]
+        else:
+            yield seq, _normalise([carry], carry, max_bytes, blank_whitespace), None
 
 
 def chunked(
@@ -238,13 +250,47 @@ class JsonlFormat:
     """A file of JSON lines; each non-blank line is one ``json`` record."""
 
     name = "jsonl"
+    # a batch may gather the ``read_columns`` runs of several streams (objects, files):
+    # its columns are the records' bytes, whatever stream they come from
+    columns_span_streams = True
 
     def decode(self, batch: RawBatch, contract: Contract) -> pl.DataFrame:
         return with_record_fields(decode_json(batch.payloads, contract).frame, batch, contract)
 
+    def decode_columns(self, batch: RawBatch, contract: Contract) -> pl.DataFrame:
+        """Records read by ``read_columns``: their bytes (``record_payloads``) decoded."""
+        payloads = batch.record_payloads
+        if payloads is None:
+            raise ValueError("decode_columns needs records read as columns")
+        lines = cast("list[bytes | None]", payloads.to_list())
+        return with_record_fields(decode_json(lines, contract).frame, batch, contract)
+
     def read(self, file: BinaryIO, chunk_records: int, max_bytes: int) -> Iterator[RecordChunk]:
         for seq, records in split_records(file, max_bytes, blank_whitespace=True):
             yield from chunked(seq, records, chunk_records)
+
+    def read_columns(
+        self, file: BinaryIO, chunk_records: int, max_bytes: int
+    ) -> Iterator[RecordChunk]:
+        """``read``, with the lines of clean blocks as views of the block
+        (``formats.jsonl_columns``): the same records, seqs and chunk sizes."""
+        blocks = split_blocks(
+            file,
+            max_bytes,
+            blank_whitespace=True,
+            fast=lambda lines: line_runs(lines, max_bytes),
+            fast_last=True,
+            fast_view=True,
+        )
+        for seq, records, runs in blocks:
+            if runs is None:
+                yield from chunked(seq, records, chunk_records)
+                continue
+            for first, lines in runs:
+                for i in range(0, lines.len(), chunk_records):
+                    part = lines.slice(i, chunk_records)
+                    columns = Columns(part.to_frame(), part, self.name)
+                    yield RecordChunk(seq + first + i, [], None, columns)
 
 
 FORMAT = JsonlFormat()

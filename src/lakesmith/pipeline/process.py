@@ -36,8 +36,7 @@ from lakesmith.core.columns import (
 )
 from lakesmith.core.positions import Positions
 from lakesmith.core.records import RawBatch
-from lakesmith.formats import get_format
-from lakesmith.formats.records import decode_records
+from lakesmith.formats import decode_batch
 from lakesmith.quality.validate import validate
 from lakesmith.silver.dedupe import DedupeIndex
 
@@ -100,11 +99,7 @@ def process_batch(
     batch_id = raw.batch_id()
     positions = raw.next_positions()
     env = envelope(raw, batch_id, now)
-    decoded = (
-        get_format(contract.payload.format).decode(raw, contract)
-        if raw.records is None
-        else decode_records(raw, contract)  # a source's typed records (formats.records)
-    )
+    decoded = decode_batch(raw, contract)
     if release:
         _release(raw)
     # The payload and key (the largest columns) stay out of validation and dedupe, so no

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol, runtime_checkable
 
-import polars as pl
 from pydantic import Field
 
 from lakesmith.contracts.model import SourceSpec
@@ -41,7 +40,7 @@ from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Position, Positions
 from lakesmith.core.records import RawBatch
 from lakesmith.formats import RecordChunk, get_format
-from lakesmith.formats.base import is_gzip, open_input
+from lakesmith.formats.base import columns_span_streams, is_gzip, open_input, read_chunks
 from lakesmith.sources.base import SourceContext
 from lakesmith.sources.read_ahead import ReadAhead
 
@@ -73,15 +72,6 @@ class _ReadsFrom(Protocol):
 
     def read_from(
         self, file: BinaryIO, chunk_records: int, max_bytes: int, start: int
-    ) -> Iterator[RecordChunk]: ...
-
-
-@runtime_checkable
-class _ReadsColumns(Protocol):
-    """A format that delivers clean stretches of a file as ``Columns`` (``csv``)."""
-
-    def read_columns(
-        self, file: BinaryIO, chunk_records: int, max_bytes: int
     ) -> Iterator[RecordChunk]: ...
 
 
@@ -188,9 +178,7 @@ class FileSource:
         return self._read(handle)
 
     def _read(self, file: BinaryIO) -> Iterator[RecordChunk]:
-        if isinstance(self._format, _ReadsColumns):
-            return self._format.read_columns(file, self.spec.chunk_records, self._max_bytes)
-        return self._format.read(file, self.spec.chunk_records, self._max_bytes)
+        return read_chunks(self._format, file, self.spec.chunk_records, self._max_bytes)
 
     def _close_file(self) -> None:
         if self._chunks is not None and hasattr(self._chunks, "close"):
@@ -233,13 +221,13 @@ class FileSource:
 
     def poll(self, max_records: int, max_wait_s: float) -> RawBatch:
         """Up to ``max_records`` records. Chunks of records as bytes fill one batch across
-        files; chunks of ``Columns`` (a format's clean blocks) fill a batch of their own,
-        consecutive records of one file (``RawBatch.add_records``)."""
+        files; chunks of ``Columns`` (a format's clean blocks) fill a batch of their own
+        (``RawBatch.add_records``), of one file unless the format's columns span streams."""
         if self._failed is not None:
             raise self._failed
         batch = RawBatch(source=self.uri, uri_sep=self.spec.uri_sep)
-        columns: list[RecordChunk] = []  # of ``of``
-        of: InputFile | None = None
+        span = columns_span_streams(self._format)
+        of: InputFile | None = None  # the file of the batch's columns
         taken = 0
         t0 = time.monotonic()
         while taken < max_records:
@@ -249,8 +237,9 @@ class FileSource:
                 break
             f = self._current
             assert f is not None
-            if ((chunk.columns is not None) != bool(columns) and taken) or (
-                columns and (f != of or chunk.first_seq != columns[-1].first_seq + len(columns[-1]))
+            if taken and (
+                (chunk.columns is not None) != (batch.records is not None)
+                or (of is not None and f != of and not span)
             ):
                 self._pending = chunk  # another kind of chunk, or another file: next batch
                 break
@@ -258,7 +247,14 @@ class FileSource:
                 chunk, self._pending = chunk.split(max_records - taken)
             taken += len(chunk)
             if chunk.columns is not None:
-                columns.append(chunk)
+                batch.add_records(
+                    f.stream,
+                    chunk.first_seq,
+                    chunk.columns.frame,
+                    chunk.columns.payloads,
+                    timestamp_ms=f.mtime_ms,
+                    records_format=chunk.columns.format,
+                )
                 of = f
             else:
                 n = len(chunk)
@@ -273,23 +269,8 @@ class FileSource:
             self._count_bytes()
             if time.monotonic() - t0 > max_wait_s:
                 break
-        if columns:
-            assert of is not None
-            self._add_columns(batch, of, columns)
         self.busy_s = time.monotonic() - t0
         return batch
-
-    @staticmethod
-    def _add_columns(batch: RawBatch, f: InputFile, chunks: list[RecordChunk]) -> None:
-        parts = [c.columns for c in chunks if c.columns is not None]
-        batch.add_records(
-            f.stream,
-            chunks[0].first_seq,
-            pl.concat([p.frame for p in parts]),
-            pl.concat([p.payloads for p in parts]),
-            timestamp_ms=f.mtime_ms,
-            records_format=parts[0].format,
-        )
 
     def _count_bytes(self) -> None:
         done = sum(f.size for f in self.files[: self._index])

@@ -64,6 +64,7 @@ from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Positions
 from lakesmith.core.records import RawBatch
 from lakesmith.formats import RecordChunk, get_format
+from lakesmith.formats.base import columns_span_streams, read_chunks
 from lakesmith.formats.encoding import transcoded
 from lakesmith.formats.json import source_error
 from lakesmith.sources.base import SourceContext
@@ -248,13 +249,14 @@ class ObjectSource:
         try:
             # counted in the transcoded text, like the file source
             file = transcoded(cast("BinaryIO", stream), self._encoding)
-            for chunk in self._format.read(file, self.spec.chunk_records, self._max_bytes):
-                end = chunk.first_seq + len(chunk.payloads)
+            chunks = read_chunks(self._format, file, self.spec.chunk_records, self._max_bytes)
+            for chunk in chunks:
+                end = chunk.first_seq + len(chunk)
                 skip = start - chunk.first_seq
-                if skip >= len(chunk.payloads):
+                if skip >= len(chunk):
                     continue
                 if skip > 0:
-                    chunk = RecordChunk(start, chunk.payloads[skip:], chunk.context)
+                    chunk = chunk.split(skip)[1]
                 yield chunk
         finally:
             stream.close()
@@ -322,6 +324,7 @@ class ObjectSource:
 
     def poll(self, max_records: int, max_wait_s: float) -> RawBatch:
         batch = RawBatch(source=self.uri, uri_sep=self.spec.uri_sep)
+        span = columns_span_streams(self._format)
         t0 = time.monotonic()
         if not self._queue and self._current is None and self._pending is None:
             self._maybe_discover()
@@ -339,12 +342,20 @@ class ObjectSource:
                 break
             v = self._current
             assert v is not None
+            if len(batch) and (
+                (chunk.columns is not None) != (batch.records is not None)
+                or (
+                    chunk.columns is not None
+                    and not span
+                    and v.stream not in batch.streams.values()
+                )
+            ):  # records as bytes after columns (or the reverse), or another object's
+                self._pending = chunk  # columns that cannot share a batch: the next one
+                break
             take = max_records - len(batch)
-            payloads = chunk.payloads
             rest: RecordChunk | None = None
-            if len(payloads) > take:
-                rest = RecordChunk(chunk.first_seq + take, payloads[take:], chunk.context)
-                payloads = payloads[:take]
+            if len(chunk) > take:
+                chunk, rest = chunk.split(take)
             else:  # look ahead: is this the object's last chunk? (before extending)
                 try:
                     rest = self._read_chunk()
@@ -353,13 +364,23 @@ class ObjectSource:
                     if len(batch):
                         break
                     raise
-            n = len(payloads)
-            batch.extend(
-                v.stream,
-                list(range(chunk.first_seq, chunk.first_seq + n)),
-                payloads,
-                timestamps_ms=[v.modified_ms] * n,
-            )
+            n = len(chunk)
+            if chunk.columns is not None:
+                batch.add_records(
+                    v.stream,
+                    chunk.first_seq,
+                    chunk.columns.frame,
+                    chunk.columns.payloads,
+                    timestamp_ms=v.modified_ms,
+                    records_format=chunk.columns.format,
+                )
+            else:
+                batch.extend(
+                    v.stream,
+                    list(range(chunk.first_seq, chunk.first_seq + n)),
+                    chunk.payloads,
+                    timestamps_ms=[v.modified_ms] * n,
+                )
             if chunk.context is not None:  # a CSV object's header, as the file source does
                 batch.context[v.stream] = chunk.context
             self._starts[v.stream] = chunk.first_seq + n
