@@ -122,6 +122,34 @@ def columns_span_streams(fmt: Format) -> bool:
     return bool(getattr(fmt, "columns_span_streams", False))
 
 
+def joins(batch: RawBatch, stream: str, chunk: RecordChunk, span: bool) -> bool:
+    """Whether ``chunk`` of ``stream`` may join ``batch``: records as bytes join bytes, and
+    columns join columns — of the same stream unless the format's columns ``span``
+    streams (``columns_span_streams``)."""
+    if not len(batch):
+        return True
+    if (chunk.columns is not None) != (batch.records is not None):
+        return False
+    return chunk.columns is None or span or set(batch.streams.values()) == {stream}
+
+
+def add_chunk(batch: RawBatch, stream: str, chunk: RecordChunk, timestamp_ms: int | None) -> None:
+    """Append the records of ``chunk`` (of ``stream``, read at ``timestamp_ms``) to
+    ``batch``: a run of columns (``RawBatch.add_records``) or bytes, with its context."""
+    if chunk.columns is not None:
+        c = chunk.columns
+        batch.add_records(
+            stream, chunk.first_seq, c.frame, c.payloads,
+            timestamp_ms=timestamp_ms, records_format=c.format,
+        )  # fmt: skip
+    else:
+        n = len(chunk)
+        seqs = list(range(chunk.first_seq, chunk.first_seq + n))
+        batch.extend(stream, seqs, chunk.payloads, timestamps_ms=[timestamp_ms] * n)
+    if chunk.context is not None:  # a CSV file's header
+        batch.context[stream] = chunk.context
+
+
 @runtime_checkable
 class DecodesColumns(Protocol):
     """A format that also decodes records a source split into its columns (``Columns``)."""

@@ -40,7 +40,14 @@ from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Position, Positions
 from lakesmith.core.records import RawBatch
 from lakesmith.formats import RecordChunk, get_format
-from lakesmith.formats.base import columns_span_streams, is_gzip, open_input, read_chunks
+from lakesmith.formats.base import (
+    add_chunk,
+    columns_span_streams,
+    is_gzip,
+    joins,
+    open_input,
+    read_chunks,
+)
 from lakesmith.sources.base import SourceContext
 from lakesmith.sources.read_ahead import ReadAhead
 
@@ -227,7 +234,6 @@ class FileSource:
             raise self._failed
         batch = RawBatch(source=self.uri, uri_sep=self.spec.uri_sep)
         span = columns_span_streams(self._format)
-        of: InputFile | None = None  # the file of the batch's columns
         taken = 0
         t0 = time.monotonic()
         while taken < max_records:
@@ -237,35 +243,13 @@ class FileSource:
                 break
             f = self._current
             assert f is not None
-            if taken and (
-                (chunk.columns is not None) != (batch.records is not None)
-                or (of is not None and f != of and not span)
-            ):
+            if not joins(batch, f.stream, chunk, span):
                 self._pending = chunk  # another kind of chunk, or another file: next batch
                 break
             if len(chunk) > max_records - taken:
                 chunk, self._pending = chunk.split(max_records - taken)
             taken += len(chunk)
-            if chunk.columns is not None:
-                batch.add_records(
-                    f.stream,
-                    chunk.first_seq,
-                    chunk.columns.frame,
-                    chunk.columns.payloads,
-                    timestamp_ms=f.mtime_ms,
-                    records_format=chunk.columns.format,
-                )
-                of = f
-            else:
-                n = len(chunk)
-                batch.extend(
-                    f.stream,
-                    list(range(chunk.first_seq, chunk.first_seq + n)),
-                    chunk.payloads,
-                    timestamps_ms=[f.mtime_ms] * n,
-                )
-            if chunk.context is not None:
-                batch.context[f.stream] = chunk.context
+            add_chunk(batch, f.stream, chunk, f.mtime_ms)
             self._count_bytes()
             if time.monotonic() - t0 > max_wait_s:
                 break

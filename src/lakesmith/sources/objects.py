@@ -64,7 +64,7 @@ from lakesmith.core.logging import get_logger
 from lakesmith.core.positions import Positions
 from lakesmith.core.records import RawBatch
 from lakesmith.formats import RecordChunk, get_format
-from lakesmith.formats.base import columns_span_streams, read_chunks
+from lakesmith.formats.base import add_chunk, columns_span_streams, joins, read_chunks
 from lakesmith.formats.encoding import transcoded
 from lakesmith.formats.json import source_error
 from lakesmith.sources.base import SourceContext
@@ -342,15 +342,8 @@ class ObjectSource:
                 break
             v = self._current
             assert v is not None
-            if len(batch) and (
-                (chunk.columns is not None) != (batch.records is not None)
-                or (
-                    chunk.columns is not None
-                    and not span
-                    and v.stream not in batch.streams.values()
-                )
-            ):  # records as bytes after columns (or the reverse), or another object's
-                self._pending = chunk  # columns that cannot share a batch: the next one
+            if not joins(batch, v.stream, chunk, span):
+                self._pending = chunk  # another kind of chunk, or another object's: next batch
                 break
             take = max_records - len(batch)
             rest: RecordChunk | None = None
@@ -365,24 +358,7 @@ class ObjectSource:
                         break
                     raise
             n = len(chunk)
-            if chunk.columns is not None:
-                batch.add_records(
-                    v.stream,
-                    chunk.first_seq,
-                    chunk.columns.frame,
-                    chunk.columns.payloads,
-                    timestamp_ms=v.modified_ms,
-                    records_format=chunk.columns.format,
-                )
-            else:
-                batch.extend(
-                    v.stream,
-                    list(range(chunk.first_seq, chunk.first_seq + n)),
-                    chunk.payloads,
-                    timestamps_ms=[v.modified_ms] * n,
-                )
-            if chunk.context is not None:  # a CSV object's header, as the file source does
-                batch.context[v.stream] = chunk.context
+            add_chunk(batch, v.stream, chunk, v.modified_ms)
             self._starts[v.stream] = chunk.first_seq + n
             if rest is None:
                 batch.cursors[v.stream] = EOF
