@@ -12,9 +12,10 @@ across restarts (so a restart resumes it), a rewritten file is a new stream, rea
 its start. ``seq`` is the record index the format gives (line, data row, Parquet row);
 record URIs are ``<stream>#row=<seq>``. Resuming, the records below a stream's position
 are skipped by counting, never decoded (Parquet skips whole row groups unread). A format
-that reads clean stretches of a file as columns (``csv``: ``formats.csv_blocks``) hands
-them over as such; a batch then holds consecutive records of one file as one frame
-(``RawBatch.add_records``), never mixed with records as bytes.
+that reads clean stretches of a file as columns (``csv``: ``formats.csv_blocks``;
+``jsonl``: ``formats.jsonl_columns``) hands them over as such; a batch then holds runs of
+columns (``RawBatch.add_records``) of one file (of several when the format's columns span
+streams), never mixed with records as bytes.
 Memory stays about one chunk (``chunk_records`` records) of one file, plus the chunks
 read ahead in a thread while a batch is processed (``READ_AHEAD``). ``bytes_read`` of
 ``total_bytes`` is the progress (``lakesmith ingest`` shows it). A ``.gz`` file is
