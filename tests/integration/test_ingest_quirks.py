@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from lakesmith.cli import app
 from lakesmith.config import Settings
 from lakesmith.contracts.loader import load_contract
-from lakesmith.pipeline.ingest import IngestResult, ingest, prepare
+from lakesmith.pipeline.ingest import IngestJob, IngestResult, ingest, prepare
 from lakesmith.testing.pipeline import Sinks, read_sinks
 from lakesmith.testing.stack import worker_env
 
@@ -27,6 +27,13 @@ ROW = pl.col("_source").str.extract(r"#row=(\d+)$").cast(pl.Int64)
 def _load(
     settings: Settings, path: Path | str, fmt: str | None = None, contract: Path | None = None
 ) -> tuple[IngestResult, Sinks, int]:
+    _, result, sinks, n = _load_job(settings, path, fmt, contract)
+    return result, sinks, n
+
+
+def _load_job(
+    settings: Settings, path: Path | str, fmt: str | None = None, contract: Path | None = None
+) -> tuple[IngestJob, IngestResult, Sinks, int]:
     name = f"quirks.t_{uuid.uuid4().hex[:8]}"
     job = prepare(settings, str(path), name, fmt=fmt, contract_path=contract)
     result = ingest(settings, job)
@@ -39,7 +46,7 @@ def _load(
     assert sinks.silver.height == stats.by_disposition.get("valid", 0)
     assert sinks.quarantine.height == stats.by_disposition.get("quarantined", 0)
     assert sinks.silver.height + sinks.quarantine.height == stats.records
-    return result, sinks, stats.records
+    return job, result, sinks, stats.records
 
 
 def _contract(tmp_path: Path, fields: list[dict[str, Any]], fmt: str = "csv") -> Path:
@@ -311,3 +318,59 @@ def test_an_s3_object_in_windows_1252(stack_settings: Settings, tmp_path: Path) 
     result, sinks, n = _load(stack_settings, f"s3://landing/{key}", contract=contract)
     assert n == 1 and result.rules == {}
     assert _silver(sinks, "name", "city") == [("José", "Köln")]
+
+
+def test_s3_objects_without_a_contract_are_sampled(
+    stack_settings: Settings, tmp_path: Path
+) -> None:
+    """No contract: the first objects under the prefix are the sample (gunzipped; the
+    format told from the key inside ``.gz`` and the first byte of ``.json``)."""
+    import gzip
+
+    from lakesmith.stores.objects import ensure_bucket, s3_client
+
+    client = s3_client(stack_settings)
+    ensure_bucket(client, "landing")
+    prefix = f"ingest/{uuid.uuid4().hex[:8]}/"
+    lines = [f'{{"id": {i}, "page": "Home", "ts": 1700000000{i:03d}}}' for i in range(30)]
+    for k in range(3):
+        body = gzip.compress(("\n".join(lines[k * 10 : k * 10 + 10]) + "\n").encode())
+        client.put_object(Bucket="landing", Key=f"{prefix}events_{k}.json.gz", Body=body)
+    client.put_object(Bucket="landing", Key=f"{prefix}events_3.json.gz", Body=b"not gzip at all")
+    job, result, sinks, n = _load_job(stack_settings, f"s3://landing/{prefix}")
+    assert job.inferred and job.contract.payload.format == "jsonl"
+    assert {f.name for f in job.contract.fields} >= {"id", "page", "ts"}
+    assert n == 31 and sinks.silver.height == 30
+    assert sorted(sinks.silver["id"].cast(pl.Int64).to_list()) == list(range(30))
+    assert list(result.rules) == ["invalid_json"]
+
+
+def test_a_large_s3_object_is_sampled_by_its_first_lines(
+    stack_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the first bytes of a large object are fetched for the sample (a Range GET,
+    cut at the last whole line); every row is still ingested."""
+    from lakesmith.sources import objects_io
+    from lakesmith.stores.objects import ensure_bucket, s3_client
+
+    assert objects_io.sample_objects.__defaults__ is not None
+    monkeypatch.setattr(objects_io.sample_objects, "__defaults__", (4096, 3))
+    client = s3_client(stack_settings)
+    ensure_bucket(client, "landing")
+    key = f"ingest/{uuid.uuid4().hex[:8]}/orders.csv"
+    rows = "".join(f"{i},customer {i},{i * 1.5}\n" for i in range(2000))
+    client.put_object(Bucket="landing", Key=key, Body=("order_id,name,amount\n" + rows).encode())
+    job, _, sinks, n = _load_job(stack_settings, f"s3://landing/{key}")
+    assert job.inferred
+    types = {f.name: f.type for f in job.contract.fields}
+    assert types["order_id"] == "long" and types["amount"] == "double"
+    assert n == 2000 and sinks.silver.height == 2000
+
+
+def test_an_empty_s3_prefix_is_one_clear_error(stack_settings: Settings) -> None:
+    from lakesmith.core.errors import InputError
+    from lakesmith.stores.objects import ensure_bucket, s3_client
+
+    ensure_bucket(s3_client(stack_settings), "landing")
+    with pytest.raises(InputError, match="no object to sample"):
+        prepare(stack_settings, f"s3://landing/nothing-{uuid.uuid4().hex}/", "quirks.empty")

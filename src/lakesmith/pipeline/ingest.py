@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import re
+import shutil
 import threading
 import time
 from collections import Counter
@@ -76,14 +77,14 @@ def batch_records(memory_limit: int, avg_record_bytes: float) -> int:
     return int(min(MAX_BATCH, max(MIN_BATCH, budget / per_record)))
 
 
-def _avg_record_bytes(f: InputFile, fmt: str) -> float:
-    with open_input(f.path) as handle:
+def _avg_record_bytes(path: Path, fmt: str) -> float:
+    with open_input(path) as handle:
         try:
             chunk = next(get_format(fmt).read(handle, 2000, 1 << 20), None)
         except InputError as exc:
-            if str(f.path) in exc.message:
+            if str(path) in exc.message:
                 raise
-            raise InputError(f"cannot read {f.path}: {exc.message}", hint=exc.hint) from None
+            raise InputError(f"cannot read {path}: {exc.message}", hint=exc.hint) from None
     if chunk is None or not chunk.payloads:
         return 100.0
     return sum(len(p or b"") for p in chunk.payloads) / len(chunk.payloads)
@@ -169,8 +170,10 @@ def prepare(
     given = load_contract_file(contract_path) if contract_path is not None else None
     if given is None:  # a dataset lakesmith ships (entities.devices …): its contract
         given = builtin_contracts().get(name)
+    # no files and no contract: an s3 prefix, whose first objects are the sample
+    sample = [f.path for f in files] or ([] if given else _sample_objects(settings, source, name))
     if fmt is None:
-        fmt = given.payload.format if given is not None else None
+        fmt = given.payload.format if given is not None else guess_format(sample[0])
     if fmt is None:
         raise InputError(
             f"cannot tell the format of {target} from its name",
@@ -183,7 +186,7 @@ def prepare(
             needs_mib=(BASE_BYTES + 64 * MiB) // MiB,
             hint="a worker needs about this much before its batches; small batches are used",
         )
-    batch = batch_records(memory_limit, _avg_record_bytes(files[0], fmt) if files else 200.0)
+    batch = batch_records(memory_limit, _avg_record_bytes(sample[0], fmt) if sample else 200.0)
     source["chunk_records"] = batch
     if given is not None:
         data = given.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
@@ -195,11 +198,6 @@ def prepare(
         # kept like an inferred one: the dataset commands (``quarantine show NAME`` …) find it
         save_contract(contract, stored_contract_path(settings, name))
         return IngestJob(contract, files, batch, inferred=False, memory_limit=memory_limit)
-    if not files:
-        raise InputError(
-            f"cannot infer a contract for {target} (sampling objects is not supported yet)",
-            hint="pass --contract FILE",
-        )
     stored_path = stored_contract_path(settings, name)
     base = load_contract_file(stored_path) if stored_path.exists() else None
     if base is not None and base.payload.format != fmt:
@@ -209,7 +207,7 @@ def prepare(
         )
     contract = infer_contract(
         name,
-        [f.path for f in files],
+        sample,
         fmt,
         source=source,
         table_format=table_format,
@@ -221,6 +219,26 @@ def prepare(
     return IngestJob(
         contract, files, batch, inferred=True, new_fields=added, memory_limit=memory_limit
     )
+
+
+def _sample_objects(settings: Settings, source: dict[str, Any], dataset: str) -> list[Path]:
+    """Local copies of the first objects under an ``s3://`` prefix to infer a contract
+    from (``sources.objects_io.sample_objects``), kept beside the dataset's contract."""
+    from lakesmith.sources.objects_io import sample_objects
+    from lakesmith.sources.objects_spec import ObjectSourceSpec
+    from lakesmith.stores.objects import s3_client
+
+    spec = ObjectSourceSpec.model_validate(source)
+    where = f"s3://{spec.bucket}/{spec.prefix}"
+    dest = stored_contract_path(settings, dataset).parent / f"{dataset}.sample"
+    shutil.rmtree(dest, ignore_errors=True)
+    found = sample_objects(s3_client(settings), spec, dest)
+    if not found:
+        raise InputError(
+            f"cannot infer a contract for {where}: no object to sample there",
+            hint="check the bucket and prefix, or pass --contract FILE",
+        )
+    return found
 
 
 def save_contract(contract: Contract, path: Path) -> None:

@@ -9,6 +9,7 @@ import gzip
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from lakesmith.core.errors import SourceError
@@ -164,3 +165,40 @@ def gone_message(v: ObjectVersion, start: int) -> str:
         f"object {v.key!r} version {v.etag} was deleted or overwritten before it could be "
         f"read {where}"
     )
+
+
+def sample_objects(
+    client: S3Client,
+    spec: ObjectSourceSpec,
+    dest: Path,
+    max_bytes: int = 16 * 1024 * 1024,
+    max_objects: int = 3,
+) -> list[Path]:
+    """Local copies of the first objects under ``spec.prefix`` (key order), for inferring a
+    contract from a sample: at most ``max_objects`` objects and ``max_bytes`` of each
+    (gunzipped; a text object cut at its last complete line). Each copy is named after
+    its key without ``.gz``, so the format can be told from the name. A Parquet object is
+    taken only whole (its footer is at the end)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out: list[Path] = []
+    for i, v in enumerate(list_versions(client, spec, "")):
+        if i >= max_objects:
+            break
+        name = Path(v.key).name
+        name = name[: -len(".gz")] if name.lower().endswith(".gz") else name
+        parquet = name.lower().endswith((".parquet", ".pq"))
+        if parquet and v.size > max_bytes:
+            continue
+        args: dict[str, Any] = {"Bucket": v.bucket, "Key": v.key, "IfMatch": v.etag}
+        cut = v.size > max_bytes
+        if cut:
+            args["Range"] = f"bytes=0-{max_bytes - 1}"
+        stream, _ = open_object(client.get_object(**args)["Body"])
+        with stream:
+            data = stream.read(max_bytes + 1)[:max_bytes]  # gunzipped; damage ends it
+        if cut or stream.error is not None or len(data) == max_bytes:
+            data = data[: data.rfind(b"\n") + 1] or data  # whole lines only
+        path = dest / f"{i:02d}_{name}"
+        path.write_bytes(data)
+        out.append(path)
+    return out
