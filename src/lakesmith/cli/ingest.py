@@ -23,11 +23,9 @@ def summary(job: IngestJob, result: IngestResult, lake_format: str) -> str:
     s = result.stats
     d = s.by_disposition
     secs = s.seconds or s.active_seconds
-    rate = (
-        f"{s.records / secs:,.0f} rows/s, {result.bytes_total / secs / 1e6:,.1f} MB/s"
-        if secs
-        else ""
-    )
+    rate = f"{s.records / secs:,.0f} rows/s" if secs else ""
+    if secs and result.bytes_total:  # (objects' sizes are not summed before reading)
+        rate += f", {result.bytes_total / secs / 1e6:,.1f} MB/s"
     reasons = ", ".join(f"{rule} {n:,}" for rule, n in result.rules.most_common(5))
     quarantine = f"{d.get('quarantined', 0):,} to quarantine" + (f" ({reasons})" if reasons else "")
     lines = [
