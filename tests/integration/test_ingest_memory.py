@@ -47,7 +47,8 @@ def test_peak_memory_does_not_grow_with_the_file(stack_settings: Settings, tmp_p
     assert (small_count, big_count) == (small_rows, big_rows)
     print(f"peak RSS: 50 MB → {small_peak / MiB:.0f} MiB, 500 MB → {big_peak / MiB:.0f} MiB")
     assert big_peak <= 1024 * MiB
-    # ten times the data, nearly the same memory: measured 807 vs 938 MiB (+16 %) — over a
-    # 10x longer run the peak catches rarer coincidences (two batches in flight while
-    # three sinks encode); sampled RSS stays flat (docs/files.md)
-    assert big_peak <= small_peak * 1.25
+    # ten times the data, nearly the same memory: measured 807 vs 938 MiB (+16 %), and
+    # 721 vs 909 MiB (+26 %) in a CI run on a busy machine — over a 10x longer run the
+    # peak catches rarer coincidences (two batches in flight while three sinks encode);
+    # sampled RSS stays flat (docs/files.md). Memory growing with the file would be 2-10x.
+    assert big_peak <= small_peak * 1.35

@@ -236,6 +236,8 @@ def test_leaving_without_waiting_stops_every_running_child(
     from lakesmith.schedule import isolated
 
     monkeypatch.setattr(isolated, "_closed", False)  # restored after the test
+    for leftover in job_children():  # an earlier test's child may still be exiting (load)
+        leftover.join(30)
 
     r, _, _ = runner(scripted, isolate=True)
     threads = [
