@@ -43,6 +43,8 @@ def test_line_views_point_into_the_buffer_for_short_and_long_lines() -> None:
 def test_unclean_blocks_are_declined() -> None:
     assert line_runs(b'{"a":1}\n  \n{"b":2}', 100) is None  # a whitespace line
     assert line_runs(b'{"a":1}\n' + b"x" * 101, 100) is None  # an oversized line
+    assert line_runs(b'{"a":1}\n\n' * 65, 100) is None  # a frame per run: too many runs
+    assert line_runs(b'{"a":1}\n\n' * 10, 100) is not None
     taken = line_runs(b'{"a":1}\r\n\n{"b":2}', 100)
     assert taken is not None
     runs, lines = taken

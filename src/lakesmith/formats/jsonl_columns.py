@@ -8,7 +8,8 @@ the block as read (~0.1 µs a line; the block stays alive as long as a line of i
 
 A block is *clean* when no line is longer than ``max_bytes`` and no line starts with
 whitespace (a whitespace-only line is blank, which ``formats.jsonl._normalise`` decides
-line by line). Empty lines end a run: each run's lines have consecutive seqs. A trailing
+line by line) and it holds at most 64 empty lines. Empty lines end a run: each run's
+lines have consecutive seqs, and becomes one frame of the batch. A trailing
 ``\\r`` is dropped as in ``jsonl.read``. Other blocks are declined and split as bytes.
 """
 
@@ -23,6 +24,7 @@ import pyarrow as pa
 _NL, _CR = 10, 13
 _SPACE_BYTES = np.array([9, 10, 11, 12, 13, 32], dtype=np.uint8)  # what bytes.isspace() is
 _INLINE = 12  # a binary view holds values up to 12 bytes inline, longer ones by offset
+_MAX_RUNS = 64  # blank lines in a block beyond which it is split as bytes
 _AR4 = np.arange(4)
 _AR12 = np.arange(_INLINE)
 
@@ -75,7 +77,9 @@ def line_runs(
     filled = lens > 0
     if np.isin(arr[starts[filled]], _SPACE_BYTES).any():
         return None
-    blank = np.flatnonzero(~filled).tolist()
-    bounds = [-1, *blank, n]
+    blank = np.flatnonzero(~filled)
+    if blank.size > _MAX_RUNS:  # each run is a frame to concatenate: bytes are cheaper then
+        return None
+    bounds = [-1, *blank.tolist(), n]
     runs = [(a + 1, b) for a, b in pairwise(bounds) if b > a + 1]
     return [(a, line_views(lines, starts[a:b], lens[a:b])) for a, b in runs], n

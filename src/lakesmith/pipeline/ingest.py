@@ -27,7 +27,7 @@ import pyarrow as pa
 from lakesmith.config import Settings
 from lakesmith.contracts.loader import builtin_contracts, load_contract_file
 from lakesmith.contracts.model import Contract
-from lakesmith.core.errors import InputError
+from lakesmith.core.errors import InputError, ServiceUnavailableError
 from lakesmith.core.logging import get_logger
 from lakesmith.formats import get_format, guess_format
 from lakesmith.formats.base import open_input
@@ -224,6 +224,7 @@ def prepare(
 def _sample_objects(settings: Settings, source: dict[str, Any], dataset: str) -> list[Path]:
     """Local copies of the first objects under an ``s3://`` prefix to infer a contract
     from (``sources.objects_io.sample_objects``), kept beside the dataset's contract."""
+    from lakesmith.core.transient import transient
     from lakesmith.sources.objects_io import sample_objects
     from lakesmith.sources.objects_spec import ObjectSourceSpec
     from lakesmith.stores.objects import s3_client
@@ -232,7 +233,15 @@ def _sample_objects(settings: Settings, source: dict[str, Any], dataset: str) ->
     where = f"s3://{spec.bucket}/{spec.prefix}"
     dest = stored_contract_path(settings, dataset).parent / f"{dataset}.sample"
     shutil.rmtree(dest, ignore_errors=True)
-    found = sample_objects(s3_client(settings), spec, dest)
+    try:
+        found = sample_objects(s3_client(settings), spec, dest)
+    except Exception as exc:
+        if not transient(exc):
+            raise
+        raise ServiceUnavailableError(
+            f"the S3 server is not reachable at {settings.effective_s3_endpoint()} ({exc})",
+            hint="start it with 'lakesmith local up s3', or set LAKESMITH__S3__ENDPOINT_URL",
+        ) from None
     if not found:
         raise InputError(
             f"cannot infer a contract for {where}: no object to sample there",

@@ -72,7 +72,7 @@ class _InFlight:
     futures: list[Future[None]]  # the sinks the next batch waits for (``Worker.early``)
     late: list[Future[None]]  # the ``after_lake`` sinks (gold): may lag one batch
     started: float
-    records: int = 0
+    records: int  # the batch's records (its bronze rows; the lagging copy holds none)
 
 
 @dataclass
@@ -123,8 +123,6 @@ class Worker:
         self._writes: dict[str, int] = {}
         # The lake sinks (Parquet encoding: the batch's data again, in Arrow) go last, so
         # with two lanes they are written one after the other beside the PostgreSQL ones.
-        # Sinks with ``after_lake`` (gold: computed from silver) go after them, beside the
-        # next batch's processing instead of before the lake sinks the loop waits for.
         self.sinks.sort(key=lambda s: isinstance(s, LakeSink))
         # The ``after_lake`` sinks (gold: the star schema, planned from silver, then merged
         # into the lake's and the warehouse's tables; the slowest writes) each get a lane
