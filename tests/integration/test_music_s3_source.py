@@ -194,7 +194,7 @@ def test_notifications_list_new_objects_at_once(
         deadline = time.monotonic() + 15
         while len(seqs) < expected and time.monotonic() < deadline:
             batch = src.poll(1000, 2.0)
-            seqs += batch.seqs
+            seqs += batch.seq_column().to_list()
             if len(batch):
                 src.committed(batch.next_positions())  # as the worker does once written
         return seqs

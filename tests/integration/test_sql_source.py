@@ -197,7 +197,7 @@ def test_a_lost_connection_resumes_without_gaps(
                 break
             assert batch.records is not None
             ids += batch.records["id"].to_list()
-            seqs += batch.seqs
+            seqs += batch.seq_column().to_list()
             if len(ids) == chunk:  # the server drops the connection mid-read
                 execute(
                     url,

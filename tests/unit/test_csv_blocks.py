@@ -113,11 +113,7 @@ def _decoded(chunks: list[RecordChunk], c: Contract) -> pl.DataFrame:
             if batch.records is not None
             else get_format("csv").decode(batch, c)
         )
-        frames.append(
-            decoded.with_columns(
-                pl.Series("seq", batch.seqs, dtype=pl.Int64), payloads.alias("payload")
-            )
-        )
+        frames.append(decoded.with_columns(batch.seq_column(), payloads.alias("payload")))
     return pl.concat(frames)
 
 
@@ -180,8 +176,8 @@ def _poll_all(src: FileSource, size: int) -> list[tuple[int, bytes | None]]:
         payloads: list[bytes | None] = (
             batch.record_payloads.to_list() if batch.record_payloads is not None else batch.payloads
         )
-        assert batch.records is None or batch.timestamps_ms[0] is not None  # the file's mtime
-        out += list(zip(batch.seqs, payloads, strict=True))
+        assert batch.records is None or batch.timestamp_column()[0] is not None  # the file's mtime
+        out += list(zip(batch.seq_column().to_list(), payloads, strict=True))
     return out
 
 

@@ -318,10 +318,10 @@ def test_max_pages_pauses_and_a_new_run_resumes_mid_pass(
     contract, _ = unique_contract(tmp_path, "helpdesk.tickets", source=source)
     first = open_source(contract, {})
     batch = first.poll(5, 5.0)  # two pages (whole pages only)
-    assert batch.seqs == list(range(8))
+    assert batch.seq_column().to_list() == list(range(8))
     assert not first.drained()
     batch2 = first.poll(100, 5.0)  # the 3rd page, then max_pages pauses the pass
-    assert batch2.seqs == list(range(8, 12))
+    assert batch2.seq_column().to_list() == list(range(8, 12))
     assert first.drained()
     assert len(first.poll(100, 0.01)) == 0  # paused until poll_interval_s
     position = batch2.next_positions()[contract.source.uri]
@@ -331,11 +331,11 @@ def test_max_pages_pauses_and_a_new_run_resumes_mid_pass(
     again = open_source(contract, batch.next_positions())
     rest: list[int] = []
     while not again.drained():
-        rest += again.poll(100, 5.0).seqs
+        rest += again.poll(100, 5.0).seq_column().to_list()
     assert rest == list(range(8, 20))  # pages 3-5 (max_pages again), same seqs as before
     last = open_source(contract, {contract.source.uri: Position(20, again._cursor())})
     tail = last.poll(100, 5.0)
-    assert tail.seqs == list(range(20, 25)) and last.drained()
+    assert tail.seq_column().to_list() == list(range(20, 25)) and last.drained()
     after = json.loads(tail.cursors[contract.source.uri])
     assert after["req"] is None and after["since"] == api.changed_since(None)[-1]["updated_at"]
     assert tail.uri_sep == "#"  # the first pass had no cursor value to send

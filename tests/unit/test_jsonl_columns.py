@@ -109,7 +109,7 @@ def test_runs_of_several_streams_decode_like_bytes() -> None:
             )  # fmt: skip
             as_bytes.extend(stream, seqs, chunk.columns.payloads.to_list(), None, [5] * n)
     assert columns.first_seq is None  # several runs
-    assert columns.seqs == as_bytes.seqs == [0, 2, 3, 0, 1]
+    assert columns.seq_column().to_list() == as_bytes.seqs == [0, 2, 3, 0, 1]
     decoded, expected = decode_batch(columns, c), decode_batch(as_bytes, c)
     assert decoded.equals(expected)
     assert decoded["_parse_error"].to_list() == [None, None, "invalid_json", None, None]

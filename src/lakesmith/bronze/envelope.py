@@ -54,24 +54,24 @@ def _coordinates(batch: RawBatch) -> pl.DataFrame:
         PAYLOAD: pl.Binary(),
         SOURCE_TS: pl.Int64(),
     }
-    n = len(batch)
-    if batch.first_seq is not None and batch.record_payloads is not None:
-        # records added at once (``add_records``): one stream, consecutive seqs, no keys,
-        # one timestamp; built as columns, not converted from lists of n Python objects
-        first = batch.first_seq
-        return pl.select(
-            pl.repeat(batch.stream_ids[0], n, dtype=pl.Int32).alias(_SID),
-            pl.int_range(first, first + n, dtype=pl.Int64).alias(SEQ),
-            pl.repeat(None, n, dtype=pl.Binary).alias(KEY),
-            pl.lit(batch.record_payloads.cast(pl.Binary)).alias(PAYLOAD),
-            pl.repeat(batch.timestamps_ms[0], n, dtype=pl.Int64).alias(SOURCE_TS),
+    if batch.record_payloads is not None:
+        # records added in runs (``add_records``): coordinates made per run, as columns,
+        # not converted from lists of n Python objects
+        return pl.DataFrame(
+            [
+                batch.stream_id_column().alias(_SID),
+                batch.seq_column().alias(SEQ),
+                pl.Series(KEY, dtype=pl.Binary).extend_constant(None, len(batch)),
+                batch.record_payloads.cast(pl.Binary).alias(PAYLOAD),
+                batch.timestamp_column().alias(SOURCE_TS),
+            ]
         )
     return pl.DataFrame(
         {
             _SID: batch.stream_ids,
             SEQ: batch.seqs,
             KEY: batch.keys,
-            PAYLOAD: batch.payloads if batch.record_payloads is None else batch.record_payloads,
+            PAYLOAD: batch.payloads,
             SOURCE_TS: batch.timestamps_ms,
         },
         schema=schema,

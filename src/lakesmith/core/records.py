@@ -9,11 +9,25 @@ one stream (a file) or a few (Kafka partitions) never builds a string per record
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from lakesmith.core.positions import Position, Positions
+
+SEQ_NAME = "seq"
+
+
+@dataclass(frozen=True)
+class Run:
+    """Records added at once (``RawBatch.add_records``): seqs ``first_seq`` …
+    ``first_seq + n - 1`` of one stream, with one source timestamp."""
+
+    stream_id: int
+    first_seq: int
+    n: int
+    timestamp_ms: int | None
 
 
 @dataclass
@@ -34,7 +48,10 @@ class RawBatch:
     lines as views of the block they were read in) names that format in
     ``records_format``: its ``decode_columns`` maps them to the contract instead. Such a
     batch may gather several runs of records (``add_records`` once per run; a blank line
-    ends a run), of several streams when the format's columns allow it.
+    ends a run), of several streams when the format's columns allow it. Its coordinates
+    are kept per run (``runs``), not per record: the per-record lists stay empty, and
+    ``seq_column`` / ``stream_id_column`` / ``timestamp_column`` give either kind's as
+    columns.
     """
 
     source: str  # the source's identity, e.g. kafka://iot.telemetry
@@ -50,13 +67,38 @@ class RawBatch:
     records: pl.DataFrame | None = None
     record_payloads: pl.Series | None = None
     records_format: str | None = None
-    # one ``add_records`` run: the records' seqs are first_seq, first_seq + 1, … of one
-    # stream, so their range and the envelope's columns come from it, not from the lists
-    # (None once a second run is added)
-    first_seq: int | None = None
+    runs: list[Run] = field(default_factory=list)  # the ``add_records`` runs, in order
 
     def __len__(self) -> int:
-        return len(self.seqs)
+        return len(self.seqs) + sum(r.n for r in self.runs)
+
+    @property
+    def first_seq(self) -> int | None:
+        """The first seq of a batch of one ``add_records`` run (else None)."""
+        return self.runs[0].first_seq if len(self.runs) == 1 else None
+
+    def seq_column(self) -> pl.Series:
+        """Every record's seq, in order (from the runs, or the list)."""
+        if not self.runs:
+            return pl.Series(SEQ_NAME, self.seqs, dtype=pl.Int64)
+        return _joined(
+            pl.int_range(r.first_seq, r.first_seq + r.n, dtype=pl.Int64, eager=True)
+            for r in self.runs
+        )
+
+    def stream_id_column(self) -> pl.Series:
+        """Every record's stream id (a key of ``streams``), in order."""
+        if not self.runs:
+            return pl.Series(SEQ_NAME, self.stream_ids, dtype=pl.Int32)
+        return _joined(pl.repeat(r.stream_id, r.n, dtype=pl.Int32, eager=True) for r in self.runs)
+
+    def timestamp_column(self) -> pl.Series:
+        """Every record's source timestamp (epoch ms, or null), in order."""
+        if not self.runs:
+            return pl.Series(SEQ_NAME, self.timestamps_ms, dtype=pl.Int64)
+        return _joined(
+            pl.repeat(r.timestamp_ms, r.n, dtype=pl.Int64, eager=True) for r in self.runs
+        )
 
     def extend(
         self,
@@ -97,19 +139,14 @@ class RawBatch:
             raise ValueError(f"records of {records_format} after {self.records_format}")
         if payloads.len() != records.height:
             raise ValueError(f"{records.height} records but {payloads.len()} payloads")
-        n = records.height
-        self.stream_ids.extend([self.stream_id(stream)] * n)
-        self.seqs.extend(range(first_seq, first_seq + n))
-        self.keys.extend([None] * n)
-        self.timestamps_ms.extend([timestamp_ms] * n)
+        if records.height:
+            self.runs.append(Run(self.stream_id(stream), first_seq, records.height, timestamp_ms))
         if self.records is None or self.record_payloads is None:
             self.records, self.record_payloads = records, payloads
             self.records_format = records_format
-            self.first_seq = first_seq
         else:
             self.records = pl.concat([self.records, records])
             self.record_payloads = pl.concat([self.record_payloads, payloads])
-            self.first_seq = None
 
     def stream_id(self, stream: str) -> int:
         for sid, name in self.streams.items():
@@ -120,16 +157,18 @@ class RawBatch:
         return sid
 
     def _ranges(self) -> pl.DataFrame:
+        schema = {"s": pl.Int32, "lo": pl.Int64, "hi": pl.Int64}
+        if self.runs:  # a few runs of consecutive seqs: no pass over the records
+            bounds: dict[int, tuple[int, int]] = {}
+            for r in self.runs:
+                lo, hi = bounds.get(r.stream_id, (r.first_seq, r.first_seq + r.n - 1))
+                bounds[r.stream_id] = (min(lo, r.first_seq), max(hi, r.first_seq + r.n - 1))
+            rows = [(s, lo, hi) for s, (lo, hi) in sorted(bounds.items())]
+            return pl.DataFrame(rows, schema=schema, orient="row")
         if len(self.streams) == 1 and self.seqs:  # one stream (most sources): no frame
             (sid,) = self.streams
-            if self.first_seq is not None:  # consecutive (add_records): no pass over them
-                lo, hi = self.first_seq, self.first_seq + len(self.seqs) - 1
-            else:
-                lo, hi = min(self.seqs), max(self.seqs)
-            return pl.DataFrame(
-                {"s": [sid], "lo": [lo], "hi": [hi]},
-                schema={"s": pl.Int32, "lo": pl.Int64, "hi": pl.Int64},
-            )
+            lo, hi = min(self.seqs), max(self.seqs)
+            return pl.DataFrame({"s": [sid], "lo": [lo], "hi": [hi]}, schema=schema)
         frame = pl.DataFrame(
             {"s": self.stream_ids, "q": self.seqs}, schema={"s": pl.Int32, "q": pl.Int64}
         )
@@ -152,6 +191,10 @@ class RawBatch:
         parts = sorted(f"{self.streams[s]}:{lo}-{hi}" for s, lo, hi in self._ranges().iter_rows())
         text = self.source + ";" + ";".join(parts)
         return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+
+def _joined(parts: Iterable[pl.Series]) -> pl.Series:
+    return pl.concat(list(parts), rechunk=True).alias(SEQ_NAME)
 
 
 def stream_tag(stream: str) -> str:

@@ -171,9 +171,9 @@ def with_record_fields(frame: pl.DataFrame, batch: RawBatch, contract: Contract)
     filled: list[pl.Series] = []
     for f in contract.fields:
         if f.path == "@row":
-            filled.append(pl.Series(f.name, batch.seqs, dtype=pl.Int64).cast(pl.String))
+            filled.append(batch.seq_column().cast(pl.String).alias(f.name))
         elif f.path == "@source_ts":
-            ts = pl.Series(f.name, batch.timestamps_ms, dtype=pl.Int64)
+            ts = batch.timestamp_column().alias(f.name)
             iso = ts.cast(pl.Datetime("ms", "UTC")).dt.to_string("%Y-%m-%dT%H:%M:%S%.3f+00:00")
             filled.append(iso)
     return frame.with_columns(filled) if filled else frame

@@ -63,6 +63,7 @@ def _release(raw: RawBatch) -> None:
     """Drop the record lists of ``raw`` (their objects are freed now, not with the batch)."""
     for records in (raw.stream_ids, raw.seqs, raw.keys, raw.payloads, raw.timestamps_ms):
         records.clear()
+    raw.runs.clear()
     raw.records = raw.record_payloads = None
 
 
