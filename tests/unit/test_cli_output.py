@@ -7,6 +7,7 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -201,3 +202,40 @@ def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def _help_texts() -> list[tuple[str, str]]:
+    """(command path, help text) of every command, group and parameter of the CLI."""
+    import typer.main
+
+    from lakesmith.cli import app
+
+    out: list[tuple[str, str]] = []
+
+    def visit(cmd: Any, path: str) -> None:  # Typer's click (it vendors its own)
+        out.append((path, cmd.help or ""))
+        out.extend((f"{path} {p.name}", getattr(p, "help", None) or "") for p in cmd.params)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            visit(sub, f"{path} {name}")
+
+    visit(typer.main.get_command(app), "lakesmith")
+    return out
+
+
+# Rich markup the help texts may use on purpose
+_STYLES = {"bold", "dim", "italic", "red", "green", "yellow", "cyan", "magenta", "blue", "b", "i"}
+
+
+def test_help_text_keeps_its_bracketed_names() -> None:
+    """Rich renders help as markup: an unescaped ``[schedule]`` vanishes from ``--help``
+    ("the jobs declared in  on their cron expressions"). Escape it as ``\\[schedule]``."""
+    import re
+
+    lost = [
+        (path, m.group(0))
+        for path, text in _help_texts()
+        for m in re.finditer(r"(?<!\\)\[/?([a-z_.]+)\]", text)
+        if m.group(1) not in _STYLES
+    ]
+    assert len(_help_texts()) > 100  # every command was visited
+    assert lost == []

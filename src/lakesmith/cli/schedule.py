@@ -32,7 +32,7 @@ def schedule(
         False, "--list", help="Print the jobs and their next run times, then exit."
     ),
 ) -> None:
-    """Run the jobs declared in [schedule] on their cron expressions, in one process.
+    """Run the jobs declared in \\[schedule] on their cron expressions, in one process.
 
     No job overlaps itself (a trigger while it runs is skipped, logged and recorded); a
     failed run is retried with backoff; every run is recorded (see `lakesmith jobs`).
@@ -142,7 +142,7 @@ def jobs(ctx: typer.Context) -> None:
 
 
 @jobs_app.command("run")
-def run_now(name: str = typer.Argument(..., help="The job's name in [schedule].")) -> None:
+def run_now(name: str = typer.Argument(..., help="The job's name in \\[schedule].")) -> None:
     """Run one job now (skipped when a run of it is already going, anywhere)."""
     from lakesmith.schedule.runner import JobRunner
     from lakesmith.stores.job_runs import JobRuns

@@ -70,7 +70,7 @@ def hash_password_cmd(
         ..., "--password", prompt=True, hide_input=True, confirmation_prompt=True
     ),
 ) -> None:
-    """Print an argon2 hash for [api.users] in lakesmith.toml."""
+    """Print an argon2 hash for \\[api.users] in lakesmith.toml."""
     from lakesmith.api.auth import hash_password
 
     typer.echo(hash_password(password))
