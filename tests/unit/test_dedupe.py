@@ -82,6 +82,13 @@ def test_keys_sharing_their_first_hash_are_told_apart(monkeypatch: pytest.Monkey
     assert sorted(ids(firsts)) == sorted(f"x{i}" for i in range(50, 100, 2))
     again = index.split(batch)  # replays of the first claimers are still not duplicates
     assert again[0].height == 50
+    # keys sharing a first hash, repeated inside one batch: the first occurrence of each
+    # (in input order) is kept, whatever order the hashes put them in
+    fresh = DedupeIndex(["device_id", "ts"])
+    keys = [(f"k{i % 7}", i % 7) for i in range(40)]
+    firsts, dups = fresh.split(rows(*[(d, t, f"z{i}") for i, (d, t) in enumerate(keys)]))
+    assert ids(firsts) == [f"z{i}" for i in range(7)]
+    assert ids(dups) == [f"z{i}" for i in range(7, 40)]
 
 
 def test_many_batches_merge_chunks_and_keep_every_claim(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,8 @@ Layout, 24 bytes per key (the key frames and record-id strings this replaced too
 ~50 to 80): a key is two independent 64-bit hashes of its columns (Polars' struct hash with
 two seeds), the claiming record one 64-bit hash of its ``_record_id``; chunks of three
 parallel ``uint64`` arrays sorted by the first hash, searched with NumPy (binary search per
-batch, chunks merged when there are many) — vectorised, no per-row Python.
+batch, chunks merged when there are many) — vectorised, no per-row Python. Keys repeated
+inside a batch are found the same way: equal hashes, adjacent after a stable sort.
 
 What the hashes cost in exactness: two different keys are taken for one only when both
 64-bit hashes collide (about n² / 2^129 for n keys: ~10^-26 for 2M keys), and a duplicate
@@ -67,7 +68,8 @@ class DedupeIndex:
         self._chunks.append((h1, h2, rid))
         if len(self._chunks) > _MAX_CHUNKS:
             merged = [np.concatenate([c[i] for c in self._chunks]) for i in range(3)]
-            order = np.argsort(merged[0])
+            # sorted runs: a stable sort (timsort) merges them, ~4x faster than quicksort
+            order = np.argsort(merged[0], kind="stable")
             self._chunks = [(merged[0][order], merged[1][order], merged[2][order])]
 
     def add(self, frame: pl.DataFrame) -> None:
@@ -108,15 +110,28 @@ class DedupeIndex:
             return valid, valid.clear()
         if valid.height == 0:
             return valid, valid
-        first_in_batch = valid.select(pl.struct(self.keys).is_first_distinct()).to_series()
         h1, h2, rid = self._hashes(valid)
-        order = np.argsort(h1)  # work in h1 order: searches walk memory in order
+        order = _key_order(h1, h2)  # work in h1 order: searches walk memory in order
         h1, h2, rid = h1[order], h2[order], rid[order]
+        # a key seen earlier in the batch: equal keys are adjacent, in input order
+        again = np.zeros(len(h1), dtype=bool)
+        again[1:] = (h1[1:] == h1[:-1]) & (h2[1:] == h2[:-1])
         found, claimed = self._lookup(h1, h2)
-        dup = ~first_in_batch.to_numpy()[order] | (found & (claimed != rid))
+        dup = again | (found & (claimed != rid))
         new = ~dup & ~found  # a replayed first occurrence is claimed already
         self._claim(h1[new], h2[new], rid[new])  # a mask keeps them sorted
         unsorted = np.empty_like(dup)
         unsorted[order] = dup
         mask = pl.Series(unsorted)
         return valid.filter(~mask), valid.filter(mask)
+
+
+def _key_order(h1: U64, h2: U64) -> npt.NDArray[np.intp]:
+    """Positions sorted by key hash, equal keys in input order (so the first of each is
+    its first occurrence): a stable sort on ``h1``, or on ``(h1, h2)`` in the rare batch
+    where two different keys share ``h1`` (~n^2/2^65) and could interleave."""
+    order = np.argsort(h1, kind="stable")
+    s1, s2 = h1[order], h2[order]
+    if np.any((s1[1:] == s1[:-1]) & (s2[1:] != s2[:-1])):
+        return np.lexsort((h2, h1))  # stable too
+    return order
