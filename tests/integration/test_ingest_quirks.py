@@ -374,3 +374,43 @@ def test_an_empty_s3_prefix_is_one_clear_error(stack_settings: Settings) -> None
     ensure_bucket(s3_client(stack_settings), "landing")
     with pytest.raises(InputError, match="no object to sample"):
         prepare(stack_settings, f"s3://landing/nothing-{uuid.uuid4().hex}/", "quirks.empty")
+
+
+def test_reprocess_and_replay_decode_csv_rows_with_their_files_header(
+    stack_settings: Settings, tmp_path: Path
+) -> None:
+    """Bronze and quarantine keep a CSV row's bytes, not its file's header. Reprocessing
+    and replaying decode them with the header recorded when the file was read: here a
+    ``;`` delimiter with decimal commas and a column order unlike the contract's (decoded
+    by the contract's order and a comma, every row went to quarantine)."""
+    from lakesmith.maintenance.replay import replay_quarantine
+    from lakesmith.maintenance.reprocess import reprocess_from_bronze
+
+    fields = [
+        {"name": "a", "type": "long", "required": True},
+        {"name": "b", "type": "double"},
+        {"name": "c", "type": "string"},
+    ]
+    path = _contract(tmp_path, fields)
+    strict = yaml.safe_load(path.read_text())
+    strict["rules"] = [{"kind": "range", "id": "a_small", "field": "a", "max": 10}]
+    path.write_text(yaml.safe_dump(strict))
+    data = tmp_path / "export.csv"
+    data.write_text("b;a;c\n2,5;1;x\n4,5;42;y\n7,25;3;z\n")
+    job, _, sinks, _ = _load_job(stack_settings, data, contract=path)
+    expected = [(1, 2.5, "x"), (3, 7.25, "z")]
+    assert _silver(sinks, "a", "b", "c") == expected
+    why = {1: ["a_small", "a = 42 above the maximum 10.0"]}  # data row 1 (0-based)
+    assert _quarantined(sinks) == why
+
+    reprocess_from_bronze(stack_settings, job.contract)
+    again = read_sinks(stack_settings, job.contract)
+    assert _silver(again, "a", "b", "c") == expected
+    assert _quarantined(again) == why
+
+    relaxed = job.contract.model_copy(update={"rules": []})
+    report = replay_quarantine(stack_settings, relaxed)
+    assert (report.recovered, report.still_invalid) == (1, 0)
+    after = read_sinks(stack_settings, relaxed)
+    assert _silver(after, "a", "b", "c") == [(1, 2.5, "x"), (42, 4.5, "y"), (3, 7.25, "z")]
+    assert after.quarantine.height == 0

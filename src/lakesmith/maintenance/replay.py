@@ -105,8 +105,11 @@ def check_rule(contract: Contract, rule: str | None, quarantined: pl.DataFrame |
     )
 
 
-def rebuild_batch(contract: Contract, rows: pl.DataFrame) -> RawBatch:
-    """Quarantined rows back into a raw batch with their original coordinates."""
+def rebuild_batch(
+    contract: Contract, rows: pl.DataFrame, contexts: dict[str, bytes] | None = None
+) -> RawBatch:
+    """Quarantined rows back into a raw batch with their original coordinates and their
+    streams' decoding ``contexts`` (a CSV file's header: ``stores.stream_context``)."""
     raw = RawBatch(source=contract.source.uri, uri_sep=contract.source.uri_sep)
     for (stream,), part in rows.group_by(STREAM, maintain_order=True):
         raw.extend(
@@ -115,6 +118,8 @@ def rebuild_batch(contract: Contract, rows: pl.DataFrame) -> RawBatch:
             part[PAYLOAD].to_list(),
             keys=[k.encode() if k is not None else None for k in part[KEY].to_list()],
         )
+        if contexts and (context := contexts.get(str(stream))) is not None:
+            raw.context[str(stream)] = context
     return raw
 
 
@@ -132,7 +137,9 @@ def replay_quarantine(
         dedupe = DedupeIndex(contract.keys)
         dataset.prime_dedupe(dedupe)
         batch = process_batch(
-            rebuild_batch(contract, rows),
+            rebuild_batch(
+                contract, rows, dataset.stream_contexts.load(rows[STREAM].unique().to_list())
+            ),
             contract,
             datetime.now(UTC),
             dedupe,

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from lakesmith.pipeline.process import ProcessedBatch
     from lakesmith.stores.meta import AdvisoryLock
     from lakesmith.stores.schema_registry import SchemaRegistry
+    from lakesmith.stores.stream_context import StreamContexts
 
 log = get_logger(__name__)
 
@@ -83,6 +84,7 @@ class Dataset:
         self.timeseries = TimeseriesTable(settings, contract) if contract.timeseries else None
         self._conn: psycopg.Connection[Any] | None = None
         self._registry: SchemaRegistry | None = None
+        self._contexts: StreamContexts | None = None
         self._silver_version: int | None = None
 
     def _commit_lock(self, layer: str) -> AdvisoryLock:
@@ -243,8 +245,20 @@ class Dataset:
             return None
         return max(self.registry.known(), default=1)
 
+    @property
+    def stream_contexts(self) -> StreamContexts:
+        if self._contexts is None or self._contexts.conn is not self.conn:  # reconnected
+            from lakesmith.stores.stream_context import StreamContexts
+
+            self._contexts = StreamContexts(self.conn, self.contract.name)
+        return self._contexts
+
     def evolve(self, batch: ProcessedBatch) -> None:
-        """Record new schema versions; widen silver and the time-series table while running."""
+        """Record new schema versions and the streams' decoding contexts (a CSV file's
+        header: replay and reprocess decode bronze's rows with it); widen silver and the
+        time-series table while running."""
+        if batch.contexts:
+            self.stream_contexts.save(batch.contexts)
         # Under freeze/discard_row only accepted rows may introduce a version.
         seen = batch.bronze if self.contract.evolution == "evolve" else batch.silver
         versions = seen.select(pl.col(SCHEMA_VERSION).drop_nulls().unique())[SCHEMA_VERSION]

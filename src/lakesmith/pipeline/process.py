@@ -10,7 +10,7 @@ Decoding is the payload format's (``formats``), whatever the source kind, or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import polars as pl
@@ -52,6 +52,8 @@ class ProcessedBatch:
     silver: pl.DataFrame  # valid first occurrences: typed fields + lineage
     quarantine: pl.DataFrame  # invalid records: envelope + _rule_ids/_messages
     outcomes: pl.DataFrame  # one row per record: _stream/_seq/_disposition/_rule_ids/…
+    # stream → what decoding its records needed besides their bytes (a CSV header)
+    contexts: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def max_version(self) -> int:
@@ -155,4 +157,5 @@ def process_batch(
         silver=silver,
         quarantine=quarantine,
         outcomes=outcomes,
+        contexts=dict(raw.context),
     )

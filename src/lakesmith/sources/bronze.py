@@ -5,7 +5,9 @@ for ``lakesmith reprocess DATASET --from bronze`` (the landing data may be gone)
 it from the dataset's own contract). Each record comes back with its original stream,
 seq, key, payload and source time, so ``_source`` and ``_record_id`` are the same as the
 first time and the sinks' positions work as for any source. Streams are delivered in the
-order they were first ingested (the order dedupe saw them), each in seq order. Memory:
+order they were first ingested (the order dedupe saw them), each in seq order, with the
+decoding context recorded when they were first processed (a CSV file's header:
+``stores.stream_context``). Memory:
 the ``(_stream, _seq, _ingested_at)`` columns once, then a group of streams of about
 ``chunk_records`` rows at a time (one scan per group, filtered on ``_stream``).
 """
@@ -73,6 +75,8 @@ class BronzeSource:
         if group:
             self._groups.append(group)
         self._starts: Positions = starts
+        # what the records need besides their bytes (a CSV file's header), per stream
+        self._contexts = self._dataset.stream_contexts.load(streams)
         self._frame: pl.DataFrame | None = None  # the rest of the current group
         self.busy_s = 0.0
 
@@ -115,6 +119,8 @@ class BronzeSource:
                     keys=rows[KEY].cast(pl.Binary).to_list(),
                     timestamps_ms=ts,
                 )
+                if (context := self._contexts.get(str(stream))) is not None:
+                    batch.context[str(stream)] = context
         self.busy_s = time.monotonic() - t0
         return batch
 

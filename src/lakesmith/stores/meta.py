@@ -2,6 +2,7 @@
 
 - ``stream_positions`` source positions committed by the Postgres sinks (same transaction as the data)
 - ``schema_versions``  the schema registry: every version of every dataset, first seen when/where
+- ``stream_context``   what a stream's records need to be decoded again (a CSV file's header)
 - ``dq_batches``       DQ statistics per processed batch (records in / valid / quarantined by rule …)
 - ``backfill_days``    per-day checkpoints of lake → time-series backfills
 - ``position_resets``  every ``lakesmith reset-positions`` (when, to what, the positions written)
@@ -36,6 +37,12 @@ CREATE TABLE IF NOT EXISTS lakesmith.stream_positions (
     cursor     text,
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (sink, stream)
+);
+CREATE TABLE IF NOT EXISTS lakesmith.stream_context (
+    dataset text  NOT NULL,
+    stream  text  NOT NULL,
+    context bytea NOT NULL,
+    PRIMARY KEY (dataset, stream)
 );
 CREATE TABLE IF NOT EXISTS lakesmith.schema_versions (
     dataset       text    NOT NULL,
