@@ -1,4 +1,5 @@
-"""Timestamps without a zone: rejected by default, local time when the contract names a zone."""
+"""Timestamps without a zone: rejected by default, local time when the contract names a
+zone (seconds, minutes or a date alone); inference reads them as UTC."""
 
 from __future__ import annotations
 
@@ -39,3 +40,33 @@ def test_unknown_zone_and_zone_on_non_timestamps_are_contract_errors() -> None:
         FieldSpec(name="t", type="timestamp", timezone="Mars/Olympus")
     with pytest.raises(ValidationError, match="timestamp fields only"):
         FieldSpec(name="t", type="string", timezone="UTC")
+
+
+def test_minutes_only_and_dates_alone_read_as_local_time() -> None:
+    f = FieldSpec(name="t", type="timestamp", timezone="UTC")
+    value, error = typed(f)
+    texts = ["2024-02-02 12:00", "2024-02-02T12:05", "2024-02-03", "2024-13-01", "2024-02-03 1"]
+    out = pl.DataFrame({"t": texts}).select(value, error.alias("err"))
+    assert out["err"].to_list() == [False, False, False, True, True]
+    assert out["t"].to_list()[:3] == [
+        datetime(2024, 2, 2, 12, 0, tzinfo=UTC),
+        datetime(2024, 2, 2, 12, 5, tzinfo=UTC),
+        datetime(2024, 2, 3, tzinfo=UTC),  # a date alone is midnight
+    ]
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        (["2024-01-31", "2024-02-01", None], ("timestamp", "UTC")),  # dates alone
+        (["2024-01-31 10:00", "2024-01-31T10:00:00.5"], ("timestamp", "UTC")),
+        (["2024-01-31 10:00:00", "2024-02-01T11:30:00Z"], ("timestamp", "UTC")),  # mixed
+        (["2024-02-01T11:30:00Z", "2024-02-01T11:30:00+01:00"], ("timestamp", None)),
+        (["2024-01-31", "31/01/2024"], ("string", None)),  # another date format: text
+        (["2024-01-31", "soon"], ("string", None)),
+    ],
+)
+def test_inferred_timestamps(texts: list[str | None], expected: tuple[str, str | None]) -> None:
+    from lakesmith.contracts.infer import infer_type
+
+    assert infer_type(pl.Series(texts, dtype=pl.String)) == expected

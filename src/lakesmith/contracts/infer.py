@@ -7,7 +7,8 @@ the file, and for JSON lines a few probes spread through it (keys that appear on
 in a file are found too). Each column's sampled texts give its type — ``long`` (no
 leading zeros, so codes such as ``01234`` stay text), ``double`` (a decimal comma in
 ``;``-separated files), ``boolean`` (``true``/``false``), ``timestamp`` (ISO 8601; without
-a zone it is read as UTC and the contract says so), else ``string`` — and its
+a zone — also minutes only or a date alone — it is read as UTC and the contract says so),
+else ``string`` — and its
 nullability (``required`` when no sampled row misses it). Column names become
 lower_snake_case field names with the original name as ``path``.
 
@@ -176,9 +177,10 @@ def infer_type(values: pl.Series, delimiter: int = ord(",")) -> tuple[str, str |
     zoned = present.str.to_datetime(ISO8601_WITH_ZONE, time_zone="UTC", strict=False)
     if zoned.null_count() == 0:
         return "timestamp", None
+    # without a zone (or a mix of both: a field with a timezone reads either), read as UTC
     naive = [present.str.to_datetime(f, strict=False) for f in NAIVE_FORMATS]
     parsed = pl.select(pl.coalesce([pl.lit(s) for s in naive])).to_series()
-    if parsed.null_count() == 0:
+    if (parsed.is_not_null() | zoned.is_not_null()).all():
         return "timestamp", "UTC"
     return "string", None
 

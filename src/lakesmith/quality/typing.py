@@ -14,7 +14,15 @@ from lakesmith.contracts.model import FieldSpec
 from lakesmith.formats.base import POLARS_TYPES
 
 ISO8601_WITH_ZONE = "%Y-%m-%dT%H:%M:%S%.f%#z"
-NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")  # only with FieldSpec.timezone
+# Texts without a zone (read only for fields with a ``timezone``): seconds with optional
+# decimals, minutes, or a date alone (midnight), with a ``T`` or a space.
+NAIVE_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+)
 TIMESTAMP = pl.Datetime("us", "UTC")
 # The common shape of ISO 8601 with a zone: seconds, at most 6 decimals, ``Z`` or a ±HH:MM
 # offset (months 01-12, days 01-31, hours 00-23, minutes and seconds 00-59). Texts of this shape parse to the same
