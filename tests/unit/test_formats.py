@@ -624,3 +624,17 @@ def test_json_lines_inference_finds_keys_late_in_the_file(
     c = infer.infer_contract("files.e", [path], "jsonl", source={"kind": "file", "path": "x"})
     assert c.field("t").type == "timestamp" and c.field("t").timezone == "UTC"
     assert c.field("late").type == "string" and c.field("late").since == 2
+
+
+def test_booleans_in_any_case_are_typed_and_inferred() -> None:
+    """Spreadsheets write ``TRUE``/``FALSE``; anything else stays a type error."""
+    from lakesmith.contracts.infer import infer_type
+    from lakesmith.contracts.model import FieldSpec
+
+    texts = ["true", "FALSE", "True", "false", "yes", "1", None]
+    value, error = typed(FieldSpec(name="b", type="boolean"))
+    out = pl.DataFrame({"b": texts}).select(value, error.alias("err"))
+    assert out["b"].to_list() == [True, False, True, False, None, None, None]
+    assert out["err"].to_list() == [False, False, False, False, True, True, False]
+    assert infer_type(pl.Series(["TRUE", "false", None])) == ("boolean", None)
+    assert infer_type(pl.Series(["TRUE", "yes"])) == ("string", None)

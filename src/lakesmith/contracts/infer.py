@@ -6,7 +6,7 @@ records are split exactly as the ingest will split them): the first ``SAMPLE_BYT
 the file, and for JSON lines a few probes spread through it (keys that appear only late
 in a file are found too). Each column's sampled texts give its type — ``long`` (no
 leading zeros, so codes such as ``01234`` stay text), ``double`` (a decimal comma in
-``;``-separated files), ``boolean`` (``true``/``false``), ``timestamp`` (ISO 8601; without
+``;``-separated files), ``boolean`` (``true``/``false`` in any case), ``timestamp`` (ISO 8601; without
 a zone — also minutes only or a date alone — it is read as UTC and the contract says so),
 else ``string`` — and its
 nullability (``required`` when no sampled row misses it). Column names become
@@ -172,7 +172,7 @@ def infer_type(values: pl.Series, delimiter: int = ord(",")) -> tuple[str, str |
         and not stripped.str.contains(r"^[-+]?0\d").any()
     ):
         return "double", None
-    if present.is_in(["true", "false"]).all():
+    if present.str.to_lowercase().is_in(["true", "false"]).all():  # also TRUE, False
         return "boolean", None
     zoned = present.str.to_datetime(ISO8601_WITH_ZONE, time_zone="UTC", strict=False)
     if zoned.null_count() == 0:

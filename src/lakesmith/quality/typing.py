@@ -83,7 +83,8 @@ def typed(f: FieldSpec, dtype: pl.DataType | None = None) -> tuple[pl.Expr, pl.E
     elif f.type == "long":
         value = raw.cast(pl.Int64, strict=False)
     elif f.type == "boolean":
-        value = pl.when(raw == "true").then(True).when(raw == "false").then(False)
+        low = raw.str.to_lowercase()  # TRUE/False as spreadsheets write them
+        value = pl.when(low == "true").then(True).when(low == "false").then(False)
     elif f.format in (None, "iso8601"):
         # elementwise: each value's result is its own (whichever path a chunk takes), so
         # Polars computes it once for the value and the type-error flag, chunks in parallel
