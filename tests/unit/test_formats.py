@@ -638,3 +638,29 @@ def test_booleans_in_any_case_are_typed_and_inferred() -> None:
     assert out["err"].to_list() == [False, False, False, False, True, True, False]
     assert infer_type(pl.Series(["TRUE", "false", None])) == ("boolean", None)
     assert infer_type(pl.Series(["TRUE", "yes"])) == ("string", None)
+
+
+def test_unreadable_file_types_are_named_with_a_fix(tmp_path: Path) -> None:
+    """A workbook or an archive is named as such, with what to do, not "pass --format csv"
+    (which would read the workbook's bytes as text); `lakesmith profile` says the same."""
+    from typer.testing import CliRunner
+
+    from lakesmith.cli import app
+    from lakesmith.formats import unknown_format_hint
+
+    message, fix = unknown_format_hint(Path("/in/Q3 sales.xlsx"))
+    assert (
+        message
+        == "cannot read /in/Q3 sales.xlsx: it is an Excel workbook, which lakesmith does not read"
+    )
+    assert "CSV" in fix
+    assert "unpack" in unknown_format_hint(Path("a.zip"))[1]
+    assert unknown_format_hint(Path("x.bin"), "s3://b/x.bin") == (
+        "cannot tell the format of s3://b/x.bin from its name",
+        "pass --format csv, jsonl or parquet",
+    )
+    book = tmp_path / "book.xlsx"
+    book.write_bytes(b"PK\x03\x04 workbook")
+    result = CliRunner().invoke(app, ["profile", str(book)])  # the error lakesmith prints
+    assert isinstance(result.exception, InputError)
+    assert "it is an Excel workbook" in result.exception.message

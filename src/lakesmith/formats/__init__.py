@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 
 from lakesmith.contracts import plugins
 from lakesmith.contracts.plugins import known_formats
-from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, Format, RecordChunk, guess_format
+from lakesmith.formats.base import (
+    PARSE_DETAIL,
+    PARSE_ERROR,
+    Format,
+    RecordChunk,
+    guess_format,
+    unknown_format_hint,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -55,4 +62,5 @@ __all__ = [
     "guess_format",
     "known_formats",
     "register_format",
+    "unknown_format_hint",
 ]

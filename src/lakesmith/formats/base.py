@@ -263,6 +263,39 @@ def file_encoding(path: Path) -> str:
         return detect_encoding(handle.read(HEAD_BYTES))
 
 
+# Files people drop that no payload format reads: named in the error instead of a bare
+# "cannot tell the format" (whose "pass --format csv" would read a workbook as text)
+_UNSUPPORTED = {
+    ".xlsx": "an Excel workbook",
+    ".xlsm": "an Excel workbook",
+    ".xls": "an Excel workbook",
+    ".ods": "an OpenDocument spreadsheet",
+    ".zip": "a zip archive",
+    ".tar": "a tar archive",
+    ".7z": "a 7-Zip archive",
+    ".avro": "an Avro file",
+    ".orc": "an ORC file",
+    ".xml": "an XML file",
+}
+
+
+def unknown_format_hint(path: Path, target: str | None = None) -> tuple[str, str]:
+    """``(message, fix)`` for a file (of ``target``, as the user named it) whose format
+    ``guess_format`` cannot tell."""
+    what = _UNSUPPORTED.get(path.suffix.lower())
+    name = target or str(path)
+    if what is None:
+        return f"cannot tell the format of {name} from its name", (
+            "pass --format csv, jsonl or parquet"
+        )
+    fix = "export it as CSV, JSON lines or Parquet first"
+    if "spreadsheet" in what or "workbook" in what:
+        fix = "save each sheet as CSV (File > Save As > CSV) and ingest those"
+    elif "archive" in what:
+        fix = "unpack it and ingest the files (a folder or a glob works)"
+    return f"cannot read {name}: it is {what}, which lakesmith does not read", fix
+
+
 def guess_format(path: Path) -> str | None:
     """The payload format a file's name (or, for ``.json``, its first byte) says; a
     ``.gz`` file's by the name inside (``orders.csv.gz`` → csv)."""

@@ -29,7 +29,7 @@ from lakesmith.contracts.loader import builtin_contracts, load_contract_file
 from lakesmith.contracts.model import Contract
 from lakesmith.core.errors import InputError, ServiceUnavailableError
 from lakesmith.core.logging import get_logger
-from lakesmith.formats import get_format, guess_format
+from lakesmith.formats import get_format, guess_format, unknown_format_hint
 from lakesmith.formats.base import open_input
 from lakesmith.pipeline.memory import TrimPolicy
 from lakesmith.pipeline.metrics import WorkerMetrics
@@ -175,10 +175,8 @@ def prepare(
     if fmt is None:
         fmt = given.payload.format if given is not None else guess_format(sample[0])
     if fmt is None:
-        raise InputError(
-            f"cannot tell the format of {target} from its name",
-            hint="pass --format csv, jsonl or parquet",
-        )
+        message, fix = unknown_format_hint(Path(sample[0]) if sample else Path(target), target)
+        raise InputError(message, hint=fix)
     if memory_limit < BASE_BYTES + 64 * MiB:
         log.warning(
             "memory_limit_too_low",

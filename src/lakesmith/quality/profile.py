@@ -32,7 +32,7 @@ from lakesmith.contracts.infer import infer_contract
 from lakesmith.contracts.model import Contract, FieldSpec
 from lakesmith.core.errors import InputError
 from lakesmith.core.records import RawBatch
-from lakesmith.formats import get_format, guess_format
+from lakesmith.formats import get_format, guess_format, unknown_format_hint
 from lakesmith.formats.base import open_input
 from lakesmith.quality.sketches import BottomK, FrequentItems, HyperLogLog, hash64
 from lakesmith.quality.typing import typed
@@ -186,7 +186,8 @@ def profile_file(path: Path, fmt: str | None = None, chunk_rows: int = 100_000) 
         raise InputError(f"cannot profile {path}: no such file")
     fmt = fmt or guess_format(path)
     if fmt is None:
-        raise InputError(f"cannot tell the format of {path}", hint="pass --format")
+        message, fix = unknown_format_hint(path)
+        raise InputError(message, hint=fix)
     started = time.monotonic()
     source = {"kind": "file", "path": str(path.absolute())}
     contract = infer_contract("profile.file", [path], fmt, source=source)
