@@ -119,6 +119,23 @@ def test_excel_sep_line_before_the_header(stack_settings: Settings, tmp_path: Pa
     assert _silver(sinks, "name", "city") == [("A", "B"), ("C", "D")]
 
 
+def test_a_comment_preamble_before_the_header(stack_settings: Settings, tmp_path: Path) -> None:
+    # instrument and tool exports start with "#" lines: not the header, not rows; a header
+    # that itself starts with "#" (as many fields as the rows) stays the header
+    path = tmp_path / "logger.csv"
+    path.write_bytes(b"# exported 2024-05-01\n# device: A7, firmware 2.1\n\nid,v\n1,2\n3,4\n")
+    result, sinks, n = _load(stack_settings, path)
+    assert n == 2 and result.rules == {}
+    assert _silver(sinks, "id", "v") == [(1, 2), (3, 4)]
+    assert sinks.silver.select(ROW.alias("row")).sort("row")["row"].to_list() == [0, 1]
+    hashed = tmp_path / "hashed.csv"
+    hashed.write_bytes(b"#id,name\n1,x\n2,y\n")
+    result, sinks, n = _load(stack_settings, hashed)
+    assert n == 2 and result.rules == {}
+    assert {"id", "name"} <= set(sinks.silver.columns)  # "#id" is named id
+    assert _silver(sinks, "id", "name") == [(1, "x"), (2, "y")]
+
+
 def test_a_wide_export(stack_settings: Settings, tmp_path: Path) -> None:
     # 2,000 columns (the column lookups per field were quadratic: 9.7 s for one row)
     path = tmp_path / "wide.csv"

@@ -60,6 +60,9 @@ CASES = {
     + "\n".join(f"{i};n{i};{i},25" for i in range(40))
     + "\n",
     "header_case_spaces": " ID , Name,AMOUNT\n" + "\n".join(CLEAN) + "\n",
+    "comment_preamble": "# exported by a logger\n# site: A7, v2\n\nid,name,amount\n"
+    + "\n".join(CLEAN)
+    + "\n",
     "cr_inside_row": "id,name,amount\n"
     + "\n".join(CLEAN[:5])
     + "\n5,a\rb,1\n"
@@ -207,3 +210,35 @@ def test_file_source_resumes_inside_a_columns_chunk(
     stream = _source(path).files[0].stream
     rows = _poll_all(_source(path, {stream: Position(23)}), 4)
     assert rows == [(i, CLEAN[i].encode()) for i in range(23, 40)]
+
+
+def _header_and_rows(data: bytes, block: int) -> tuple[set[bytes | None], list[tuple[int, bytes]]]:
+    """The header context and ``(seq, line)`` of every data row, by both readers (the
+    precise one splits at its own block size)."""
+    out = []
+    for chunks in (
+        list(get_format("csv").read(io.BytesIO(data), 3, 200)),
+        list(read_columns(io.BytesIO(data), 3, 200, block)),
+    ):
+        headers = {ch.context for ch in chunks}
+        rows = []
+        for ch in chunks:
+            lines = ch.columns.payloads.to_list() if ch.columns is not None else ch.payloads
+            rows += [(ch.first_seq + i, line) for i, line in enumerate(lines)]
+        out.append((headers, rows))
+    assert out[0] == out[1]
+    return out[0]
+
+
+@pytest.mark.parametrize("block", [16, 97, 1 << 20])
+def test_a_comment_preamble_is_not_the_header_nor_rows(block: int) -> None:
+    data = b"# exported by a logger\n# site: A7, v2\n\nid,v\n1,2\n3,4\n"
+    assert _header_and_rows(data, block) == ({b"id,v"}, [(0, b"1,2"), (1, b"3,4")])
+    # a header that starts with "#" has as many fields as the rows: it stays the header,
+    # also when a tiny block holds it alone
+    data = b"#id,name\n1,x\n2,y\n"
+    assert _header_and_rows(data, block) == ({b"#id,name"}, [(0, b"1,x"), (1, b"2,y")])
+    # "#" lines only: held up to PREAMBLE_RECORDS, then the first is the header and every
+    # other line a row (nothing dropped), as without the preamble rule
+    headers, rows = _header_and_rows(b"# a\n# b\n" * 12_000, block)
+    assert headers == {b"# a"} and len(rows) == 23_999 and rows[0] == (0, b"# b")

@@ -49,10 +49,10 @@ from lakesmith.contracts.model import Contract
 from lakesmith.core.records import RawBatch
 from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, RecordChunk, with_record_fields
 from lakesmith.formats.csv_columns import (
+    HeaderFinder,
     extended_names,
     field_columns,
     field_counts,
-    first_header,
     header_names,
     map_columns,
     sniff_delimiter,
@@ -353,13 +353,14 @@ class CsvFormat:
     def read(self, file: BinaryIO, chunk_records: int, max_bytes: int) -> Iterator[RecordChunk]:
         header: bytes | None = None
         base = 0  # physical record index of the first data row
+        finder = HeaderFinder(max_bytes)
         for seq, records in split_records(file, max_bytes, quoted=True):
             if header is None:
-                found = first_header(seq, records, max_bytes)
+                found = finder.feed(seq, records)
                 if found is None:
-                    continue  # blank lines before the header
-                header, base = found
-                seq, records = base, records[base - seq :]
+                    continue  # blank lines or a preamble before the header
+                header, base, records = found
+                seq = base
             yield from chunked(seq - base, records, chunk_records, header)
 
 

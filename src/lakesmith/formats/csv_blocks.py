@@ -30,10 +30,10 @@ from lakesmith.contracts.model import Contract
 from lakesmith.core.records import RawBatch
 from lakesmith.formats.base import PARSE_DETAIL, PARSE_ERROR, Columns, RecordChunk
 from lakesmith.formats.csv_columns import (
+    HeaderFinder,
     extended_names,
     field_columns,
     field_counts,
-    first_header,
     header_names,
     map_columns,
     sniff_delimiter,
@@ -116,6 +116,7 @@ def read_columns(
     def fast(lines: bytes) -> tuple[Columns, int] | None:
         return columnar_block(lines, header, max_bytes) if header is not None else None
 
+    finder = HeaderFinder(max_bytes)
     blocks = split_blocks(file, max_bytes, quoted=True, block_bytes=block_bytes, fast=fast)
     for seq, records, columns in blocks:
         if columns is not None:
@@ -123,11 +124,11 @@ def read_columns(
                 yield RecordChunk(seq - base + i, [], header, columns.slice(i, chunk_records))
             continue
         if header is None:
-            found = first_header(seq, records, max_bytes)
+            found = finder.feed(seq, records)
             if found is None:
-                continue  # blank lines before the header
-            header, base = found
-            seq, records = base, records[base - seq :]
+                continue  # blank lines or a preamble before the header
+            header, base, records = found
+            seq = base
         yield from chunked(seq - base, records, chunk_records, header)
 
 

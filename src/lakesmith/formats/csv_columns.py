@@ -162,13 +162,69 @@ def field_columns(
     return columns
 
 
-def first_header(seq: int, records: list[bytes], max_bytes: int) -> tuple[bytes, int] | None:
-    """The header row of a file's first block with a non-blank record (None: all blank)
-    and the physical index of the first data row. Raises ``InputError`` for a header over
-    ``max_bytes`` (not a CSV file, or a limit set too low)."""
+def _after_comments(records: list[bytes], k: int | None) -> int | None:
+    """The header's index past a preamble of ``#`` lines (instrument and tool exports write
+    one): skipped when the first other line has more fields than the first ``#`` line. A
+    header that itself starts with ``#`` (``#id,name``) has as many as that line: kept."""
+    if k is None or not records[k].startswith(b"#"):
+        return k
+    j = next((i for i, r in enumerate(records[k + 1 :], k + 1) if r and r[:1] != b"#"), None)
+    if j is None:
+        return k
+    d = sniff_delimiter(records[j])
+
+    def fields(line: bytes) -> int:
+        arr = np.frombuffer(line, dtype=np.uint8)
+        one = np.array([0], dtype=np.int64)
+        return int(field_counts(arr, one, np.array([len(line)], dtype=np.int64), d)[0])
+
+    return j if fields(records[j]) > fields(records[k]) else k
+
+
+PREAMBLE_RECORDS = 10_000  # "#" lines held while looking for the header, at most
+
+
+class HeaderFinder:
+    """Finds a file's header in its first blocks of records (``feed`` each block until it
+    returns the header): blank lines before it are dropped, and a preamble of ``#`` lines
+    is held until the first other line shows whether the header is among them."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._seq = 0
+        self._held: list[bytes] = []
+
+    def feed(self, seq: int, records: list[bytes]) -> tuple[bytes, int, list[bytes]] | None:
+        """``(header, seq of the first data row, the data rows of what was fed)``, or None
+        until the header is found."""
+        if not self._held:
+            self._seq = seq
+        self._held += records
+        more = len(self._held) < PREAMBLE_RECORDS
+        found = first_header(self._seq, self._held, self.max_bytes, more=more)
+        if found is None:
+            if not any(self._held):
+                self._held = []  # blank lines only: dropped
+            return None
+        header, base = found
+        rows = self._held[base - self._seq :]
+        self._held = []
+        return header, base, rows
+
+
+def first_header(
+    seq: int, records: list[bytes], max_bytes: int, more: bool = False
+) -> tuple[bytes, int] | None:
+    """The header row of a file's first block with a non-blank record (None: all blank,
+    or — with ``more`` records to come — only ``#`` lines so far) and the physical index
+    of the first data row. Raises ``InputError`` for a header over ``max_bytes`` (not a
+    CSV file, or a limit set too low)."""
     k = next((i for i, r in enumerate(records) if r), None)
     if k is not None and _EXCEL_SEP.match(records[k]):  # Excel's "sep=;" line: not the header
         k = next((i for i, r in enumerate(records) if r and i > k), None)
+    if more and k is not None and all(not r or r[:1] == b"#" for r in records[k:]):
+        return None  # a preamble so far: the next block tells
+    k = _after_comments(records, k)
     if k is None:
         return None  # blank lines before the header
     header = records[k]
