@@ -664,3 +664,17 @@ def test_unreadable_file_types_are_named_with_a_fix(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["profile", str(book)])  # the error lakesmith prints
     assert isinstance(result.exception, InputError)
     assert "it is an Excel workbook" in result.exception.message
+
+
+def test_a_lone_surrogate_escape_does_not_stop_inference(tmp_path: Path) -> None:
+    """``"\\ud800"`` is valid JSON but no text Polars can hold: sampling used to fail the
+    whole ingest ("cannot sample …: surrogates not allowed")."""
+    from lakesmith.contracts.infer import infer_contract
+
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b'{"id":1,"s":"ok"}\n{"id":2,"s":"\\ud800"}\n{"id":3,"s":"caf\\u00e9"}\n')
+    c = infer_contract("files.s", [path], "jsonl", source={"kind": "file", "path": str(path)})
+    assert {f.name: f.type for f in c.fields if f.name in ("id", "s")} == {
+        "id": "long",
+        "s": "string",
+    }

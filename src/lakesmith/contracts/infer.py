@@ -107,7 +107,10 @@ def _text(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return value
+        if value.isascii():
+            return value
+        # a lone surrogate escape ("\\ud800", valid JSON) is no text Polars can hold
+        return value.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, int | float):
         return json.dumps(value)
     return json.dumps(value, separators=(",", ":"))
