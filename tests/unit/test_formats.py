@@ -678,3 +678,28 @@ def test_a_lone_surrogate_escape_does_not_stop_inference(tmp_path: Path) -> None
         "id": "long",
         "s": "string",
     }
+
+
+def test_missing_value_markers_keep_a_column_numeric(tmp_path: Path) -> None:
+    """``NA``/``N/A``/``NULL`` in a column of numbers (R, spreadsheets, database dumps):
+    the column is typed as numbers with them as ``null_values``, read as null; any other
+    text keeps the column a string."""
+    from lakesmith.contracts.infer import infer_contract
+    from lakesmith.contracts.model import FieldSpec
+
+    path = tmp_path / "na.csv"
+    path.write_bytes(b"id,temp,n,word\n1,21.5,3,a\n2,NA,NULL,NA\n3, N/A ,4,c\n4,22,5,d\n")
+    c = infer_contract("files.na", [path], "csv", source={"kind": "file", "path": str(path)})
+    got = {
+        f.name: (f.type, f.required, f.null_values) for f in c.fields if f.name != "file_modified"
+    }
+    assert got == {
+        "id": ("long", True, []),
+        "temp": ("double", False, ["N/A", "NA"]),
+        "n": ("long", False, ["NULL"]),
+        "word": ("string", True, []),  # text with a marker in it is still text
+    }
+    value, error = typed(FieldSpec(name="t", type="double", null_values=["NA", "N/A"]))
+    out = pl.DataFrame({"t": ["1.5", "NA", " N/A ", "hot", None]}).select(value, error.alias("e"))
+    assert out["t"].to_list() == [1.5, None, None, None, None]
+    assert out["e"].to_list() == [False, False, False, True, False]

@@ -200,21 +200,41 @@ def _parquet_type(t: pa.DataType) -> tuple[str, str | None]:
     return "string", None
 
 
+# What spreadsheets, R and databases export for a missing value: a column that is numbers
+# (or booleans, timestamps) but for these is typed so, with them as ``null_values``
+NULL_MARKERS = ("NA", "N/A", "n/a", "#N/A", "NULL", "null", "None", "none", "-", "?")
+
+
 def _fields(columns: dict[str, list[str | None]], delimiter: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for name, values in columns.items():
         series = pl.Series(values, dtype=pl.String)
         ftype, zone = infer_type(series, delimiter)
-        out.append(_field(name, ftype, zone, series.len() > 0 and series.null_count() == 0))
+        markers: list[str] = []
+        if ftype == "string":
+            stripped = series.str.strip_chars()
+            marked = stripped.is_in(NULL_MARKERS).fill_null(False)
+            rest = series.filter(~marked)
+            if marked.any() and rest.drop_nulls().len():
+                rest_type, rest_zone = infer_type(rest, delimiter)
+                if rest_type != "string":
+                    ftype, zone = rest_type, rest_zone
+                    markers = sorted(set(stripped.filter(marked).to_list()))
+        required = series.len() > 0 and series.null_count() == 0 and not markers
+        out.append(_field(name, ftype, zone, required, markers))
     return out
 
 
-def _field(column: str, ftype: str, zone: str | None, required: bool) -> dict[str, Any]:
+def _field(
+    column: str, ftype: str, zone: str | None, required: bool, nulls: list[str] | None = None
+) -> dict[str, Any]:
     spec: dict[str, Any] = {"name": column, "type": ftype, "path": column}
     if zone:
         spec["timezone"] = zone
     if required:
         spec["required"] = True
+    if nulls:
+        spec["null_values"] = nulls
     return spec
 
 

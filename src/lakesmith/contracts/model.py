@@ -44,6 +44,11 @@ class FieldSpec(_Model):
     empty_as_null: bool = Field(
         False, description='an empty string ("") reads as null (e.g. Eventsim\'s userId "")'
     )
+    null_values: list[str] = Field(
+        default_factory=list,
+        description='texts that read as null, compared without surrounding spaces (e.g. "NA", '
+        '"N/A", "NULL": what spreadsheets and R write for a missing number)',
+    )
     description: str = ""
 
     @property

@@ -75,6 +75,9 @@ def typed(f: FieldSpec, dtype: pl.DataType | None = None) -> tuple[pl.Expr, pl.E
         return raw, pl.lit(False)
     if f.empty_as_null:
         raw = pl.when(raw == "").then(pl.lit(None, pl.String)).otherwise(raw)
+    if f.null_values:
+        missing = raw.str.strip_chars().is_in(f.null_values)
+        raw = pl.when(missing).then(pl.lit(None, pl.String)).otherwise(raw)
     value: pl.Expr
     if f.type == "string":
         value = raw
