@@ -108,3 +108,17 @@ def test_profile_of_a_file_without_rows(tmp_path: Path, content: bytes) -> None:
     result = CliRunner().invoke(app, ["profile", str(path), "--html", str(report)])
     assert result.exit_code == 0, result.output
     assert report.exists()
+
+
+def test_missing_value_markers_count_as_nulls_not_values(tmp_path: Path) -> None:
+    path = tmp_path / "na.csv"
+    path.write_bytes(b"id,temp\n1,21.5\n2,NA\n3,\n4,hot\n5,22\n")
+    p = profile_file(path)
+    (temp,) = [c for c in p.columns if c.name == "temp"]
+    assert temp.type == "string"  # "hot" is text: nothing is missing but the empty value
+    path.write_bytes(b"id,temp\n1,21.5\n2,NA\n3,\n4,N/A\n5,22\n")
+    p = profile_file(path)
+    (temp,) = [c for c in p.columns if c.name == "temp"]
+    assert temp.type == "double"
+    assert (temp.nulls, temp.invalid, temp.null_pct) == (3, 0, 60.0)
+    assert (temp.minimum, temp.maximum) == (21.5, 22.0)

@@ -108,7 +108,8 @@ class ColumnProfile:
     def observe(self, text: pl.Series, value: pl.Series, error: pl.Series) -> None:
         n = text.len()
         self.rows += n
-        self.nulls += text.null_count()
+        # missing: null once typed and not a type error ("", "NA" with null_values …)
+        self.nulls += int((value.is_null() & ~error).sum())
         self.invalid += int(error.sum())
         present = value.drop_nulls()
         if present.len() == 0:
@@ -122,7 +123,7 @@ class ColumnProfile:
         self.distinct.add_hashes(hash64(present))
         if self.type in _ORDERED:
             self.sample.add(present)
-        self.frequent.add(text.filter(~error) if self.type != "string" else text)
+        self.frequent.add(text.filter(value.is_not_null()) if self.type != "string" else text)
 
 
 @dataclass
