@@ -16,8 +16,6 @@ import polars as pl
 
 from lakesmith.core.positions import Position, Positions
 
-SEQ_NAME = "seq"
-
 
 @dataclass(frozen=True)
 class Run:
@@ -80,24 +78,31 @@ class RawBatch:
     def seq_column(self) -> pl.Series:
         """Every record's seq, in order (from the runs, or the list)."""
         if not self.runs:
-            return pl.Series(SEQ_NAME, self.seqs, dtype=pl.Int64)
+            return pl.Series("seq", self.seqs, dtype=pl.Int64)
         return _joined(
-            pl.int_range(r.first_seq, r.first_seq + r.n, dtype=pl.Int64, eager=True)
-            for r in self.runs
+            "seq",
+            (
+                pl.int_range(r.first_seq, r.first_seq + r.n, dtype=pl.Int64, eager=True)
+                for r in self.runs
+            ),
         )
 
     def stream_id_column(self) -> pl.Series:
         """Every record's stream id (a key of ``streams``), in order."""
         if not self.runs:
-            return pl.Series(SEQ_NAME, self.stream_ids, dtype=pl.Int32)
-        return _joined(pl.repeat(r.stream_id, r.n, dtype=pl.Int32, eager=True) for r in self.runs)
+            return pl.Series("stream_id", self.stream_ids, dtype=pl.Int32)
+        return _joined(
+            "stream_id",
+            (pl.repeat(r.stream_id, r.n, dtype=pl.Int32, eager=True) for r in self.runs),
+        )
 
     def timestamp_column(self) -> pl.Series:
         """Every record's source timestamp (epoch ms, or null), in order."""
         if not self.runs:
-            return pl.Series(SEQ_NAME, self.timestamps_ms, dtype=pl.Int64)
+            return pl.Series("timestamp_ms", self.timestamps_ms, dtype=pl.Int64)
         return _joined(
-            pl.repeat(r.timestamp_ms, r.n, dtype=pl.Int64, eager=True) for r in self.runs
+            "timestamp_ms",
+            (pl.repeat(r.timestamp_ms, r.n, dtype=pl.Int64, eager=True) for r in self.runs),
         )
 
     def extend(
@@ -193,8 +198,8 @@ class RawBatch:
         return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
 
 
-def _joined(parts: Iterable[pl.Series]) -> pl.Series:
-    return pl.concat(list(parts), rechunk=True).alias(SEQ_NAME)
+def _joined(name: str, parts: Iterable[pl.Series]) -> pl.Series:
+    return pl.concat(list(parts), rechunk=True).alias(name)
 
 
 def stream_tag(stream: str) -> str:

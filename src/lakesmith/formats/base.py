@@ -263,36 +263,36 @@ def file_encoding(path: Path) -> str:
         return detect_encoding(handle.read(HEAD_BYTES))
 
 
-# Files people drop that no payload format reads: named in the error instead of a bare
-# "cannot tell the format" (whose "pass --format csv" would read a workbook as text)
+# Files people drop that no payload format reads: named in the error, with what to do,
+# instead of a bare "cannot tell the format" (whose "pass --format csv" would read a
+# workbook as text)
+_SAVE_AS_CSV = "save each sheet as CSV (File > Save As > CSV) and ingest those"
+_UNPACK = "unpack it and ingest the files (a folder or a glob works)"
+_EXPORT = "export it as CSV, JSON lines or Parquet first"
 _UNSUPPORTED = {
-    ".xlsx": "an Excel workbook",
-    ".xlsm": "an Excel workbook",
-    ".xls": "an Excel workbook",
-    ".ods": "an OpenDocument spreadsheet",
-    ".zip": "a zip archive",
-    ".tar": "a tar archive",
-    ".7z": "a 7-Zip archive",
-    ".avro": "an Avro file",
-    ".orc": "an ORC file",
-    ".xml": "an XML file",
+    ".xlsx": ("an Excel workbook", _SAVE_AS_CSV),
+    ".xlsm": ("an Excel workbook", _SAVE_AS_CSV),
+    ".xls": ("an Excel workbook", _SAVE_AS_CSV),
+    ".ods": ("an OpenDocument spreadsheet", _SAVE_AS_CSV),
+    ".zip": ("a zip archive", _UNPACK),
+    ".tar": ("a tar archive", _UNPACK),
+    ".7z": ("a 7-Zip archive", _UNPACK),
+    ".avro": ("an Avro file", _EXPORT),
+    ".orc": ("an ORC file", _EXPORT),
+    ".xml": ("an XML file", _EXPORT),
 }
 
 
 def unknown_format_hint(path: Path, target: str | None = None) -> tuple[str, str]:
     """``(message, fix)`` for a file (of ``target``, as the user named it) whose format
     ``guess_format`` cannot tell."""
-    what = _UNSUPPORTED.get(path.suffix.lower())
     name = target or str(path)
-    if what is None:
+    known = _UNSUPPORTED.get(path.suffix.lower())
+    if known is None:
         return f"cannot tell the format of {name} from its name", (
             "pass --format csv, jsonl or parquet"
         )
-    fix = "export it as CSV, JSON lines or Parquet first"
-    if "spreadsheet" in what or "workbook" in what:
-        fix = "save each sheet as CSV (File > Save As > CSV) and ingest those"
-    elif "archive" in what:
-        fix = "unpack it and ingest the files (a folder or a glob works)"
+    what, fix = known
     return f"cannot read {name}: it is {what}, which lakesmith does not read", fix
 
 

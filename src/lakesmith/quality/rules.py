@@ -84,13 +84,12 @@ def compile_rules(contract: Contract, now: datetime) -> list[CompiledRule]:
                 bad = bad | (col > r.max)
             if contract.field(r.field).type == "double":
                 bad = bad & col.is_finite()
-            text = (
-                f" outside [{r.min}, {r.max}]"
-                if r.min is not None and r.max is not None
-                else f" below the minimum {r.min}"
-                if r.min is not None
-                else f" above the maximum {r.max}"
-            )
+            if r.min is not None and r.max is not None:
+                text = f" outside [{r.min}, {r.max}]"
+            elif r.min is not None:
+                text = f" below the minimum {r.min}"
+            else:
+                text = f" above the maximum {r.max}"
             rules.append(
                 CompiledRule(r.id, bad.fill_null(False), _msg(f"{r.field} = ", r.field, text))
             )

@@ -226,7 +226,7 @@ class KafkaSource:
                     log.warning("kafka_consume_error", topic=self.topic, error=str(m.error()))
                 msgs = [m for m in msgs if m.error() is None]
             # One C call per field per message (confluent-kafka exposes no columnar API),
-            # mapped without a Python frame per message: ~20 % less than comprehensions.
+            # mapped without a Python frame per message (bench_batch_steps: 41 vs 45 ms).
             # A consumed message (no error) always has its partition and offset.
             batch.stream_ids.extend(map(Message.partition, msgs))  # type: ignore[arg-type]
             batch.seqs.extend(map(Message.offset, msgs))  # type: ignore[arg-type]
