@@ -29,6 +29,7 @@ from lakesmith.contracts import Contract
 from lakesmith.core.records import RawBatch
 from lakesmith.pipeline.dataset import Dataset
 from lakesmith.stores import dq as dq_store
+from lakesmith.stores.meta import ensure_meta_schema
 from lakesmith.stores.postgres import connect
 from lakesmith.testing import free_ports, worker_env
 from lakesmith.testing.pipeline import unique_contract
@@ -475,6 +476,12 @@ def test_replayed_records_count_as_recovered(walk: Walk, stack_settings: Setting
         assert dq_store.recovered_total(conn, walk.contract.name) == BAD
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def test_ctrl_c_prints_a_summary(stack_settings: Settings, tmp_path: Path) -> None:
     drop = tmp_path / "drop"
     drop.mkdir()
@@ -495,10 +502,16 @@ def test_ctrl_c_prints_a_summary(stack_settings: Settings, tmp_path: Path) -> No
     try:
         deadline = time.monotonic() + TIMEOUT_S
         with connect(stack_settings) as conn:
+            ensure_meta_schema(conn)  # the worker may not have created it yet
             while (totals := dq_store.dq_totals(conn, contract.name)) is None:
                 assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
                 time.sleep(0.3)
         assert totals[0] == 50
+        # every file read: the worker waits for more without spinning (it used to poll
+        # the exhausted source in a loop at 60-100 % of a core)
+        cpu = _cpu_seconds(proc.pid)
+        time.sleep(2.0)
+        assert _cpu_seconds(proc.pid) - cpu < 0.3
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=TIMEOUT_S)
     finally:

@@ -56,3 +56,39 @@ def test_sigkill_and_the_same_command_again(stack_settings: Settings, tmp_path: 
     assert sinks.silver.height == sinks.silver["_record_id"].n_unique() == good
     assert sinks.quarantine.height == 7
     assert sorted(sinks.silver["id"].to_list()) == list(range(good))  # none missing
+
+
+def test_ctrl_c_ends_after_the_batch_in_flight_and_the_same_command_continues(
+    stack_settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "orders.csv"
+    rows = write_csv(path, 9 * 1024 * 1024)
+    dataset = f"resume.stop_{uuid.uuid4().hex[:8]}"
+    env = worker_env(stack_settings)
+    cmd = lakesmith_cmd(
+        "ingest", str(path), "--dataset", dataset, "--memory-limit", "520MiB", "--no-progress"
+    )
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen: list[str] = []
+    for line in proc.stderr:  # the log: stop once the first batch is committed
+        seen.append(line)
+        if '"batch_committed"' in line:
+            break
+    else:
+        raise AssertionError("".join(seen)[-3000:])
+    proc.send_signal(signal.SIGINT)
+    stopped_at = time.monotonic()
+    _, err = proc.communicate(timeout=120)
+    err = "".join(seen) + err
+    assert proc.returncode == 130, err[-3000:]
+    assert time.monotonic() - stopped_at < 60
+    assert "interrupted; run the same command again to continue" in err, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+
+    last = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert last.returncode == 0, last.stderr[-2000:]
+    contract = load_contract_file(stored_contract_path(stack_settings, dataset))
+    sinks = read_sinks(stack_settings, contract)
+    assert sinks.silver.height == sinks.silver["_record_id"].n_unique() == rows
+    assert sorted(sinks.silver["id"].to_list()) == list(range(rows))

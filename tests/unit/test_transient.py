@@ -118,3 +118,18 @@ def test_a_stop_request_cuts_the_back_off_short() -> None:
         timer.cancel()
         STOPPING.clear()
     assert time.monotonic() - started < 5
+
+
+def test_the_first_signal_asks_to_stop_and_the_second_interrupts() -> None:
+    import signal
+
+    from lakesmith.core.transient import STOPPING, stop_after_batch
+
+    STOPPING.clear()
+    try:
+        stop_after_batch(signal.SIGINT, None)  # the loop ends after the batch in flight
+        assert STOPPING.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            stop_after_batch(signal.SIGINT, None)  # asked twice: at once
+    finally:
+        STOPPING.clear()

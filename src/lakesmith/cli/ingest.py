@@ -118,6 +118,7 @@ def _run(s: object, job: IngestJob, show: bool) -> IngestResult:
     )
 
     from lakesmith.config import Settings
+    from lakesmith.core.transient import stop_after_batch
     from lakesmith.pipeline.ingest import ingest as run_ingest
     from lakesmith.pipeline.ingest import ingest_trim
     from lakesmith.pipeline.worker import RunStats
@@ -144,16 +145,23 @@ def _run(s: object, job: IngestJob, show: bool) -> IngestResult:
             rate=stats.records_per_second,
         )
 
+    # from here Ctrl-C / SIGTERM end the ingest after the batch in flight (a second one
+    # at once); before, they stop it at once (hashing the file, opening the tables)
+    signal.signal(signal.SIGINT, stop_after_batch)
+    signal.signal(signal.SIGTERM, stop_after_batch)
     with bar:
         try:
             # freed memory reused between trims every few batches (the process exits after
             # the files): never trimming cut ~30 % of the CPU but the peak grew with the
             # file; trimming after every batch paid for page zeroing each time
-            return run_ingest(s, job, update, trim_memory=ingest_trim(job))
+            result = run_ingest(s, job, update, trim_memory=ingest_trim(job))
         except KeyboardInterrupt:
+            result = None
+        if result is None or result.stats.interrupted:
             bar.stop()
             err_console.print(
                 f"{job.contract.name}: interrupted; run the same command again to continue",
                 highlight=False,
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(130)
+        return result

@@ -27,12 +27,6 @@ if TYPE_CHECKING:
     from lakesmith.pipeline.worker import RunStats
 
 
-def _stop(signum: int, frame: object) -> None:
-    """SIGTERM stops the worker like Ctrl-C: the batch in flight is written, then it exits.
-    (Nothing is lost either way: uncommitted batches are re-read from the sinks' positions.)"""
-    raise KeyboardInterrupt
-
-
 def summary(name: str, stats: RunStats, *, interrupted: bool = False) -> str:
     """One line: records, batches, throughput and the records per disposition."""
     counts = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.by_disposition.items()))
@@ -78,14 +72,18 @@ def worker(
     table and the DQ statistics. Exactly-once: each batch's source positions are committed with its data in every sink,
     and a restarted worker resumes from them. Workers started with the same --group share
     a Kafka topic's partitions. Ctrl-C (or SIGTERM) finishes the batch in flight, prints
-    what was done and exits 130.
+    what was done and exits 130; a second Ctrl-C stops at once.
     """
     from lakesmith.contracts import load_contract
+    from lakesmith.core.transient import stop_after_batch
     from lakesmith.pipeline.metrics import WorkerMetrics
     from lakesmith.pipeline.worker import Worker
 
     s = settings()
-    signal.signal(signal.SIGTERM, _stop)
+    # Ctrl-C or SIGTERM: the batch in flight is written, then the worker exits; a second one
+    # stops at once (nothing is lost either way: uncommitted batches are read again)
+    signal.signal(signal.SIGINT, stop_after_batch)
+    signal.signal(signal.SIGTERM, stop_after_batch)
     contract = load_contract(dataset, s.state_dir)
     metrics = WorkerMetrics(contract.name)
     if metrics_port:
@@ -107,8 +105,10 @@ def worker(
             _write_stats(stats_json, stats, interrupted=True)
             console.print(summary(contract.name, stats, interrupted=True), highlight=False)
         raise typer.Exit(130) from None
-    _write_stats(stats_json, stats)
-    console.print(summary(contract.name, stats), highlight=False)
+    _write_stats(stats_json, stats, interrupted=stats.interrupted)
+    console.print(summary(contract.name, stats, interrupted=stats.interrupted), highlight=False)
+    if stats.interrupted:
+        raise typer.Exit(130)
 
 
 def _write_stats(path: Path | None, stats: RunStats, *, interrupted: bool = False) -> None:

@@ -152,9 +152,20 @@ def _kafka_codes() -> frozenset[int]:
 
 # Set when the process is asked to stop (SIGTERM, Ctrl-C): a retry in its back-off gives
 # up at once instead of holding the stop for up to the whole budget (nothing is lost: what
-# was not committed is read again from the committed positions). The worker clears it
-# when a run starts.
+# was not committed is read again from the committed positions). The worker's loop ends
+# when it is set, and clears it when the run ends.
 STOPPING = threading.Event()
+
+
+def stop_after_batch(signum: int, frame: object) -> None:
+    """A SIGINT/SIGTERM handler for a worker loop: the first signal sets ``STOPPING``; the
+    loop ends after the batch in flight and its commits. A second signal interrupts at
+    once (``KeyboardInterrupt``). The loop checks the flag between batches, so the
+    interrupt never lands inside a thread pool's or a driver's bookkeeping, which could
+    leave a write that is never picked up and a stop that never ends."""
+    if STOPPING.is_set():
+        raise KeyboardInterrupt
+    STOPPING.set()
 
 
 def _back_off(seconds: float) -> None:

@@ -364,10 +364,10 @@ def ingest(
         stop.set()
         ticker.join()
         worker.close()
-    if progress is not None:
+    if progress is not None and not stats.interrupted:
         progress(job.total_bytes, job.total_bytes, stats)
     log.info(
-        "ingest_finished",
+        "ingest_stopped" if stats.interrupted else "ingest_finished",
         dataset=job.contract.name,
         records=stats.records,
         **{k: int(v) for k, v in stats.by_disposition.items()},

@@ -86,6 +86,7 @@ class RunStats:
     lake_conflicts: int = 0  # of which had to be redone because another worker won
     first_record_at: float | None = None  # epoch seconds: the first record received …
     last_commit_at: float | None = None  # … and the last batch committed (spans across workers)
+    interrupted: bool = False  # stopped by a signal (``core.transient.stop_after_batch``)
 
     @property
     def records_per_second(self) -> float:
@@ -295,7 +296,6 @@ class Worker:
         the processing of N+1; one more batch in memory, which its batch sizing allows).
         Two batches are in memory at most, and only one of them is being transformed."""
         cfg = self.settings.worker
-        STOPPING.clear()
         _quiet_gc()
         self.trimmer.start()
         source = self.source = open_source(
@@ -306,7 +306,9 @@ class Worker:
         idle_since: float | None = None
         flight: _InFlight | None = None
         try:
-            while max_batches is None or stats.batches + self._unaccounted(flight) < max_batches:
+            while not STOPPING.is_set() and (
+                max_batches is None or stats.batches + self._unaccounted(flight) < max_batches
+            ):
                 t_iter = time.perf_counter()
                 raw = self._retrying(
                     lambda: source.poll(cfg.batch_size, cfg.max_wait_s), "reading the source"
@@ -320,10 +322,16 @@ class Worker:
                         stats.active_seconds += time.perf_counter() - t_iter
                         continue
                     self.flush(force=until_idle)  # held rows: when due, or all to drain
+                    pause = cfg.max_wait_s - (time.perf_counter() - t_iter)
                     if until_idle and self._retrying(source.drained, "checking the source"):
                         idle_since = idle_since or time.monotonic()
-                        if time.monotonic() - idle_since >= cfg.idle_timeout_s:
+                        idle_left = cfg.idle_timeout_s - (time.monotonic() - idle_since)
+                        if idle_left <= 0:
                             break
+                        pause = min(pause, idle_left)
+                    # a source with nothing new may answer at once (files read to the end):
+                    # wait out the poll interval instead of spinning (a stop cuts it short)
+                    STOPPING.wait(max(pause, 0.0))
                     continue
                 idle_since = None
                 stats.first_record_at = stats.first_record_at or time.time()
@@ -352,6 +360,12 @@ class Worker:
             self._settle(stats)
             stats.active_seconds += time.perf_counter() - t_last
             self.flush(force=True)
+            stats.interrupted = STOPPING.is_set()
+        except ServiceUnavailableError as exc:
+            if not STOPPING.is_set():
+                raise
+            self._stopped_with_writes_failing(exc)  # a store away when the stop came
+            stats.interrupted = True
         except KeyboardInterrupt:  # Ctrl-C / SIGTERM: what is written stays written
             STOPPING.set()  # writes retrying against a service that is away give up now
             try:
@@ -359,10 +373,8 @@ class Worker:
                     self._finish(flight, stats)
                     flight = None
                 self.flush(force=True)
-            except ServiceUnavailableError as exc:  # not committed: read again next run
-                flight = None
-                log.warning("stopped_with_writes_failing", dataset=self.contract.name,
-                            error=exc.message[:300])  # fmt: skip
+            except ServiceUnavailableError as exc:
+                self._stopped_with_writes_failing(exc)
             raise
         finally:
             stats.seconds = time.monotonic() - started
@@ -372,7 +384,14 @@ class Worker:
                     future.exception()
             self._lagging = None
             self.source.close()
+            STOPPING.clear()  # the stop is served
         return stats
+
+    def _stopped_with_writes_failing(self, exc: ServiceUnavailableError) -> None:
+        """A stop while a store is away: what was not committed is read again next run
+        (the writes still running are waited for before the sinks close)."""
+        log.warning("stopped_with_writes_failing", dataset=self.contract.name,
+                    error=exc.message[:300])  # fmt: skip
 
     def _unaccounted(self, flight: _InFlight | None) -> int:
         """Batches submitted but not yet accounted for (in flight, lagging)."""
