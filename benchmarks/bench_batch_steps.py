@@ -3,7 +3,9 @@
 1. a CSV file read into batches of columns (``formats.read_chunks`` + ``add_chunk``) and
    its bronze envelope built (``bronze.envelope``: record ids, ``_source`` URIs, seqs,
    stream and source time from the batch's runs);
-2. ``DedupeIndex.split`` on batches of keys, the index growing to ``--keys`` keys;
+2. ``DedupeIndex.split`` on batches of keys, the index growing to ``--keys`` keys (with
+   the worker's 2-day window, all inside it), and its size and peak (``tracemalloc``:
+   NumPy's arrays, the chunk merges included);
 3. the Kafka source's per-message field extraction (``Message.partition/offset/key/
    value/timestamp`` over ``--messages`` messages), mapped as ``KafkaSource.poll`` does and
    with list comprehensions (what it did before) for comparison.
@@ -25,7 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+import tracemalloc
+from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 
@@ -70,8 +73,12 @@ def csv_steps(path: Path, batch_rows: int) -> dict[str, float]:
 def dedupe_step(keys: int, batch_rows: int) -> dict[str, float]:
     from lakesmith.silver.dedupe import DedupeIndex
 
-    index = DedupeIndex(["device_id", "timestamp"])
+    try:  # as the worker builds it: keys older than the window are dropped when merging
+        index = DedupeIndex(["device_id", "timestamp"], "timestamp", timedelta(days=2))
+    except TypeError:  # a checkout from before the window
+        index = DedupeIndex(["device_id", "timestamp"])
     spent = 0.0
+    tracemalloc.start()  # NumPy reports its arrays to tracemalloc: the index's peak
     for base in range(0, keys, batch_rows):
         ids = np.arange(base, min(base + batch_rows, keys))
         frame = pl.DataFrame(
@@ -85,7 +92,14 @@ def dedupe_step(keys: int, batch_rows: int) -> dict[str, float]:
         t0 = time.process_time()
         index.split(frame)
         spent += time.process_time() - t0
-    return {"keys": len(index), "split_s": spent}
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return {
+        "keys": len(index),
+        "split_s": spent,
+        "index_mb": index.nbytes / 1e6,
+        "peak_mb": peak / 1e6,
+    }
 
 
 def kafka_step(messages: int) -> dict[str, float]:
@@ -138,7 +152,8 @@ def _child(args: argparse.Namespace, src: Path | None) -> dict[str, float]:
 def _line(label: str, f: dict[str, float]) -> str:
     return (
         f"{label:10s} CSV {f['rows']:,.0f} rows: read+batch {f['read_s']:.2f} s, envelope "
-        f"{f['envelope_s']:.2f} s CPU | dedupe {f['keys']:,.0f} keys: split {f['split_s']:.2f} s"
+        f"{f['envelope_s']:.2f} s CPU | dedupe {f['keys']:,.0f} keys: split {f['split_s']:.2f} s, "
+        f"index {f['index_mb']:.0f} MB, peak {f['peak_mb']:.0f} MB"
     )
 
 

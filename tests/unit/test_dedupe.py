@@ -36,7 +36,7 @@ def test_duplicates_in_a_batch_and_across_batches() -> None:
     assert (ids(firsts), ids(dups)) == (["r1", "r3"], ["r2"])
     firsts, dups = index.split(rows(("b", 1, "r4"), ("a", 2, "r5"), ("a", 1, "r6")))
     assert (ids(firsts), ids(dups)) == (["r5"], ["r4", "r6"])
-    assert len(index) == 3 and index.nbytes == 3 * 24
+    assert len(index) == 3 and index.nbytes == 3 * 28
 
 
 def test_a_replayed_batch_gets_the_same_answer() -> None:
@@ -68,8 +68,8 @@ def test_keys_sharing_their_first_hash_are_told_apart(monkeypatch: pytest.Monkey
     real = DedupeIndex._hashes
 
     def weak(self: DedupeIndex, frame: pl.DataFrame) -> tuple[np.ndarray, ...]:
-        h1, h2, rid = real(self, frame)
-        return h1 % np.uint64(2), h2, rid
+        h1, h2, rid, t = real(self, frame)
+        return h1 % np.uint64(2), h2, rid, t
 
     monkeypatch.setattr(DedupeIndex, "_hashes", weak)
     index = DedupeIndex(["device_id", "ts"])
@@ -102,7 +102,7 @@ def test_many_batches_merge_chunks_and_keep_every_claim(monkeypatch: pytest.Monk
     assert firsts.height == 0 and dups.height == 15
 
 
-def test_memory_is_24_bytes_a_key() -> None:
+def test_memory_is_28_bytes_a_key() -> None:
     n = 200_000
     frame = pl.DataFrame(
         {
@@ -115,6 +115,45 @@ def test_memory_is_24_bytes_a_key() -> None:
     )
     index = DedupeIndex(["device_id", "ts"])
     index.add(frame)
-    assert index.nbytes == 24 * n
+    assert index.nbytes == 28 * n
     firsts, dups = index.split(frame.slice(1000, 5000))
     assert firsts.height == 5000 and dups.height == 0  # a replay
+
+
+def test_keys_older_than_the_window_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long stream holds one window of keys, as a restarted worker primes: memory stops
+    growing with the rows, and a late duplicate older than the window passes (the same
+    answer a restart would give); keys inside the window are still caught."""
+    monkeypatch.setattr(dedupe, "_MAX_CHUNKS", 3)
+    index = DedupeIndex(["device_id", "ts"], "ts", timedelta(seconds=100))
+    for b in range(30):  # 30 batches of 10 keys, 10 s apart: 300 s of event time
+        firsts, _ = index.split(rows(*[("a", b * 10 + i, f"r{b}-{i}") for i in range(10)]))
+        assert firsts.height == 10
+        assert len(index) <= 101 + 3 * 10  # the window, plus the chunks since the merge
+    firsts, dups = index.split(rows(("a", 5, "late"), ("a", 250, "again")))
+    assert ids(firsts) == ["late"]  # second 5: long out of the window (newest is 299)
+    assert ids(dups) == ["again"]  # second 250: inside it
+
+
+def test_without_a_window_nothing_is_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dedupe, "_MAX_CHUNKS", 3)
+    index = DedupeIndex(["device_id", "ts"])
+    for b in range(30):
+        index.split(rows(*[("a", b * 10 + i, f"r{b}-{i}") for i in range(10)]))
+    assert len(index) == 300
+    _, dups = index.split(rows(("a", 5, "late")))
+    assert ids(dups) == ["late"]
+
+
+def test_rows_without_an_event_time_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dedupe, "_MAX_CHUNKS", 3)
+    index = DedupeIndex(["device_id"], "ts", timedelta(seconds=1))
+    frame = pl.DataFrame(
+        {"device_id": ["a", "b"], "ts": [None, T0], "_record_id": ["r1", "r2"]},
+        schema_overrides={"ts": pl.Datetime("us", "UTC")},
+    )
+    index.split(frame)
+    for b in range(10):  # merges that drop "b" (an hour old) but keep "a" (no time)
+        index.split(rows(*[(f"d{b}-{i}", 3600 + b, f"x{b}-{i}") for i in range(5)]))
+    _, dups = index.split(rows(("a", 0, "r9"), ("b", 0, "r8")))
+    assert ids(dups) == ["r9"]

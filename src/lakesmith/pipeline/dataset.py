@@ -297,7 +297,9 @@ class Dataset:
         if not isinstance(newest, datetime):
             return
         since = newest - parse_duration(self.settings.worker.dedupe_window)
-        frame = self.scan_silver([*self.contract.keys, RECORD_ID], [(event, ">=", since)])
+        frame = self.scan_silver(
+            [*dict.fromkeys([*self.contract.keys, RECORD_ID, event])], [(event, ">=", since)]
+        )
         dedupe.add(frame)
         log.info(
             "dedupe_primed", dataset=self.contract.name, keys=frame.height, since=since.isoformat()

@@ -26,7 +26,7 @@ from typing import TypeVar
 import polars as pl
 
 from lakesmith.config import Settings
-from lakesmith.contracts.model import Contract
+from lakesmith.contracts.model import Contract, parse_duration
 from lakesmith.core import positions as pos
 from lakesmith.core.columns import DISPOSITION, RULE_IDS
 from lakesmith.core.errors import ServiceUnavailableError
@@ -114,11 +114,23 @@ class Worker:
         # resident size, freed memory reused in between instead of being returned and
         # faulted in again (page zeroing was ~30 % of an ingest's CPU, perf). False: never
         self.trim_memory = trim_memory
+        _x = os.environ.get("LSX_TRIM")
+        if _x:
+            _e, _a = _x.split(",")
+            trim_memory = (
+                TrimPolicy(every=int(_e), above_bytes=int(_a) * 1048576 if int(_a) else None)
+                if int(_e)
+                else False
+            )
         self.trimmer = Trimmer(TrimPolicy.of(trim_memory))
         self.contract = contract
         self.group_id = group_id or f"lakesmith-{contract.name}"
         self.metrics = metrics or WorkerMetrics(contract.name)
-        self.dedupe = DedupeIndex([] if contract.silver.versions == "latest" else contract.keys)
+        self.dedupe = DedupeIndex(
+            [] if contract.silver.versions == "latest" else contract.keys,
+            contract.event_time,
+            parse_duration(settings.worker.dedupe_window),  # what a restart primes, too
+        )
         self.dataset = Dataset(settings, contract).ensure()
         self.sinks: list[Sink] = build_sinks(self.dataset)
         self._writes: dict[str, int] = {}
