@@ -68,6 +68,11 @@ def main() -> None:
     )
     ap.add_argument("--batch-size", type=int, default=200_000)
     ap.add_argument(
+        "--trim-above-mib",
+        type=int,
+        help="worker.trim_above_mib (default: the setting's default; 0: trim after every batch)",
+    )
+    ap.add_argument(
         "--profile",
         metavar="FILE",
         help="record the worker with py-spy (collapsed stacks per thread) into FILE",
@@ -101,6 +106,8 @@ def main() -> None:
             "LAKESMITH__WORKER__IDLE_TIMEOUT_S": "2",
             "LAKESMITH__LOG_LEVEL": "WARNING",
         }
+        if args.trim_above_mib is not None:
+            env["LAKESMITH__WORKER__TRIM_ABOVE_MIB"] = str(args.trim_above_mib)
         stats_path = tmp / "stats.json"
         services0 = {name: stack.service(name).cpu_seconds() for name in ("postgres", "kafka")}
         before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -36,6 +36,7 @@ def _glibc() -> ctypes.CDLL | None:
 _LIBC = _glibc()
 _M_MMAP_THRESHOLD = -3  # mallopt parameter (malloc.h)
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+WORKER_TRIM_EVERY = 8  # batches between the streaming worker's trims (``for_worker``)
 
 
 def bound_allocators() -> None:
@@ -73,6 +74,16 @@ class TrimPolicy:
 
     every: int = 1
     above_bytes: int | None = None
+
+    @classmethod
+    def for_worker(cls, above_mib: int) -> TrimPolicy:
+        """The streaming worker's: every ``WORKER_TRIM_EVERY`` batches, or sooner above
+        ``above_mib`` MiB resident; 0: after every batch, big allocations in their own
+        mappings (the lowest peak; measured 7-9 % fewer events/s on the IoT benchmark,
+        896-936 against 957 MiB at 2M events, ``bench_iot_e2e.py``)."""
+        if above_mib <= 0:
+            return cls()
+        return cls(every=WORKER_TRIM_EVERY, above_bytes=above_mib * 1024 * 1024)
 
     @classmethod
     def of(cls, trim: bool | TrimPolicy) -> TrimPolicy | None:

@@ -108,20 +108,14 @@ class Worker:
         # True: batch N+1 is processed while N's lake files are encoded (a third batch's
         # worth of memory; ``lakesmith ingest`` sizes its batches for it)
         self.overlap_lake = overlap_lake
-        # True: big allocations get their own mappings and the allocators hand their free
-        # memory back after every batch (``pipeline.memory``): a long-running stream's RSS
-        # stays flat. A ``TrimPolicy`` (``lakesmith ingest``): every few batches or above a
-        # resident size, freed memory reused in between instead of being returned and
-        # faulted in again (page zeroing was ~30 % of an ingest's CPU, perf). False: never
+        # True: the allocators hand their free memory back (``pipeline.memory``) every few
+        # batches or after one that leaves more than ``worker.trim_above_mib`` resident, so
+        # a long-running stream's RSS stays flat; freed memory is reused in between instead
+        # of being returned and faulted in again (page zeroing was ~30 % of an ingest's CPU,
+        # perf). A ``TrimPolicy``: that one (``lakesmith ingest``'s). False: never
         self.trim_memory = trim_memory
-        _x = os.environ.get("LSX_TRIM")
-        if _x:
-            _e, _a = _x.split(",")
-            trim_memory = (
-                TrimPolicy(every=int(_e), above_bytes=int(_a) * 1048576 if int(_a) else None)
-                if int(_e)
-                else False
-            )
+        if trim_memory is True:
+            trim_memory = TrimPolicy.for_worker(settings.worker.trim_above_mib)
         self.trimmer = Trimmer(TrimPolicy.of(trim_memory))
         self.contract = contract
         self.group_id = group_id or f"lakesmith-{contract.name}"
