@@ -431,3 +431,44 @@ def test_reprocess_and_replay_decode_csv_rows_with_their_files_header(
     after = read_sinks(stack_settings, relaxed)
     assert _silver(after, "a", "b", "c") == [(1, 2.5, "x"), (42, 4.5, "y"), (3, 7.25, "z")]
     assert after.quarantine.height == 0
+
+
+def test_a_duplicate_far_apart_in_event_time_is_caught(
+    stack_settings: Settings, tmp_path: Path
+) -> None:
+    """A file's rows may span years of event time: ``ingest`` keeps every key of the run,
+    not only the stream worker's ``dedupe_window`` (2 days), even after the index merges
+    its chunks (many small batches here)."""
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    lines = ["id,ts,v"] + [
+        f"{i},{(start + timedelta(minutes=30 * i)).isoformat()},{i}" for i in range(100_000)
+    ]
+    lines.append(lines[1])  # row 0 again, ~2,000 days after it in event time
+    path = tmp_path / "readings.csv"
+    path.write_text("\n".join(lines) + "\n")
+    contract = tmp_path / "contract.yaml"
+    contract.write_text(
+        yaml.safe_dump(
+            {
+                "name": "quirks.keyed",
+                "source": {"kind": "file", "path": "/replaced/by/ingest"},
+                "payload": {"format": "csv"},
+                "fields": [
+                    {"name": "id", "type": "long", "required": True},
+                    {"name": "ts", "type": "timestamp"},
+                    {"name": "v", "type": "long"},
+                ],
+                "keys": ["id"],
+                "event_time": "ts",
+            }
+        )
+    )
+    name = f"quirks.k_{uuid.uuid4().hex[:8]}"
+    job = prepare(
+        stack_settings, str(path), name, contract_path=contract, memory_limit=540 * 1024 * 1024
+    )
+    assert job.batch_size * 10 < 100_000  # enough batches for the index to merge its chunks
+    result = ingest(stack_settings, job)
+    assert result.stats.by_disposition == {"valid": 100_000, "duplicate": 1}

@@ -18,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from lakesmith.contracts.model import Contract
-from lakesmith.core.errors import ContractError
+from lakesmith.core.errors import ContractError, validation_problems
 
 DOMAINS_DIR = Path(__file__).resolve().parent.parent / "domains"
 _VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -60,10 +60,7 @@ def load_contract_file(path: Path) -> Contract:
     try:
         return Contract.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ContractError(f"invalid contract {path}: {problems}") from None
+        raise ContractError(f"invalid contract {path}: {validation_problems(exc)}") from None
 
 
 @cache

@@ -18,6 +18,11 @@ message (and ``hint``) and exits non-zero, never with a traceback::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class LakesmithError(Exception):
     """Base class: an error with a message meant for the user and an optional fix."""
@@ -69,3 +74,15 @@ class PortInUseError(LocalStackError):
 
 class ServiceStartError(LocalStackError):
     """A service exited during start-up or did not become healthy in time."""
+
+
+def validation_problems(exc: ValidationError, whole: str = "") -> str:
+    """A Pydantic ``ValidationError`` as one line, ``field.path: message; …``. An error of
+    the whole model (a validator across fields) is named ``whole``, or has no prefix;
+    Pydantic's ``Value error, `` in front of a validator's own message is dropped."""
+    problems = []
+    for e in exc.errors():
+        where = ".".join(str(p) for p in e["loc"]) or whole
+        message = e["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)

@@ -338,7 +338,12 @@ def ingest(
     if trim_memory is not True:
         reuse_memory()
     worker = Worker(
-        run_settings, job.contract, metrics=metrics, overlap_lake=True, trim_memory=trim_memory
+        run_settings,
+        job.contract,
+        metrics=metrics,
+        overlap_lake=True,
+        trim_memory=trim_memory,
+        keep_all_keys=True,
     )
     stop = threading.Event()
 

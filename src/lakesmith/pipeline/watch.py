@@ -43,7 +43,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lakesmith.config import Settings
-from lakesmith.core.errors import InputError, LakesmithError
+from lakesmith.core.errors import InputError, LakesmithError, validation_problems
 from lakesmith.core.logging import get_logger
 from lakesmith.stores import ledger
 
@@ -95,11 +95,8 @@ def load_dataset_map(path: Path) -> DatasetMap:
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(f"cannot read the dataset map {path}: {exc}") from None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
         raise InputError(
-            f"invalid dataset map {path}: {problems}",
+            f"invalid dataset map {path}: {validation_problems(exc)}",
             hint="datasets: [{match: '*.csv', dataset: files.orders}, …]",
         ) from None
     base = path.parent

@@ -103,6 +103,7 @@ class Worker:
         metrics: WorkerMetrics | None = None,
         overlap_lake: bool = False,
         trim_memory: bool | TrimPolicy = True,
+        keep_all_keys: bool = False,
     ) -> None:
         self.settings = settings
         # True: batch N+1 is processed while N's lake files are encoded (a third batch's
@@ -120,10 +121,13 @@ class Worker:
         self.contract = contract
         self.group_id = group_id or f"lakesmith-{contract.name}"
         self.metrics = metrics or WorkerMetrics(contract.name)
+        # the natural keys of the last ``dedupe_window`` of event time (what a restart
+        # primes), or (``keep_all_keys``: ``lakesmith ingest``, a file's rows may span years
+        # of event time) every key of the run
         self.dedupe = DedupeIndex(
             [] if contract.silver.versions == "latest" else contract.keys,
             contract.event_time,
-            parse_duration(settings.worker.dedupe_window),  # what a restart primes, too
+            None if keep_all_keys else parse_duration(settings.worker.dedupe_window),
         )
         self.dataset = Dataset(settings, contract).ensure()
         self.sinks: list[Sink] = build_sinks(self.dataset)

@@ -8,6 +8,7 @@ from typing import Any
 
 from lakesmith.api.errors import InvalidError, UnavailableError
 from lakesmith.config import Settings
+from lakesmith.core.errors import validation_problems
 
 
 class SearchService:
@@ -33,12 +34,7 @@ class SearchService:
         try:
             query = SearchQuery(**{k: v for k, v in params.items() if v is not None})
         except ValidationError as exc:
-            raise InvalidError(
-                "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or 'query'}: {e['msg']}"
-                    for e in exc.errors()
-                )
-            ) from None
+            raise InvalidError(validation_problems(exc, whole="query")) from None
         try:
             return self._repository().search(query)
         except EmbeddingsUnavailableError as exc:
