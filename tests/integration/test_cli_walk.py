@@ -521,3 +521,4 @@ def test_ctrl_c_prints_a_summary(stack_settings: Settings, tmp_path: Path) -> No
     assert proc.returncode == 130, shown
     assert f"{contract.name}: interrupted after 50 records in 1 batches" in out, shown
     assert "valid 50" in out and "Traceback" not in out + err, shown
+    assert '"file_source_read"' in err, shown  # the user learns new files wait for a rerun

@@ -153,6 +153,7 @@ class FileSource:
         self._chunks: Iterator[RecordChunk] | None = None
         self._pending: RecordChunk | None = None  # the undelivered rest of a chunk
         self._failed: InputError | None = None  # a file could not be read: stop there
+        self._told_done = False  # "every file read" logged
         self.busy_s = 0.0
         self.total_bytes = sum(f.size for f in self.files)
         self.bytes_read = 0  # whole files before the current one + its read position
@@ -241,6 +242,14 @@ class FileSource:
             chunk = self._pending if self._pending is not None else self._next_chunk()
             self._pending = None
             if chunk is None:
+                if not self._told_done:
+                    self._told_done = True
+                    log.info(
+                        "file_source_read", path=self.spec.path, files=len(self.files),
+                        hint="files are found when the worker starts: new ones are read by "
+                        "the next run (`lakesmith watch DIR` ingests files as they land); "
+                        "--until-idle exits once every file is read",
+                    )  # fmt: skip
                 break
             f = self._current
             assert f is not None
