@@ -176,6 +176,30 @@ def test_5xx_and_timeouts_are_retried_then_a_clear_error(api: TicketService) -> 
         slow.fetch(slow.first_request(), None)
 
 
+def test_a_stop_request_cuts_the_back_off_short(api: TicketService) -> None:
+    """Ctrl-C / SIGTERM while an API is failing: the worker stops within moments, not after
+    the retry schedule, with an error that says nothing is lost."""
+    import threading
+
+    from lakesmith.core.errors import ServiceUnavailableError
+    from lakesmith.core.transient import STOPPING
+
+    slow = {**FAST_RETRY, "attempts": 5, "backoff_s": 30.0, "max_backoff_s": 30.0}
+    client = PageClient(spec(api.url + "/page/tickets", retry=slow))
+    api.faults.script.extend([503] * 5)
+    timer = threading.Timer(0.3, STOPPING.set)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(ServiceUnavailableError, match="was failing when the stop came"):
+            client.fetch(client.first_request(), None)
+    finally:
+        timer.cancel()
+        STOPPING.clear()
+        api.faults.script.clear()
+    assert time.monotonic() - started < 5
+
+
 def test_a_retry_after_beyond_the_limit_is_an_error_not_a_wait(api: TicketService) -> None:
     limited = {**FAST_RETRY, "max_retry_after_s": 5}
     client = PageClient(spec(api.url + "/page/tickets", retry=limited))

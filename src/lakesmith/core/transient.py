@@ -168,7 +168,7 @@ def stop_after_batch(signum: int, frame: object) -> None:
     STOPPING.set()
 
 
-def _back_off(seconds: float) -> None:
+def stop_aware_sleep(seconds: float) -> None:
     STOPPING.wait(seconds)  # a back-off that a stop request cuts short
 
 
@@ -190,7 +190,7 @@ def retrying(call: Callable[[], T], what: str, budget_s: float, **context: objec
         retry=retry_if_exception(transient),
         stop=stop_after_delay(budget_s) | stop_when_event_set(STOPPING),
         wait=wait_exponential(multiplier=0.5, max=15.0) + wait_random(0, 0.5),
-        sleep=_back_off,
+        sleep=stop_aware_sleep,
         before_sleep=before_sleep,
         reraise=True,
     )

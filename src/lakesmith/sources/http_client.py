@@ -25,10 +25,17 @@ from typing import Any
 import httpx
 import msgspec
 from pydantic import SecretStr
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_when_event_set,
+)
 
-from lakesmith.core.errors import SourceError
+from lakesmith.core.errors import ServiceUnavailableError, SourceError
 from lakesmith.core.logging import get_logger
+from lakesmith.core.transient import STOPPING, stop_aware_sleep
 from lakesmith.sources.http_body import (
     at_path,
     next_link,
@@ -186,8 +193,10 @@ class PageClient:
         """The page ``request`` names (the pass's cursor value ``since``), retried."""
         retryer = Retrying(
             retry=retry_if_exception_type(_RetryableError),
-            stop=stop_after_attempt(self.spec.retry.attempts),
+            # a stop request (Ctrl-C, SIGTERM: ``core.transient``) cuts the back-off short
+            stop=stop_after_attempt(self.spec.retry.attempts) | stop_when_event_set(STOPPING),
             wait=self._wait,
+            sleep=stop_aware_sleep,
             before_sleep=self._before_sleep,
             reraise=True,
         )
@@ -196,6 +205,12 @@ class PageClient:
         except SourceError as exc:  # a body may echo what we sent
             raise SourceError(self.redact(exc.message), hint=exc.hint) from None
         except _RetryableError as exc:
+            if STOPPING.is_set():
+                raise ServiceUnavailableError(
+                    f"{self.redact(self.spec.uri)} was failing when the stop came: "
+                    f"{self.redact(str(exc))}",
+                    hint="nothing is lost: the source resumes from the committed cursor",
+                ) from None
             raise SourceError(
                 f"{self.redact(self.spec.uri)}: {self.redact(str(exc))} "
                 f"(gave up after {self.spec.retry.attempts} attempts)",
