@@ -246,9 +246,9 @@ class FileSource:
                     self._told_done = True
                     log.info(
                         "file_source_read", path=self.spec.path, files=len(self.files),
-                        hint="files are found when the worker starts: new ones are read by "
-                        "the next run (`lakesmith watch DIR` ingests files as they land); "
-                        "--until-idle exits once every file is read",
+                        hint="the files found when the source opened are read; files added "
+                        "since are read by the next run (`lakesmith watch DIR` ingests files "
+                        "as they land)",
                     )  # fmt: skip
                 break
             f = self._current
