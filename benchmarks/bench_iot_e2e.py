@@ -73,6 +73,13 @@ def main() -> None:
         help="worker.trim_above_mib (default: the setting's default; 0: trim after every batch)",
     )
     ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a setting for the worker, e.g. worker.dedupe_window=10m (repeatable)",
+    )
+    ap.add_argument(
         "--profile",
         metavar="FILE",
         help="record the worker with py-spy (collapsed stacks per thread) into FILE",
@@ -106,6 +113,9 @@ def main() -> None:
             "LAKESMITH__WORKER__IDLE_TIMEOUT_S": "2",
             "LAKESMITH__LOG_LEVEL": "WARNING",
         }
+        for item in args.set:
+            name, _, value = item.partition("=")
+            env["LAKESMITH__" + name.upper().replace(".", "__")] = value
         if args.trim_above_mib is not None:
             env["LAKESMITH__WORKER__TRIM_ABOVE_MIB"] = str(args.trim_above_mib)
         stats_path = tmp / "stats.json"
