@@ -97,24 +97,22 @@ def worker(
             stats = worker.run(until_idle=until_idle, max_batches=max_batches)
         finally:
             worker.close()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once
         if worker is None:  # interrupted while opening the tables
             console.print(f"{contract.name}: interrupted before the first batch", highlight=False)
-        else:
-            stats = worker.stats
-            _write_stats(stats_json, stats, interrupted=True)
-            console.print(summary(contract.name, stats, interrupted=True), highlight=False)
-        raise typer.Exit(130) from None
-    _write_stats(stats_json, stats, interrupted=stats.interrupted)
+            raise typer.Exit(130) from None
+        stats = worker.stats
+        stats.interrupted = True
+    _write_stats(stats_json, stats)
     console.print(summary(contract.name, stats, interrupted=stats.interrupted), highlight=False)
     if stats.interrupted:
         raise typer.Exit(130)
 
 
-def _write_stats(path: Path | None, stats: RunStats, *, interrupted: bool = False) -> None:
+def _write_stats(path: Path | None, stats: RunStats) -> None:
     if path is not None:
         figures = {**asdict(stats), "records_per_second": stats.records_per_second}
-        path.write_text(json.dumps({**figures, "interrupted": interrupted}))
+        path.write_text(json.dumps(figures))
 
 
 class RunCommands(DomainCommands):

@@ -114,7 +114,6 @@ class Worker:
         # a long-running stream's RSS stays flat; freed memory is reused in between instead
         # of being returned and faulted in again (page zeroing was ~30 % of an ingest's CPU,
         # perf). A ``TrimPolicy``: that one (``lakesmith ingest``'s). False: never
-        self.trim_memory = trim_memory
         if trim_memory is True:
             trim_memory = TrimPolicy.for_worker(settings.worker.trim_above_mib)
         self.trimmer = Trimmer(TrimPolicy.of(trim_memory))

@@ -84,10 +84,9 @@ class DedupeIndex:
             t = np.full(frame.height, _NO_TIME, dtype=np.uint32)
         else:
             t = out["t"].to_numpy().astype(np.uint32, copy=False)
-            seen = t[t != _NO_TIME]
-            if len(seen):
-                newest = int(seen.max())
-                self.newest_s = max(newest, self.newest_s or newest)
+            newest = int(t.max(initial=0, where=t != _NO_TIME))
+            if newest:
+                self.newest_s = max(newest, self.newest_s or 0)
         return (
             out["a"].to_numpy().astype(np.uint64, copy=False),
             out["b"].to_numpy().astype(np.uint64, copy=False),
@@ -105,36 +104,25 @@ class DedupeIndex:
 
     def _merge(self) -> None:
         """One chunk of the keys still in the window, sorted by first hash. Built one
-        array at a time, each chunk's column freed once copied: the peak is about 1.5x
-        the index instead of 2.5x."""
+        column at a time, each chunk's column released once copied: the peak is about
+        1.5x the index instead of 2.5x."""
         chunks: list[list[npt.NDArray[Any]]] = [list(c) for c in self._chunks]
         self._chunks = []
+        times = _column(chunks, 3)
         keep: npt.NDArray[np.bool_] | None = None
         if self.window_s is not None and self.newest_s is not None:
-            times = np.concatenate([c[3] for c in chunks])
             keep = times >= max(self.newest_s - self.window_s, 0)
             if keep.all():
-                keep = None
-            del times
-        h1 = self._column(chunks, 0, keep)
+                keep = None  # nothing to drop: no masked copies
+            else:
+                times = times[keep]
+        h1 = _column(chunks, 0, keep)
         # sorted runs: a stable sort (timsort) merges them, ~4x faster than quicksort
         order = np.argsort(h1, kind="stable")
-        merged: list[npt.NDArray[Any]] = [h1[order]]
-        del h1
-        for i in (1, 2, 3):
-            merged.append(self._column(chunks, i, keep)[order])
-        self._chunks = [(merged[0], merged[1], merged[2], merged[3])]
-
-    @staticmethod
-    def _column(
-        chunks: list[list[npt.NDArray[Any]]], i: int, keep: npt.NDArray[np.bool_] | None
-    ) -> npt.NDArray[Any]:
-        """Column ``i`` of every chunk, concatenated (``keep``: only those rows); the
-        chunks' own arrays of that column are released."""
-        column = np.concatenate([c[i] for c in chunks])
-        for c in chunks:
-            c[i] = column[:0]
-        return column if keep is None else column[keep]
+        h1 = h1[order]
+        h2 = _column(chunks, 1, keep)[order]
+        rid = _column(chunks, 2, keep)[order]
+        self._chunks = [(h1, h2, rid, times[order])]
 
     def add(self, frame: pl.DataFrame) -> None:
         """Claim the keys of ``frame`` (key columns + ``_record_id``; unique keys, e.g.
@@ -199,3 +187,17 @@ def _key_order(h1: U64, h2: U64) -> npt.NDArray[np.intp]:
     if np.any((s1[1:] == s1[:-1]) & (s2[1:] != s2[:-1])):
         return np.lexsort((h2, h1))  # stable too
     return order
+
+
+_RELEASED = np.empty(0, dtype=np.uint64)
+
+
+def _column(
+    chunks: list[list[npt.NDArray[Any]]], i: int, keep: npt.NDArray[np.bool_] | None = None
+) -> npt.NDArray[Any]:
+    """Column ``i`` of every chunk, concatenated (``keep``: only those rows); the chunks'
+    own arrays of that column are released."""
+    column = np.concatenate([c[i] for c in chunks])
+    for c in chunks:
+        c[i] = _RELEASED
+    return column if keep is None else column[keep]
