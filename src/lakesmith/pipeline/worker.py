@@ -361,6 +361,9 @@ class Worker:
                     self.trimmer.after_batch()
                 self._retrying(partial(self.dataset.evolve, batch), "evolving the tables")
                 flight = self._submit(batch, t_batch)
+                # the flight keeps the batch without its bronze rows; this name must not
+                # keep them (the payloads: a third of a batch) through the next batch
+                del batch
                 stats.active_seconds += self.source.busy_s + (time.perf_counter() - t_batch)
             t_last = time.perf_counter()
             if flight is not None:

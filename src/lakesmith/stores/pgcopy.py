@@ -80,10 +80,11 @@ def copy_stream(frame: pl.DataFrame, spec: Sequence[CopyColumn]) -> Iterator[byt
     by slice as the caller sends them, so the server parses one part while the next is
     encoded (encoding the frame first, then sending it, was ~10 % of a load's time). The
     encoder hands its output over in parts of ~1 MiB (empty ones in between)."""
-    table = to_arrow(frame, spec)
-    encoder = ArrowToPostgresBinaryEncoder(table.schema)
+    encoder = ArrowToPostgresBinaryEncoder(to_arrow(frame.head(0), spec).schema)
     yield encoder.write_header()
-    for batch in table.to_batches(max_chunksize=SLICE_ROWS):
-        if part := encoder.write_batch(batch):
-            yield part
+    for start in range(0, frame.height, SLICE_ROWS):
+        # converted slice by slice: never a whole second copy of the frame in Arrow
+        for batch in to_arrow(frame.slice(start, SLICE_ROWS), spec).to_batches():
+            if part := encoder.write_batch(batch):
+                yield part
     yield encoder.finish()  # the rest and the trailer
