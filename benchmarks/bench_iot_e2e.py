@@ -146,6 +146,12 @@ def main() -> None:
             f"worker                {stats['records']:,} events in {stats['active_seconds']:.1f}s "
             f"→ {stats['records_per_second']:,.0f} events/s (wall {wall:.1f}s incl. start-up, group join, idle wait)"
         )
+        span = (stats.get("last_commit_at") or 0) - (stats.get("first_record_at") or 0)
+        if span > 0:  # the same backlog as a wall-clock rate: first batch in → last commit
+            print(
+                f"worker span           {span:.1f}s from the first batch received to the last "
+                f"commit → {stats['records'] / span:,.0f} events/s"
+            )
         services = {n: stack.service(n).cpu_seconds() - c for n, c in services0.items()}
         print(
             f"services CPU          PostgreSQL {services['postgres']:,.1f}s, "

@@ -73,6 +73,24 @@ class _InFlight:
     late: list[Future[None]]  # the ``after_lake`` sinks (gold): may lag one batch
     started: float
     records: int  # the batch's records (its bronze rows; the lagging copy holds none)
+    # epoch seconds when its last sink finished: the batch is accounted for when the loop
+    # gets to it (after the next poll, which may wait out ``max_wait_s``), its commit time
+    # is when the writes ended. A list the futures' callbacks share, not the flight: a
+    # future pointing back at its flight would keep the batch alive until a GC pass
+    written: list[float] = field(default_factory=lambda: [0.0])
+
+    def __post_init__(self) -> None:
+        stamp = self.written
+
+        def done(_: Future[None]) -> None:
+            stamp[0] = max(stamp[0], time.time())
+
+        for future in self.futures + self.late:
+            future.add_done_callback(done)
+
+    @property
+    def written_at(self) -> float:
+        return self.written[0]
 
 
 @dataclass
@@ -81,7 +99,9 @@ class RunStats:
     records: int = 0
     by_disposition: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0  # wall time of run(), group join and idle wait included
-    active_seconds: float = 0.0  # receiving + processing + committing; idle waits excluded
+    # receiving + processing + committing; waiting for records to arrive excluded (a poll
+    # that filled its batch counts whole: reading a backlog is work)
+    active_seconds: float = 0.0
     lake_commits: int = 0  # commits to the lake tables (one per table per batch)
     lake_conflicts: int = 0  # of which had to be redone because another worker won
     first_record_at: float | None = None  # epoch seconds: the first record received …
@@ -285,7 +305,7 @@ class Worker:
         stats.records += flight.records
         stats.lake_commits += len(self.dataset.lake)
         stats.lake_conflicts = sum(t.conflicts for t in self.dataset.lake.values())
-        stats.last_commit_at = time.time()
+        stats.last_commit_at = flight.written_at or time.time()
         for k, v in counts.items():
             stats.by_disposition[k] = stats.by_disposition.get(k, 0) + int(v)
         log.info(
@@ -364,7 +384,11 @@ class Worker:
                 # the flight keeps the batch without its bronze rows; this name must not
                 # keep them (the payloads: a third of a batch) through the next batch
                 del batch
-                stats.active_seconds += self.source.busy_s + (time.perf_counter() - t_batch)
+                # a full batch: the whole poll was reading (a backlog's fetch speed counts);
+                # a partial one: only the reads that returned records (the rest was waiting
+                # for data to arrive)
+                polled = t_batch - t_iter if len(raw) >= cfg.batch_size else self.source.busy_s
+                stats.active_seconds += polled + (time.perf_counter() - t_batch)
             t_last = time.perf_counter()
             if flight is not None:
                 self._finish(flight, stats)
