@@ -99,8 +99,8 @@ class RunStats:
     records: int = 0
     by_disposition: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0  # wall time of run(), group join and idle wait included
-    # receiving + processing + committing; waiting for records to arrive excluded (a poll
-    # that filled its batch counts whole: reading a backlog is work)
+    # receiving (the sources' ``busy_s``) + processing + committing; waiting for records to
+    # arrive excluded
     active_seconds: float = 0.0
     lake_commits: int = 0  # commits to the lake tables (one per table per batch)
     lake_conflicts: int = 0  # of which had to be redone because another worker won
@@ -344,11 +344,12 @@ class Worker:
                 )
                 if len(raw) == 0:
                     if flight is not None or self._lagging is not None:
+                        t_wait = time.perf_counter()  # (the empty poll was waiting, not work)
                         if flight is not None:
                             self._finish(flight, stats)
                             flight = None
                         self._settle(stats)
-                        stats.active_seconds += time.perf_counter() - t_iter
+                        stats.active_seconds += time.perf_counter() - t_wait
                         continue
                     self.flush(force=until_idle)  # held rows: when due, or all to drain
                     pause = cfg.max_wait_s - (time.perf_counter() - t_iter)
@@ -384,11 +385,7 @@ class Worker:
                 # the flight keeps the batch without its bronze rows; this name must not
                 # keep them (the payloads: a third of a batch) through the next batch
                 del batch
-                # a full batch: the whole poll was reading (a backlog's fetch speed counts);
-                # a partial one: only the reads that returned records (the rest was waiting
-                # for data to arrive)
-                polled = t_batch - t_iter if len(raw) >= cfg.batch_size else self.source.busy_s
-                stats.active_seconds += polled + (time.perf_counter() - t_batch)
+                stats.active_seconds += self.source.busy_s + (time.perf_counter() - t_batch)
             t_last = time.perf_counter()
             if flight is not None:
                 self._finish(flight, stats)

@@ -211,6 +211,7 @@ class KafkaSource:
         self.busy_s = 0.0  # time in consume calls that returned messages (not idle waits)
         self._revoked_during_poll.clear()
         deadline = time.monotonic() + max_wait_s
+        first_read: float | None = None  # when the first read that returned records began
         self._raise_pending()
         while len(batch) < max_records:
             remaining = deadline - time.monotonic()
@@ -224,6 +225,7 @@ class KafkaSource:
             if not msgs:
                 continue
             self.busy_s += time.monotonic() - t_call
+            first_read = t_call if first_read is None else first_read
             if list(map(Message.error, msgs)).count(None) != len(msgs):
                 errors = [m for m in msgs if m.error() is not None]
                 self._check_out_of_range(errors)
@@ -238,6 +240,11 @@ class KafkaSource:
             batch.keys.extend(map(Message.key, msgs))
             batch.payloads.extend(map(Message.value, msgs))
             batch.timestamps_ms.extend(map(_TIMESTAMP_MS, map(Message.timestamp, msgs)))
+        if first_read is not None and len(batch) >= max_records:
+            # a backlog: from the first records to a full batch it was all reading, the
+            # reads that came back empty while the prefetch refilled included (counting
+            # only the reads that returned records hid a fetch-bound consumer)
+            self.busy_s = time.monotonic() - first_read
         if self._revoked_during_poll and len(batch):
             keep = [i for i, p in enumerate(batch.stream_ids) if p not in self._revoked_during_poll]
             kept = self._new_batch()
