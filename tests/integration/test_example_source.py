@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -70,3 +72,41 @@ def test_missing_optional_library_names_the_install(
     assert "lakesmith_absent_library_xyz" in text
     assert "pip install 'lakesmith[needslib]'" in text
     assert len(text.splitlines()) <= 2
+
+
+def test_waiting_for_records_is_not_active_time(
+    stack_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source that blocks on an empty poll (as Kafka's does, up to ``max_wait_s``): the
+    wait is not counted as the worker's active time, also when a batch is still being
+    written, and the last batch's commit time is when its writes ended, not when the loop
+    got back to it after the wait (both made the IoT figure wrong)."""
+    register_source("memory", "lakesmith.testing.example_source")
+    contract, _ = unique_contract(tmp_path, source={"kind": "memory", "name": "slow"})
+    MemorySource.data["slow"] = [reading(i) for i in range(100)]
+    wait = 1.5
+    empty_polls: list[float] = []
+    plain_poll = MemorySource.poll
+
+    def blocking_poll(self: MemorySource, max_records: int, max_wait_s: float) -> Any:
+        batch = plain_poll(self, max_records, max_wait_s)
+        if len(batch) == 0:
+            empty_polls.append(time.time())
+            time.sleep(max_wait_s)  # nothing arrived within the wait
+        return batch
+
+    monkeypatch.setattr(MemorySource, "poll", blocking_poll)
+    worker_settings = stack_settings.worker.model_copy(
+        update={"batch_size": 100, "max_wait_s": wait, "idle_timeout_s": 0.1}
+    )
+    worker = Worker(stack_settings.model_copy(update={"worker": worker_settings}), contract)
+    try:
+        stats = worker.run(until_idle=True)
+    finally:
+        worker.close()
+    assert stats.records == 100 and len(empty_polls) >= 2
+    # every empty poll waited ``wait``; none of it is active time
+    assert stats.seconds - stats.active_seconds >= len(empty_polls) * wait - 0.2
+    # the batch was written during the first empty poll's wait: its commit time is then
+    assert stats.last_commit_at is not None
+    assert stats.last_commit_at < empty_polls[0] + wait
