@@ -208,7 +208,8 @@ class KafkaSource:
         from confluent_kafka import Message
 
         batch = self._new_batch()
-        self.busy_s = 0.0  # time in consume calls that returned messages (not idle waits)
+        # the reads that returned messages (not idle waits); a full batch: see the end
+        self.busy_s = 0.0
         self._revoked_during_poll.clear()
         deadline = time.monotonic() + max_wait_s
         first_read: float | None = None  # when the first read that returned records began
