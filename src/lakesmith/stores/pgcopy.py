@@ -63,13 +63,9 @@ def to_arrow(frame: pl.DataFrame, spec: Sequence[CopyColumn]) -> pa.Table:
 
 def encode_copy(frame: pl.DataFrame, spec: Sequence[CopyColumn]) -> pa.Buffer:
     """The rows of ``frame`` as binary ``COPY`` tuples, columns in ``spec`` order (no
-    header/trailer)."""
-    table = to_arrow(frame, spec)
-    encoder = ArrowToPostgresBinaryEncoder(table.schema)
-    encoder.write_header()  # (the encoder only writes tuples after its header)
-    parts = [encoder.write_batch(b) for b in table.to_batches()]
-    parts.append(encoder.finish()[: -len(COPY_TRAILER)])  # what it buffered, less the trailer
-    return pa.py_buffer(b"".join(parts))
+    header/trailer): ``copy_stream`` joined, its header and trailer sliced off."""
+    stream = pa.py_buffer(b"".join(copy_stream(frame, spec)))
+    return stream.slice(len(COPY_HEADER), stream.size - len(COPY_HEADER) - len(COPY_TRAILER))
 
 
 SLICE_ROWS = 16_384  # rows encoded per slice of a COPY stream (``copy_stream``)
