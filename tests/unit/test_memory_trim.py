@@ -56,23 +56,3 @@ def test_ingest_policy_follows_the_memory_limit() -> None:
 def test_resident_bytes_reads_this_process() -> None:
     rss = resident_bytes()
     assert rss == 0 or 10 * MiB < rss < 64 * 1024 * MiB
-
-
-def test_a_trimming_worker_takes_arrow_buffers_from_glibc() -> None:
-    """Arrow's pool is glibc's once a worker that trims starts (freed pages reused until
-    a trim, not handed back by mimalloc after each batch); a worker that never trims
-    leaves it alone."""
-    import pyarrow as pa
-
-    before = pa.default_memory_pool()
-    try:
-        pa.set_memory_pool(pa.mimalloc_memory_pool())
-        Trimmer(None).start()
-        assert pa.default_memory_pool().backend_name == "mimalloc"
-        Trimmer(TrimPolicy(every=8)).start()
-        expected = "system" if memory._LIBC is not None else "mimalloc"
-        assert pa.default_memory_pool().backend_name == expected
-        table = pa.table({"x": list(range(1000))})  # allocations still work
-        assert table.column("x").to_pylist()[-1] == 999
-    finally:
-        pa.set_memory_pool(before)

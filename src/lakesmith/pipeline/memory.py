@@ -48,24 +48,6 @@ def bound_allocators() -> None:
         _LIBC.mallopt(_M_MMAP_THRESHOLD, 256 * 1024)
 
 
-def arrow_on_glibc() -> None:
-    """Arrow's buffers (Parquet encoding, Polars ↔ Arrow conversions, the tables a batch
-    writes) come from glibc's allocator instead of the mimalloc pyarrow bundles. Why: a
-    worker frees its batch's buffers and allocates the same sizes for the next one;
-    mimalloc hands freed pages back to the kernel after its purge delay (10 ms), so each
-    batch faulted them in again and the kernel zeroed them (``clear_page_erms`` was 13 %
-    of an ingest's CPU in perf). glibc keeps them for reuse until ``release_memory`` trims
-    (the ``TrimPolicy``), the one place a worker's memory goes back. Measured, alternating:
-    a 150 MB CSV ingest 6.3-6.4 s CPU against 7.2-7.5 s, 725-729 against 771-801 MiB peak;
-    IoT 2M events 12.4-12.8 against 12.9 s CPU, the same peak. A 1 GB CSV: no change
-    (40.3 / 41.4 against 40.0 / 41.6 s CPU, peak 922-950 against 913-945 MiB): there the
-    process passes ``TRIM_ABOVE`` of its limit after most batches, and each trim hands
-    the pages back anyway. Process-wide (Arrow's default pool), so only for processes that
-    run a worker; a no-op off glibc."""
-    if _LIBC is not None and pa.default_memory_pool().backend_name != "system":
-        pa.set_memory_pool(pa.system_memory_pool())
-
-
 def release_memory() -> None:
     """After a batch is written: the memory the allocators keep for reuse goes back to the
     system (glibc's free pages in every arena, Arrow's pool), so the next batch's peak is
@@ -128,10 +110,7 @@ class Trimmer:
         self.trims = 0
 
     def start(self) -> None:
-        if self.policy is None:
-            return
-        arrow_on_glibc()
-        if self.policy.every == 1:
+        if self.policy is not None and self.policy.every == 1:
             bound_allocators()
 
     def after_batch(self) -> None:
