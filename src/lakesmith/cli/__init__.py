@@ -9,6 +9,7 @@ fix and exit 2; no traceback unless ``--debug``.
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from pathlib import Path
 
@@ -190,7 +191,35 @@ def _fail(message: str, hint: str | None) -> None:
     sys.exit(2)
 
 
+# Allocator settings of every lakesmith process, read by pyarrow and Polars when they load
+# (after this, in ``main``). Measured on the IoT benchmark (``bench_iot_e2e.py --events
+# 2000000 --batch-size 200000``, alternating): Arrow on glibc's malloc instead of its
+# bundled mimalloc, which hands a batch's freed pages back and faults them in zeroed for
+# the next one, +4.6 % events/s over five pairs, peaks unchanged (977-1,024 MiB); with
+# Polars' jemalloc also purging freed pages within 250 ms (Polars' own default: 500 ms,
+# muzzy pages 1 s, no background thread) the gain is gone but the peak falls: the same
+# events/s as before both, 897-930 against 967-1,018 MiB. A 1 GB CSV ingest: 782 and 821
+# against 913 and 950 MiB, the same CPU (41.0 / 35.1 against 39.9 / 39.4 s). ``lakesmith
+# ingest`` switched Arrow to glibc already (``pipeline.ingest.reuse_memory``).
+ARROW_POOL = ("ARROW_DEFAULT_MEMORY_POOL", "system")
+JEMALLOC_CONF = ("_RJEM_MALLOC_CONF", "background_thread:true,dirty_decay_ms:250,muzzy_decay_ms:0")
+# what ``import polars`` writes into the environment when nothing is set: a lakesmith
+# process started by a Python process that imported Polars inherits it
+_POLARS_JEMALLOC_DEFAULTS = ("dirty_decay_ms:500,muzzy_decay_ms:1000",)
+
+
+def allocator_defaults() -> None:
+    """Put ``ARROW_POOL`` and ``JEMALLOC_CONF`` in the environment (this process and its
+    children: uvicorn workers, scheduled jobs) where the user has not set them."""
+    name, value = ARROW_POOL
+    os.environ.setdefault(name, value)
+    name, value = JEMALLOC_CONF
+    if os.environ.get(name, "") in ("", *_POLARS_JEMALLOC_DEFAULTS):
+        os.environ[name] = value
+
+
 def main() -> None:
+    allocator_defaults()
     try:
         app()
     except LakesmithError as exc:
