@@ -199,8 +199,8 @@ def _fail(message: str, hint: str | None) -> None:
 # Polars' jemalloc also purging freed pages within 250 ms (Polars' own default: 500 ms,
 # muzzy pages 1 s, no background thread) the gain is gone but the peak falls: the same
 # events/s as before both, 897-930 against 967-1,018 MiB. A 1 GB CSV ingest: 782 and 821
-# against 913 and 950 MiB, the same CPU (41.0 / 35.1 against 39.9 / 39.4 s). ``lakesmith
-# ingest`` switched Arrow to glibc already (``pipeline.ingest.reuse_memory``).
+# against 913 and 950 MiB, the same CPU (41.0 / 35.1 against 39.9 / 39.4 s; ``lakesmith
+# ingest`` had switched Arrow to glibc on its own before, now it takes this default too).
 ARROW_POOL = ("ARROW_DEFAULT_MEMORY_POOL", "system")
 JEMALLOC_CONF = ("_RJEM_MALLOC_CONF", "background_thread:true,dirty_decay_ms:250,muzzy_decay_ms:0")
 # what ``import polars`` writes into the environment when nothing is set: a lakesmith

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from lakesmith.config import Settings
 from lakesmith.contracts.loader import builtin_contracts, load_contract_file
 from lakesmith.contracts.model import Contract
@@ -300,16 +298,6 @@ def ingest_settings(settings: Settings, batch_size: int, commit_batches: int = 1
     return settings.model_copy(update={"worker": worker, "lake": lake})
 
 
-def reuse_memory() -> None:
-    """Arrow allocates from glibc's malloc instead of its bundled mimalloc, which hands
-    freed pages back eagerly and faults them in again (zeroed) for the next batch: with
-    the worker trimming only now and then (``ingest_trim``), ~2.5 s of system CPU less
-    per 200 MB of CSV and the same peak (measured with no trimming: 620 vs 663 MiB, 2.8
-    vs 7.4 s sys). For a process that ingests and exits; buffers allocated before keep
-    their own pool."""
-    pa.set_memory_pool(pa.system_memory_pool())
-
-
 def ingest_trim(job: IngestJob) -> TrimPolicy:
     """``lakesmith ingest``'s trimming: every ``TRIM_EVERY`` batches, or sooner when a
     batch leaves more than ``TRIM_ABOVE`` of the memory limit resident. Between trims the
@@ -330,13 +318,11 @@ def ingest(
     ``trim_memory``: True hands memory back to the system after every batch (long-running
     processes: ``watch``, the API's uploads); ``lakesmith ingest``, which exits after the
     files, passes ``ingest_trim(job)`` (every few batches) and reuses memory in between
-    (``reuse_memory``); False never trims."""
+    (Arrow on glibc's malloc: ``cli.allocator_defaults``); False never trims."""
     metrics = IngestMetrics(job.contract.name)
     # a gold model's sink holds its batches until the commit: not for several batches
     every = COMMIT_BATCHES if job.contract.gold is None else 1
     run_settings = ingest_settings(settings, job.batch_size, every)
-    if trim_memory is not True:
-        reuse_memory()
     worker = Worker(
         run_settings,
         job.contract,
