@@ -12,10 +12,17 @@ process tree's ``ru_maxrss``):
    positions — the whole pipeline;
 2. ``polars.scan_csv(FILE).sink_parquet(OUT)`` (streaming; the practical upper bound);
 3. ``pandas.read_csv(FILE, chunksize=…)`` → one Parquet file per chunk (what most
-   pipelines do).
+   pipelines do);
+4. "polars, same tables": Polars alone writing what lakesmith's bronze and silver tables
+   hold, with no validation, quarantine, commit, resume or memory ceiling — the floor of
+   the architecture's tables (``FLOOR``). Bronze: every raw line as ``_payload`` with its
+   lineage (``_record_id``, ``_source`` URI, ``_stream``, ``_seq``, ``_batch_id``,
+   ``_schema_version``); silver: the typed columns (``ts`` parsed to a UTC timestamp,
+   which the bare conversion leaves as text) with the same lineage; zstd level 1, as the
+   lake tables write. Both from one ``collect_all`` of two streaming scans.
 
-Prints MB/s, rows/s, peak RSS and lakesmith's ratio to Polars, and with ``--json`` writes
-them for the README.
+Prints MB/s, rows/s, peak RSS and lakesmith's ratio to Polars and to the floor, and with
+``--json`` writes them for the README.
 
     uv run python benchmarks/bench_ingest_csv.py --gb 1
     uv run python benchmarks/bench_ingest_csv.py --gb 5 --keep /big/disk
@@ -81,9 +88,42 @@ for i, chunk in enumerate(pd.read_csv(sys.argv[1], chunksize=int(sys.argv[3]))):
 """
 
 
-def _line(name: str, m: Measured, size: int, rows: int, base: float | None) -> str:
+FLOOR = """
+import os, sys, polars as pl
+src, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+st = os.stat(src)
+stream = f"file://{os.path.abspath(src)}@{st.st_size}-{st.st_mtime_ns}"
+lineage = [
+    pl.format("3f2a9c1e04b7:{}", "_seq").alias("_record_id"),
+    pl.format(stream + "#row={}", "_seq").alias("_source"),
+    pl.lit(stream).alias("_stream"),
+    pl.lit("0123456789abcdef0123").alias("_batch_id"),
+    pl.lit(1, pl.Int32).alias("_schema_version"),
+]
+lines = pl.scan_csv(
+    src, has_header=False, separator="\\x1f", quote_char=None, skip_rows=1,
+    schema={"_payload": pl.String},
+).with_row_index("_seq")
+ts = pl.col("ts").str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", time_zone="UTC", time_unit="us")
+typed = pl.scan_csv(src).with_row_index("_seq").with_columns(ts)
+kw = dict(compression="zstd", compression_level=1, lazy=True)
+pl.collect_all([
+    lines.with_columns(pl.col("_payload").cast(pl.Binary), *lineage)
+    .sink_parquet(f"{out}/bronze.parquet", **kw),
+    typed.with_columns(*lineage).sink_parquet(f"{out}/silver.parquet", **kw),
+])
+"""
+POLARS_RUN = "polars sink_parquet"
+FLOOR_RUN = "polars, same tables"
+
+
+def _line(
+    name: str, m: Measured, size: int, rows: int, base: float | None, floor: float | None
+) -> str:
     mbs = size / m.seconds / 1e6
     ratio = f"  {mbs / base:5.0%} of polars" if base else ""
+    ratio += f", {mbs / floor:4.0%} of its tables" if floor else ""
     return (
         f"{name:<22} {m.seconds:7.1f} s {mbs:8.1f} MB/s {rows / m.seconds:12,.0f} rows/s "
         f"{m.peak_rss_bytes / MiB:7.0f} MiB peak {m.cpu_seconds:7.1f} s CPU{ratio}"
@@ -98,7 +138,9 @@ def main() -> None:
     ap.add_argument("--pandas-chunk", type=int, default=1_000_000)
     ap.add_argument("--keep", type=Path, help="folder for the CSV and outputs (default: tmp)")
     ap.add_argument("--csv", type=Path, help="use this CSV (write_csv's shape) instead of --gb")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["lakesmith", "polars", "pandas"])
+    ap.add_argument(
+        "--skip", nargs="*", default=[], choices=["lakesmith", "polars", "pandas", "floor"]
+    )
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--baseline", type=Path, help="a checkout whose src/ to compare with")
     ap.add_argument(
@@ -136,7 +178,10 @@ def main() -> None:
                 subprocess.run([sys.executable, "-c", WARM], env=env, check=True)
         if "polars" not in args.skip:
             py = [sys.executable, "-c", POLARS, str(csv), str(work / "polars.parquet")]
-            runs["polars sink_parquet"] = run_measured(py, env=bytecode)
+            runs[POLARS_RUN] = run_measured(py, env=bytecode)
+        if "floor" not in args.skip:
+            py = [sys.executable, "-c", FLOOR, str(csv), str(work / "floor")]
+            runs[FLOOR_RUN] = run_measured(py, env=bytecode)
         if "pandas" not in args.skip:
             (work / "pandas").mkdir()
             py = [
@@ -164,13 +209,14 @@ def main() -> None:
         for name, m in runs.items():
             if m.returncode != 0:
                 print(f"{name} failed:\n{m.stderr[-3000:]}")
-        polars_mbs = (
-            size / runs["polars sink_parquet"].seconds / 1e6
-            if "polars sink_parquet" in runs
-            else None
+        polars_mbs, floor_mbs = (
+            size / runs[run].seconds / 1e6 if run in runs else None
+            for run in (POLARS_RUN, FLOOR_RUN)
         )
         for name, m in runs.items():
-            print(_line(name, m, size, rows, polars_mbs if name != "polars sink_parquet" else None))
+            lake = name.startswith("lakesmith")
+            base = polars_mbs if name != POLARS_RUN else None
+            print(_line(name, m, size, rows, base, floor_mbs if lake else None))
             figures[name] = {
                 "seconds": m.seconds,
                 "mb_per_s": size / m.seconds / 1e6,
