@@ -19,7 +19,11 @@ process tree's ``ru_maxrss``):
    lineage (``_record_id``, ``_source`` URI, ``_stream``, ``_seq``, ``_batch_id``,
    ``_schema_version``); silver: the typed columns (``ts`` parsed to a UTC timestamp,
    which the bare conversion leaves as text) with the same lineage; zstd level 1, as the
-   lake tables write. Both from one ``collect_all`` of two streaming scans.
+   lake tables write. Both from one ``collect_all`` of two streaming scans;
+5. "polars, raw file + typed": the same without per-row raw lines and lineage strings —
+   the file's bytes copied once (a raw-bytes store) and the typed columns with ``_seq``
+   and ``_stream`` (``LEAN``): what a bronze that keeps a file whole instead of row by row
+   would cost at least.
 
 Prints MB/s, rows/s, peak RSS and lakesmith's ratio to Polars and to the floor, and with
 ``--json`` writes them for the README.
@@ -114,6 +118,17 @@ pl.collect_all([
     typed.with_columns(*lineage).sink_parquet(f"{out}/silver.parquet", **kw),
 ])
 """
+LEAN = """
+import os, shutil, sys, polars as pl
+src, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+shutil.copyfile(src, f"{out}/raw.csv")
+ts = pl.col("ts").str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", time_zone="UTC", time_unit="us")
+stream = pl.lit(f"file://{os.path.abspath(src)}").alias("_stream")
+pl.scan_csv(src).with_row_index("_seq").with_columns(ts, stream).sink_parquet(
+    f"{out}/silver.parquet", compression="zstd", compression_level=1
+)
+"""
 POLARS_RUN = "polars sink_parquet"
 FLOOR_RUN = "polars, same tables"
 
@@ -125,7 +140,7 @@ def _line(
     ratio = f"  {mbs / base:5.0%} of polars" if base else ""
     ratio += f", {mbs / floor:4.0%} of its tables" if floor else ""
     return (
-        f"{name:<22} {m.seconds:7.1f} s {mbs:8.1f} MB/s {rows / m.seconds:12,.0f} rows/s "
+        f"{name:<25} {m.seconds:7.1f} s {mbs:8.1f} MB/s {rows / m.seconds:12,.0f} rows/s "
         f"{m.peak_rss_bytes / MiB:7.0f} MiB peak {m.cpu_seconds:7.1f} s CPU{ratio}"
     )
 
@@ -139,7 +154,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="folder for the CSV and outputs (default: tmp)")
     ap.add_argument("--csv", type=Path, help="use this CSV (write_csv's shape) instead of --gb")
     ap.add_argument(
-        "--skip", nargs="*", default=[], choices=["lakesmith", "polars", "pandas", "floor"]
+        "--skip", nargs="*", default=[], choices=["lakesmith", "polars", "pandas", "floor", "lean"]
     )
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--baseline", type=Path, help="a checkout whose src/ to compare with")
@@ -182,6 +197,9 @@ def main() -> None:
         if "floor" not in args.skip:
             py = [sys.executable, "-c", FLOOR, str(csv), str(work / "floor")]
             runs[FLOOR_RUN] = run_measured(py, env=bytecode)
+        if "lean" not in args.skip:
+            py = [sys.executable, "-c", LEAN, str(csv), str(work / "lean")]
+            runs["polars, raw file + typed"] = run_measured(py, env=bytecode)
         if "pandas" not in args.skip:
             (work / "pandas").mkdir()
             py = [
