@@ -201,25 +201,46 @@ def _fail(message: str, hint: str | None) -> None:
 # events/s as before both, 897-930 against 967-1,018 MiB. A 1 GB CSV ingest: 782 and 821
 # against 913 and 950 MiB, the same CPU (41.0 / 35.1 against 39.9 / 39.4 s; ``lakesmith
 # ingest`` had switched Arrow to glibc on its own before, now it takes this default too).
+# ``lakesmith ingest`` keeps freed pages for 1 s instead (``JEMALLOC_CONF_BY_COMMAND``): a
+# 1 GB CSV, two pairs alternating, 4.6 / 4.8 s of system CPU against 6.5 / 6.9 s, 20.9 /
+# 21.0 s wall against 21.6 / 23.0 s, the same peak (813-819 against 810-819 MiB: its own
+# trims bound it); the IoT worker peaked 974-975 against 890-937 MiB that way, so the
+# streaming commands keep 250 ms. 5 s gave ingest no more than 1 s, +30-40 MiB.
 ARROW_POOL = ("ARROW_DEFAULT_MEMORY_POOL", "system")
 JEMALLOC_CONF = ("_RJEM_MALLOC_CONF", "background_thread:true,dirty_decay_ms:250,muzzy_decay_ms:0")
+JEMALLOC_CONF_BY_COMMAND = {"ingest": "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"}
+_ROOT_OPTIONS_WITH_VALUES = ("--log-level", "--state-dir")
 # what ``import polars`` writes into the environment when nothing is set: a lakesmith
 # process started by a Python process that imported Polars inherits it
 _POLARS_JEMALLOC_DEFAULTS = ("dirty_decay_ms:500,muzzy_decay_ms:1000",)
 
 
-def allocator_defaults() -> None:
-    """Put ``ARROW_POOL`` and ``JEMALLOC_CONF`` in the environment (this process and its
-    children: uvicorn workers, scheduled jobs) where the user has not set them."""
+def command_of(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` (without the program) runs: its first word that is neither
+    a root option nor a root option's value (``--log-level WARNING ingest x.csv`` →
+    ``ingest``)."""
+    words = iter(argv)
+    for word in words:
+        if word in _ROOT_OPTIONS_WITH_VALUES:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def allocator_defaults(command: str | None = None) -> None:
+    """Put ``ARROW_POOL`` and ``JEMALLOC_CONF`` (``command``'s own, if it has one) in the
+    environment (this process and its children: uvicorn workers, scheduled jobs) where
+    the user has not set them."""
     name, value = ARROW_POOL
     os.environ.setdefault(name, value)
     name, value = JEMALLOC_CONF
     if os.environ.get(name, "") in ("", *_POLARS_JEMALLOC_DEFAULTS):
-        os.environ[name] = value
+        os.environ[name] = JEMALLOC_CONF_BY_COMMAND.get(command or "", value)
 
 
 def main() -> None:
-    allocator_defaults()
+    allocator_defaults(command_of(sys.argv[1:]))
     try:
         app()
     except LakesmithError as exc:
