@@ -202,10 +202,10 @@ def _fail(message: str, hint: str | None) -> None:
 # against 913 and 950 MiB, the same CPU (41.0 / 35.1 against 39.9 / 39.4 s; ``lakesmith
 # ingest`` had switched Arrow to glibc on its own before, now it takes this default too).
 # ``lakesmith ingest`` keeps freed pages for 1 s instead (``JEMALLOC_CONF_BY_COMMAND``): a
-# 1 GB CSV, two pairs alternating, 4.6 / 4.8 s of system CPU against 6.5 / 6.9 s, 20.9 /
-# 21.0 s wall against 21.6 / 23.0 s, the same peak (813-819 against 810-819 MiB: its own
-# trims bound it); the IoT worker peaked 974-975 against 890-937 MiB that way, so the
-# streaming commands keep 250 ms. 5 s gave ingest no more than 1 s, +30-40 MiB.
+# 1 GB CSV, four pairs alternating, 35.9-37.7 s of CPU against 37.6-39.8 s (system CPU
+# 4.6 / 4.8 s against 6.5 / 6.9 s in two of them), peaks 794-820 against 776-803 MiB (its
+# own trims bound them); the IoT worker peaked 974-975 against 890-937 MiB that way, so
+# the streaming commands keep 250 ms. 5 s gave ingest no more than 1 s, +30-40 MiB.
 ARROW_POOL = ("ARROW_DEFAULT_MEMORY_POOL", "system")
 JEMALLOC_CONF = ("_RJEM_MALLOC_CONF", "background_thread:true,dirty_decay_ms:250,muzzy_decay_ms:0")
 JEMALLOC_CONF_BY_COMMAND = {"ingest": "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"}
