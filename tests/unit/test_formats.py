@@ -638,6 +638,13 @@ def test_booleans_in_any_case_are_typed_and_inferred() -> None:
     assert out["err"].to_list() == [False, False, False, False, True, True, False]
     assert infer_type(pl.Series(["TRUE", "false", None])) == ("boolean", None)
     assert infer_type(pl.Series(["TRUE", "yes"])) == ("string", None)
+    # a batch of only lower-case texts (the comparison-only path) types the same way
+    lower = pl.DataFrame({"b": ["true", None, "false", "true"]}).select(value, error.alias("e"))
+    assert lower["b"].to_list() == [True, None, False, True]
+    assert lower["e"].to_list() == [False, False, False, False]
+    one_bad = pl.DataFrame({"b": ["true", "false", "ja"]}).select(value, error.alias("e"))
+    assert one_bad["b"].to_list() == [True, False, None]
+    assert one_bad["e"].to_list() == [False, False, True]
 
 
 def test_unreadable_file_types_are_named_with_a_fix(tmp_path: Path) -> None:

@@ -66,6 +66,22 @@ def iso_with_zone(texts: pl.Series) -> pl.Series:
     return fast.zip_with(common, slow)
 
 
+def booleans(texts: pl.Series) -> pl.Series:
+    """``true``/``false`` texts in any case (``TRUE``, ``False`` as spreadsheets write
+    them) as booleans, null where they are neither. A batch of only ``true``/``false``
+    (most) is two comparisons; lower-casing every value first cost ~25 times that (7 ms for
+    130k values)."""
+    true, false = texts == "true", texts == "false"
+    if int((true | false).sum()) + texts.null_count() == texts.len():
+        return true
+    low = texts.str.to_lowercase()
+    return (
+        pl.select(pl.when(low == "true").then(True).when(low == "false").then(False))
+        .to_series()
+        .alias(texts.name)
+    )
+
+
 def typed(f: FieldSpec, dtype: pl.DataType | None = None) -> tuple[pl.Expr, pl.Expr]:
     """``(typed value, type error)`` for field ``f`` read from its text column — or kept
     as it is when its column (``dtype``) has the field's type already (a source's typed
@@ -86,8 +102,7 @@ def typed(f: FieldSpec, dtype: pl.DataType | None = None) -> tuple[pl.Expr, pl.E
     elif f.type == "long":
         value = raw.cast(pl.Int64, strict=False)
     elif f.type == "boolean":
-        low = raw.str.to_lowercase()  # TRUE/False as spreadsheets write them
-        value = pl.when(low == "true").then(True).when(low == "false").then(False)
+        value = raw.map_batches(booleans, return_dtype=pl.Boolean, is_elementwise=True)
     elif f.format in (None, "iso8601"):
         # elementwise: each value's result is its own (whichever path a chunk takes), so
         # Polars computes it once for the value and the type-error flag, chunks in parallel
