@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pyiceberg.io.pyarrow as pyiceberg_arrow
 import pytest
 from pyiceberg.partitioning import PartitionField, PartitionSpec
@@ -23,6 +24,7 @@ from pyiceberg.transforms import (
 
 from lakesmith.config import load_settings
 from lakesmith.core.columns import Column
+from lakesmith.stores.lake import iceberg_write
 from lakesmith.stores.lake.iceberg import IcebergTable
 from lakesmith.stores.lake.iceberg_write import data_files, single_partition
 
@@ -136,3 +138,68 @@ def test_partition_keys_match_pyiceberg_split(tmp_path: Path, column: str, trans
         assert (key.partition if key is not None else None) == (
             split[0] if len(split) == 1 else None
         ), (transform, times, texts)
+
+
+def _typed_table(tmp_path: Path) -> IcebergTable:
+    table = IcebergTable(load_settings(state_dir=tmp_path), "bronze", "typed")
+    columns = [("ts", "timestamp"), ("s", "string"), ("n", "long"), ("i", "int")]
+    columns += [("d", "double"), ("b", "boolean"), ("_seq", "long"), ("_record_id", "string")]
+    columns += [("_source", "string"), ("_payload", "binary")]
+    table.ensure([Column(name, kind) for name, kind in columns], [("ts", "day")])
+    return table
+
+
+def _typed_rows(n: int) -> pa.Table:
+    def some(values: list[Any]) -> list[Any]:  # every seventh value null
+        return [None if i % 7 == 3 else v for i, v in enumerate(values)]
+
+    return pa.table(
+        {
+            "ts": pa.array([DAY + timedelta(seconds=i) for i in range(n)], TS),  # one day
+            "s": pa.array(some([f"text {i % 40:05d} ✓" for i in range(n)]), pa.large_string()),
+            "n": pa.array(some([i * 1_000_003 - 7 for i in range(n)]), pa.int64()),
+            "i": pa.array(some([i % 300 - 150 for i in range(n)]), pa.int32()),
+            "d": pa.array(some([i / 7 for i in range(n)]), pa.float64()),
+            "b": pa.array(some([i % 2 == 0 for i in range(n)]), pa.bool_()),
+            "_seq": pa.array(range(n), pa.int64()),
+            "_record_id": pa.array([f"3f2a9c1e04b7:{i}" for i in range(n)], pa.large_string()),
+            "_source": pa.array([f"file:///x.csv#row={i}" for i in range(n)], pa.large_string()),
+            "_payload": pa.array([f"{i},a,b".encode() for i in range(n)], pa.large_binary()),
+        }
+    )
+
+
+def test_data_files_are_pyiceberg_s_without_dictionaries_for_unique_envelope_columns(
+    tmp_path: Path,
+) -> None:
+    """``_write_tasks`` writes what pyiceberg's ``write_file`` writes (the same data file
+    entries: counts, null counts, bounds, partition; field ids; the rows read back), except
+    that the envelope's unique columns have no dictionary and the others keep theirs."""
+    table = _typed_table(tmp_path)
+    t = table.table
+    rows = _typed_rows(5_000)
+    ours = data_files(t, rows)
+    theirs = list(pyiceberg_arrow._dataframe_to_data_files(t.metadata, rows, t.io))
+    assert len(ours) == len(theirs) == 1
+    a, b = ours[0], theirs[0]
+    assert a.file_path != b.file_path and a.file_path.endswith(".parquet")
+    assert a.partition == b.partition
+    assert a.record_count == b.record_count == 5_000
+    assert a.value_counts == b.value_counts
+    assert a.null_value_counts == b.null_value_counts
+    assert a.lower_bounds == b.lower_bounds
+    assert a.upper_bounds == b.upper_bounds
+    local = Path(a.file_path.removeprefix("file://"))
+    assert a.file_size_in_bytes == local.stat().st_size
+    ids = {f.name: int(f.metadata[b"PARQUET:field_id"]) for f in pq.read_schema(local)}
+    assert ids == {f.name: f.field_id for f in t.schema().fields}
+    chunks = pq.read_metadata(local).row_group(0)
+    dictionary = {
+        chunks.column(k).path_in_schema: chunks.column(k).has_dictionary_page
+        for k in range(chunks.num_columns)
+    }
+    assert not any(dictionary[c] for c in iceberg_write.UNIQUE_COLUMNS)
+    assert all(dictionary[c] for c in ("ts", "s", "n", "i", "d"))  # (pyarrow: no bool dicts)
+    IcebergTable._fast_append(t, ours, {})
+    back = table.refresh().scan().to_arrow().sort_by("_seq")
+    assert back.cast(rows.schema).equals(rows)
