@@ -203,3 +203,24 @@ def test_data_files_are_pyiceberg_s_without_dictionaries_for_unique_envelope_col
     IcebergTable._fast_append(t, ours, {})
     back = table.refresh().scan().to_arrow().sort_by("_seq")
     assert back.cast(rows.schema).equals(rows)
+
+
+def test_a_list_column_keeps_its_dictionary(tmp_path: Path) -> None:
+    """Quarantine's rule lists: dictionary-encoded as before (the leaf path is named)."""
+    table = IcebergTable(load_settings(state_dir=tmp_path), "quarantine", "q")
+    columns = [Column("ts", "timestamp"), Column("_record_id", "string")]
+    table.ensure([*columns, Column("_rule_ids", "list<string>")], [("ts", "day")])
+    rows = pa.table(
+        {
+            "ts": pa.array([DAY, DAY], TS),
+            "_record_id": pa.array(["t:1", "t:2"], pa.large_string()),
+            "_rule_ids": pa.array([["a"], ["a", "b"]], pa.list_(pa.large_string())),
+        }
+    )
+    (written,) = data_files(table.table, rows)
+    chunks = pq.read_metadata(written.file_path.removeprefix("file://")).row_group(0)
+    dictionary = {
+        chunks.column(k).path_in_schema: chunks.column(k).has_dictionary_page
+        for k in range(chunks.num_columns)
+    }
+    assert dictionary == {"ts": True, "_record_id": False, "_rule_ids.list.element": True}

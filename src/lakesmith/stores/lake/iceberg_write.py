@@ -32,6 +32,7 @@ from pyiceberg.io.pyarrow import (
     _get_field_from_arrow_table,
     _to_requested_schema,
     bin_pack_arrow_table,
+    parquet_path_to_id_mapping,
     pyarrow_to_schema,
     write_file,
 )
@@ -149,11 +150,13 @@ class _ParquetWriter(ParquetFormatWriter):
 
     def __init__(self, output: OutputFile, file_schema: Schema, properties: Properties) -> None:
         super().__init__(output, file_schema, properties)
-        names = [f.name for f in file_schema.fields]
-        if any(n in UNIQUE_COLUMNS for n in names):
-            # pyarrow: the columns named are dictionary-encoded, the others are not
+        if any(f.name in UNIQUE_COLUMNS for f in file_schema.fields):
+            # pyarrow: the leaf columns named (``rules.list.element`` for a list) are
+            # dictionary-encoded, the others are not
             self._parquet_writer_kwargs["use_dictionary"] = [
-                n for n in names if n not in UNIQUE_COLUMNS
+                path
+                for path in parquet_path_to_id_mapping(file_schema)
+                if path.split(".", 1)[0] not in UNIQUE_COLUMNS
             ]
 
 
