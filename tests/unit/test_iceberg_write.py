@@ -224,3 +224,23 @@ def test_a_list_column_keeps_its_dictionary(tmp_path: Path) -> None:
         for k in range(chunks.num_columns)
     }
     assert dictionary == {"ts": True, "_record_id": False, "_rule_ids.list.element": True}
+
+
+def test_rows_of_several_partitions_are_written_by_the_same_writer(tmp_path: Path) -> None:
+    """pyiceberg's split (rows of two days) hands its partitions to ``_write_tasks`` too:
+    no dictionary for the unique envelope columns there either."""
+    table = _typed_table(tmp_path)
+    rows = _typed_rows(100)
+    later = rows.set_column(
+        0, "ts", pa.array([DAY + timedelta(days=i % 2) for i in range(100)], TS)
+    )
+    files = data_files(table.table, later)
+    assert sorted(f.record_count for f in files) == [50, 50]
+    for f in files:
+        chunks = pq.read_metadata(f.file_path.removeprefix("file://")).row_group(0)
+        names = {
+            chunks.column(k).path_in_schema
+            for k in range(chunks.num_columns)
+            if chunks.column(k).has_dictionary_page
+        }
+        assert not names & iceberg_write.UNIQUE_COLUMNS and "s" in names

@@ -27,7 +27,6 @@ import contextlib
 import math
 import random
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -41,7 +40,7 @@ from pyiceberg.io import FileIO
 # No public pyiceberg (0.12) API writes data files without committing them (append /
 # overwrite always commit, add_files needs finished Parquet files): the rewrite must
 # write first and then swap exact files in its own commit, so this private helper stays.
-from pyiceberg.io.pyarrow import ArrowScan, PyArrowFileIO, _dataframe_to_data_files
+from pyiceberg.io.pyarrow import ArrowScan, PyArrowFileIO
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table, TableProperties
 from pyiceberg.table.snapshots import IsolationLevel, Snapshot, Summary
@@ -66,6 +65,7 @@ from lakesmith.stores.lake.iceberg_snapshots import (
     POSITIONS_KEY,
     carry_positions,
 )
+from lakesmith.stores.lake.iceberg_write import write_data_files
 
 log = get_logger(__name__)
 
@@ -176,7 +176,7 @@ def _write(
         TableProperties.WRITE_TARGET_FILE_SIZE_BYTES: str(int(options.target_bytes * ratio)),
     }
     meta = table.metadata.model_copy(update={"properties": props})
-    return list(_dataframe_to_data_files(meta, data, table.io, write_uuid=uuid.uuid4()))
+    return write_data_files(meta, table.io, data)
 
 
 def _rewrite(

@@ -6,8 +6,9 @@ the whole table. A batch of a stream or of an ingest usually falls into one part
 (bronze is partitioned by the day it was ingested, silver by the month or day of its
 event time), so ``data_files`` checks that first with one min/max per partition column
 and then writes the rows as they are; any other batch goes through pyiceberg's own split.
-Either way the files, their names and statistics are pyiceberg's: the same ``WriteTask``s
-its ``_dataframe_to_data_files`` builds, minus the copy, written by ``_write_tasks`` —
+Either way (and for compaction's rewrites) the files, their names and statistics are
+pyiceberg's: the same ``WriteTask``s its ``_dataframe_to_data_files`` builds, minus the
+copy, written by ``_write_tasks`` —
 pyiceberg's ``write_file`` with one change to its Parquet writer: the envelope's columns
 that hold a different value in every row (``_record_id``, ``_source``, ``_seq``,
 ``_payload``) are written without a dictionary. pyarrow tries one for every column and
@@ -24,11 +25,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.io import OutputFile
+import pyiceberg.io.pyarrow as pyiceberg_arrow
+from pyiceberg.io import FileIO, OutputFile
 from pyiceberg.io.fileformat import FileFormatFactory
 from pyiceberg.io.pyarrow import (
     ParquetFormatWriter,
-    _dataframe_to_data_files,
     _get_field_from_arrow_table,
     _to_requested_schema,
     bin_pack_arrow_table,
@@ -46,6 +47,7 @@ from pyiceberg.table import (
     WriteTask,
 )
 from pyiceberg.table.locations import load_location_provider
+from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.transforms import (
     DayTransform,
     HourTransform,
@@ -106,25 +108,32 @@ def single_partition(spec: PartitionSpec, schema: Schema, rows: pa.Table) -> Par
 
 def data_files(table: Table, rows: pa.Table) -> list[DataFile]:
     """Write ``rows`` as data files of ``table`` (not committed); none for no rows."""
+    return write_data_files(table.metadata, table.io, rows)
+
+
+def write_data_files(metadata: TableMetadata, io: FileIO, rows: pa.Table) -> list[DataFile]:
+    """``data_files`` for a table's ``metadata`` (compaction passes a copy with its own
+    target file size): rows of one partition written as they are, rows of several split
+    by pyiceberg, all written by ``_write_tasks``."""
     if rows.num_rows == 0:
         return []
-    metadata = table.metadata
-    write_uuid = uuid.uuid4()
-    key = single_partition(metadata.spec(), metadata.schema(), rows)
-    if key is None:  # unpartitioned, or rows of several partitions: pyiceberg's own split
-        return list(
-            _dataframe_to_data_files(
-                table_metadata=metadata, df=rows, io=table.io, write_uuid=write_uuid
-            )
-        )
+    schema = metadata.schema()
     target = property_as_int(
         metadata.properties,
         TableProperties.WRITE_TARGET_FILE_SIZE_BYTES,
         TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
     )
+    key = single_partition(metadata.spec(), schema, rows)
+    parts: Iterable[tuple[PartitionKey | None, pa.Table]]
+    if key is not None or metadata.spec().is_unpartitioned():
+        parts = [(key, rows)]
+    else:  # rows of several partitions: pyiceberg's split (one filtered copy each)
+        split = pyiceberg_arrow._determine_partitions(metadata.spec(), schema, rows)
+        parts = ((p.partition_key, p.arrow_table_partition) for p in split)
+    write_uuid = uuid.uuid4()
     task_schema = pyarrow_to_schema(
         rows.schema,
-        name_mapping=metadata.schema().name_mapping,
+        name_mapping=schema.name_mapping,
         downcast_ns_timestamp_to_us=Config().get_bool(DOWNCAST_NS_TIMESTAMP_TO_US_ON_WRITE)
         or False,
         format_version=metadata.format_version,
@@ -135,14 +144,15 @@ def data_files(table: Table, rows: pa.Table) -> list[DataFile]:
             write_uuid=write_uuid,
             task_id=next(counter),
             record_batches=batches,
-            partition_key=key,
+            partition_key=part_key,
             schema=task_schema,
         )
-        for batches in bin_pack_arrow_table(rows, target or 0)
+        for part_key, part in parts
+        for batches in bin_pack_arrow_table(part, target or 0)
     )
     if metadata.properties.get(TableProperties.WRITE_FILE_FORMAT, "parquet").lower() != "parquet":
-        return list(write_file(io=table.io, table_metadata=metadata, tasks=tasks))
-    return _write_tasks(table, tasks)
+        return list(write_file(io=io, table_metadata=metadata, tasks=tasks))
+    return _write_tasks(metadata, io, tasks)
 
 
 class _ParquetWriter(ParquetFormatWriter):
@@ -160,10 +170,9 @@ class _ParquetWriter(ParquetFormatWriter):
             ]
 
 
-def _write_tasks(table: Table, tasks: Iterable[WriteTask]) -> list[DataFile]:
+def _write_tasks(metadata: TableMetadata, io: FileIO, tasks: Iterable[WriteTask]) -> list[DataFile]:
     """pyiceberg's ``write_file`` (0.12) with ``_ParquetWriter``: the same batches cast to
     the table's schema, file locations, statistics and ``DataFile`` entries."""
-    metadata = table.metadata
     schema = metadata.schema()
     file_schema = sanitize_column_names(schema)
     locations = load_location_provider(
@@ -188,7 +197,7 @@ def _write_tasks(table: Table, tasks: Iterable[WriteTask]) -> list[DataFile]:
             data_file_name=task.generate_data_file_filename("parquet"),
             partition_key=task.partition_key,
         )
-        output = table.io.new_output(path)
+        output = io.new_output(path)
         writer = _ParquetWriter(output, file_schema, metadata.properties)
         with writer:
             writer.write(pa.Table.from_batches(batches))
