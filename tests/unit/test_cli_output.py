@@ -239,3 +239,21 @@ def test_help_text_keeps_its_bracketed_names() -> None:
     ]
     assert len(_help_texts()) > 100  # every command was visited
     assert lost == []
+
+
+def test_an_unknown_log_level_is_one_clear_error(tmp_path: Path) -> None:
+    """``--log-level LOUD`` used to end in a KeyError traceback; the level is checked
+    against the setting's own values, in any case."""
+    from typer.testing import CliRunner
+
+    from lakesmith.cli import app
+
+    wide = {"COLUMNS": "200"}  # the error box is not wrapped
+    result = CliRunner().invoke(
+        app, ["--log-level", "LOUD", "ingest", "x.csv", "--dataset", "d"], env=wide
+    )
+    assert result.exit_code == 2
+    assert "'LOUD' is not one of DEBUG, INFO, WARNING, ERROR" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    ok = CliRunner().invoke(app, ["--log-level", "warning", "--state-dir", str(tmp_path), "--help"])
+    assert ok.exit_code == 0

@@ -117,6 +117,15 @@ def root(
     """lakesmith — configure with lakesmith.toml (here or in a parent folder) or
     LAKESMITH__SECTION__KEY env vars."""
     global _debug
+    if log_level is not None:
+        from typing import get_args
+
+        from lakesmith.config.settings import Settings
+
+        levels = get_args(Settings.model_fields["log_level"].annotation)
+        if log_level.upper() not in levels:
+            raise typer.BadParameter(f"{log_level!r} is not one of {', '.join(levels)}")
+        log_level = log_level.upper()
     state.log_level = log_level
     state.state_dir = state_dir
     _debug = debug
